@@ -1,0 +1,49 @@
+"""OpenAI-compatible routes under /v1: thin HTTP <-> serving."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.sse import sse_response
+from hanlin.serving.completions import create_completion, create_embeddings
+from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+@router.post("/chat/completions", response_model=None)
+async def chat_completions(req: ChatCompletionRequest, services: ServicesDep,
+                           principal: PrincipalDep) -> dict[str, Any] | Response:
+    if req.stream:
+        return await sse_response(services.chat.stream(principal, req))
+    return await services.chat.create(principal, req)
+
+
+@router.post("/completions")
+async def completions(req: CompletionRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await create_completion(services.engines, req)
+
+
+@router.post("/embeddings")
+async def embeddings(req: EmbeddingRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await create_embeddings(services.engines, req)
+
+
+@router.get("/models")
+async def list_models(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    models = [m for m in services.engines.list_models() if principal.allows(f"model:{m['id']}")]
+    return {"object": "list", "data": models}
+
+
+@router.get("/models/{model_id:path}")
+async def get_model(model_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    from hanlin.errors import NotFound
+
+    for m in services.engines.list_models():
+        if m["id"] == model_id:
+            return m
+    raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")

@@ -1,0 +1,50 @@
+"""Health, Prometheus metrics and job status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from hanlin import __version__
+from hanlin.api.deps import PrincipalDep, ServicesDep
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/health")
+async def health(services: ServicesDep) -> dict[str, Any]:
+    engines = {name: {"kind": e.info.kind, "busy": getattr(e, "busy", 0), "slots": e.info.slots}
+               for name, e in services.engines.loaded().items()}
+    return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines}
+
+
+@router.get("/metrics")
+async def metrics(services: ServicesDep, principal: PrincipalDep) -> Response:
+    for name, e in services.engines.loaded().items():
+        busy = getattr(e, "busy", 0)
+        services.metrics.queue_depth.labels(name).set(max(0, busy - e.info.slots))
+    return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/jobs")
+async def list_jobs(services: ServicesDep, principal: PrincipalDep, kind: str | None = None) -> dict[str, Any]:
+    return {"object": "list", "data": services.jobs.list(principal.tenant_id, kind)}
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return services.jobs.get(job_id, principal.tenant_id)
+
+
+@router.get("/v1/jobs/{job_id}/events")
+async def job_events(job_id: str, services: ServicesDep, principal: PrincipalDep,
+                     after: int = 0) -> dict[str, Any]:
+    services.jobs.get(job_id, principal.tenant_id)
+    return {"object": "list", "data": services.jobs.events(job_id, after)}
+
+
+@router.post("/v1/jobs/{job_id}/cancel")
+async def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return services.jobs.cancel(job_id, principal.tenant_id)

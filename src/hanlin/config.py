@@ -1,0 +1,80 @@
+"""One Settings object for the whole process, read from flags and ``HANLIN_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+FAST_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (cgroup/affinity aware), never less than 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HANLIN_", extra="ignore", populate_by_name=True)
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".hanlin", description="db, model cache, knowledge")
+    models_dir_override: Path | None = Field(None, alias="HANLIN_MODELS_DIR",
+                                             description="where assembled GGUFs live (default $HANLIN_HOME/models)")
+    model: str = Field(DEFAULT_MODEL, description="model served by default and used by the apps")
+    threads: int = Field(0, ge=0, description="llama.cpp threads; 0 = usable cores")
+    parallel: int = Field(4, ge=1, le=64, description="parallel decoding slots (continuous batching)")
+    ctx_per_slot: int = Field(8192, ge=512, description="context tokens available to each slot")
+    database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///$HANLIN_HOME/hanlin.db")
+    redis_url: str = Field("", description="Redis URL for quotas shared by several API nodes")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    auth: Literal["auto", "on", "off"] = Field(
+        "auto", description="auto = keys required whenever the server binds a non-loopback address"
+    )
+    admin_key: str = Field("", description="bootstrap admin API key (kept only as a hash)")
+    max_upload_mb: int = Field(50, ge=1, description="largest accepted upload")
+    embedding_model: str = Field("e5-small", description="embedding model for /v1/embeddings and retrieval")
+    config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
+    log_level: str = "info"
+    eval_data: Path | None = Field(None, description="folder with the public eval sets")
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, v: object) -> object:
+        return Path(str(v)).expanduser() if v not in (None, "") else Path.home() / ".hanlin"
+
+    @property
+    def n_threads(self) -> int:
+        cores = usable_cores()
+        return min(self.threads, cores) if self.threads else cores
+
+    @property
+    def models_dir(self) -> Path:
+        return self.models_dir_override or self.home / "models"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'hanlin.db'}"
+
+    @property
+    def auth_required(self) -> bool:
+        if self.auth == "auto":
+            return self.host not in ("127.0.0.1", "localhost", "::1")
+        return self.auth == "on"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.models_dir, self.home / "knowledge", self.home / "jobs", self.home / "files"):
+            d.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

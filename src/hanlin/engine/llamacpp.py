@@ -1,0 +1,159 @@
+"""In-process llama.cpp engine on xllamacpp: continuous batching over ``n_parallel`` slots.
+
+xllamacpp's handlers block until generation ends, so each call runs in a worker thread. Streaming bridges the
+engine's per-chunk callback to asyncio through a queue; when the consumer goes away the callback returns True,
+which tells llama.cpp to stop and free the slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
+from hanlin.errors import BadRequest, ContextOverflow, EngineError
+
+log = logging.getLogger(__name__)
+_DONE = object()
+
+
+def _raise_for_error(resp: Any) -> dict[str, Any]:
+    if not isinstance(resp, dict):
+        raise EngineError(f"engine returned {type(resp).__name__}, expected a JSON object")
+    err = resp.get("error")
+    if err:
+        msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+        if isinstance(err, dict) and err.get("type") == "exceed_context_size_error":
+            n_prompt, n_ctx = err.get("n_prompt_tokens"), err.get("n_ctx")
+            raise ContextOverflow(
+                f"This request has {n_prompt} prompt tokens but the model's context per request is {n_ctx} "
+                "tokens. Shorten the messages or lower max_tokens.", param="messages",
+                code="context_length_exceeded", extra={"n_prompt_tokens": n_prompt, "n_ctx": n_ctx})
+        code = err.get("code", 500) if isinstance(err, dict) else 500
+        if isinstance(code, int) and 400 <= code < 500:
+            raise BadRequest(msg)
+        raise EngineError(msg)
+    return resp
+
+
+class LlamaCppEngine:
+    """One GGUF loaded in-process with ``slots`` parallel sequences."""
+
+    def __init__(self, name: str, model_path: Path, *, slots: int = 4, ctx_per_slot: int = 8192,
+                 threads: int = 2, lora_path: str = "", embedding: bool = False) -> None:
+        import xllamacpp
+
+        p = xllamacpp.CommonParams()
+        p.model.path = str(model_path)
+        p.n_parallel = slots
+        p.n_ctx = ctx_per_slot * slots
+        p.cpuparams.n_threads = threads
+        p.cpuparams_batch.n_threads = threads
+        p.use_jinja = True
+        p.verbosity = -1
+        p.hostnames = ["127.0.0.1"]
+        p.port = 0  # the built-in HTTP listener binds an ephemeral loopback port; we never expose it
+        if embedding:
+            p.embedding = True
+        if lora_path:
+            lora = xllamacpp.CommonAdapterLoraInfo()
+            lora.path = lora_path
+            lora.scale = 1.0
+            p.lora_adapters = [lora]
+        self._server = xllamacpp.Server(p)
+        self.model_path = model_path
+        self.info = EngineInfo(name=name, kind="llamacpp", n_ctx=ctx_per_slot, slots=slots,
+                               meta={"threads": threads, "path": str(model_path)})
+        self._busy = 0
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        return self._busy
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._busy += 1
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._busy -= 1
+
+    def _call(self, fn: Any, body: dict[str, Any]) -> dict[str, Any]:
+        self._enter()
+        try:
+            try:
+                resp = fn(body)
+            except ValueError as e:  # xllamacpp validates shapes and raises ValueError
+                raise BadRequest(str(e)) from e
+            return _raise_for_error(resp)
+        finally:
+            self._exit()
+
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        body = {**request, "stream": False}
+        resp = await asyncio.to_thread(self._call, self._server.handle_chat_completions, body)
+        resp["model"] = self.info.name
+        resp.pop("timings", None)
+        return resp
+
+    async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        body = {**request, "stream": False}
+        resp = await asyncio.to_thread(self._call, self._server.handle_completions, body)
+        resp["model"] = self.info.name
+        resp.pop("timings", None)
+        return resp
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+        body = {**request, "stream": True}
+
+        def on_chunk(chunk: Any) -> bool:
+            if cancelled.is_set():
+                return True  # stop generation, free the slot
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return False
+
+        def run() -> None:
+            self._enter()
+            try:
+                resp = self._server.handle_chat_completions(body, on_chunk)
+                if isinstance(resp, dict) and resp.get("error"):
+                    _raise_for_error(resp)
+            except BaseException as e:  # forwarded to the consumer
+                if isinstance(e, ValueError):
+                    e = BadRequest(str(e))
+                loop.call_soon_threadsafe(queue.put_nowait, e)
+            finally:
+                self._exit()
+                loop.call_soon_threadsafe(queue.put_nowait, _DONE)
+
+        worker = threading.Thread(target=run, name="llamacpp-stream", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = await queue.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, dict) and item.get("error"):
+                    _raise_for_error(item)
+                item["model"] = self.info.name
+                item.pop("timings", None)
+                yield item
+        finally:
+            cancelled.set()
+
+    async def health(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        # xllamacpp frees the model when the Server object is collected
+        self._server = None  # type: ignore[assignment]

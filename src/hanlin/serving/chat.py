@@ -1,0 +1,144 @@
+"""Chat completions: validation, tool calls, app/knowledge hooks, usage — no HTTP here."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanlin.engine.manager import EngineManager
+from hanlin.errors import PermissionDenied
+from hanlin.metrics import Metrics
+from hanlin.platform.principal import Principal
+from hanlin.serving.schemas import ChatCompletionRequest
+from hanlin.serving.tools import plan_tools, to_tool_message
+
+# Passed through to engines when set; everything else in the body is dropped.
+ENGINE_KEYS = ("messages", "temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "presence_penalty",
+               "frequency_penalty", "repeat_penalty", "response_format")
+
+
+@dataclass
+class Prepared:
+    """A request after hooks: what to send to which engine, and what to add to the answer."""
+
+    model: str
+    body: dict[str, Any]
+    tool_mode: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
+
+
+# A hook may rewrite the request (custom app "app:NAME", knowledge base grounding) before it is sent.
+ChatHook = Callable[[Principal, ChatCompletionRequest, Prepared], Awaitable[Prepared]]
+UsageSink = Callable[[Principal, str, dict[str, int], float, str], None]
+
+
+def usage_of(resp: dict[str, Any]) -> dict[str, int]:
+    u = resp.get("usage") or {}
+    return {"prompt_tokens": int(u.get("prompt_tokens", 0)), "completion_tokens": int(u.get("completion_tokens", 0)),
+            "total_tokens": int(u.get("total_tokens", 0))}
+
+
+class ChatService:
+    def __init__(self, engines: EngineManager, metrics: Metrics | None = None) -> None:
+        self.engines = engines
+        self.metrics = metrics or Metrics()
+        self.hooks: list[ChatHook] = []
+        self.usage_sinks: list[UsageSink] = []
+
+    async def prepare(self, principal: Principal, req: ChatCompletionRequest) -> Prepared:
+        raw = req.model_dump(exclude_none=True)
+        body = {k: raw[k] for k in ENGINE_KEYS if k in raw}
+        if req.max_completion_tokens and not req.max_tokens:
+            body["max_tokens"] = req.max_completion_tokens
+        body["messages"] = [m.model_dump(exclude_none=True) for m in req.messages]
+        for m in body["messages"]:
+            if isinstance(m.get("content"), list):
+                m["content"] = "".join(str(p.get("text", "")) for p in m["content"])
+            if m["role"] == "developer":
+                m["role"] = "system"
+        prepared = Prepared(model=req.model or self.engines.settings.model, body=body)
+        for hook in self.hooks:
+            prepared = await hook(principal, req, prepared)
+        prepared.tool_mode = plan_tools(req, prepared.body)
+        if not principal.allows(f"model:{prepared.model}") and not principal.allows(f"app:{req.model}"):
+            raise PermissionDenied(f"This API key may not use model '{req.model}'", param="model")
+        return prepared
+
+    def _record(self, principal: Principal, model: str, usage: dict[str, int], started: float, status: str) -> None:
+        self.metrics.record_tokens(model, usage["prompt_tokens"], usage["completion_tokens"])
+        for sink in self.usage_sinks:
+            sink(principal, model, usage, time.time() - started, status)
+
+    async def create(self, principal: Principal, req: ChatCompletionRequest) -> dict[str, Any]:
+        started = time.time()
+        prepared = await self.prepare(principal, req)
+        engine = await self.engines.get(prepared.model)
+        gauge = self.metrics.in_flight.labels(engine.info.name)
+        gauge.inc()
+        try:
+            resp = await engine.chat(prepared.body)
+        finally:
+            gauge.dec()
+        if prepared.tool_mode:
+            choice = resp["choices"][0]
+            msg, finish = to_tool_message(choice["message"].get("content") or "")
+            choice["message"], choice["finish_reason"] = msg, finish
+        resp["model"] = req.model or engine.info.name
+        resp.update(prepared.extra)
+        self._record(principal, resp["model"], usage_of(resp), started, "ok")
+        return resp
+
+    async def stream(self, principal: Principal, req: ChatCompletionRequest) -> AsyncIterator[dict[str, Any]]:
+        """Chunks as OpenAI sends them; the usage chunk only when ``stream_options.include_usage``."""
+        started = time.time()
+        prepared = await self.prepare(principal, req)
+        engine = await self.engines.get(prepared.model)
+        want_usage = bool(req.stream_options and req.stream_options.include_usage)
+        name = req.model or engine.info.name
+        if prepared.tool_mode:  # tool JSON must be complete before it can be converted: generate, then chunk
+            resp = await self.create(principal, req)
+            for chunk in _chunks_from_response(resp, want_usage):
+                yield chunk
+            return
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        status = "client_closed"
+        gauge = self.metrics.in_flight.labels(engine.info.name)
+        gauge.inc()
+        first = True
+        try:
+            async for chunk in engine.stream({**prepared.body, "stream_options": {"include_usage": True}}):
+                chunk["model"] = name
+                if chunk.get("usage"):
+                    usage = usage_of(chunk)
+                    if not want_usage:
+                        continue
+                elif want_usage:
+                    chunk["usage"] = None
+                if first and prepared.extra:
+                    chunk.update(prepared.extra)
+                first = False
+                yield chunk
+            status = "ok"
+        finally:
+            gauge.dec()
+            self._record(principal, name, usage, started, status)
+
+
+def _chunks_from_response(resp: dict[str, Any], want_usage: bool) -> list[dict[str, Any]]:
+    base = {k: resp[k] for k in ("id", "created", "model") if k in resp}
+    base["object"] = "chat.completion.chunk"
+    choice = resp["choices"][0]
+    msg = choice["message"]
+    delta: dict[str, Any] = {"role": "assistant"}
+    if msg.get("tool_calls"):
+        delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(msg["tool_calls"])]
+    else:
+        delta["content"] = msg.get("content") or ""
+    extra = {k: v for k, v in resp.items() if k not in ("id", "created", "model", "object", "choices", "usage")}
+    out = [{**base, **extra, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
+           {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}]
+    if want_usage:
+        out.append({**base, "choices": [], "usage": resp.get("usage")})
+    return out

@@ -1,0 +1,36 @@
+"""Legacy text completions and embeddings — plain functions over engines."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from hanlin.engine.embedder import EMBEDDING_MODELS
+from hanlin.engine.manager import EngineManager
+from hanlin.errors import NotFound
+from hanlin.serving.schemas import CompletionRequest, EmbeddingRequest
+
+
+async def create_completion(engines: EngineManager, req: CompletionRequest) -> dict[str, Any]:
+    body = req.model_dump(exclude_none=True, exclude={"model", "stream", "n"})
+    engine = await engines.get(req.model)
+    resp = await engine.complete(body)
+    resp["model"] = req.model or engine.info.name
+    return resp
+
+
+async def create_embeddings(engines: EngineManager, req: EmbeddingRequest) -> dict[str, Any]:
+    name = req.model or engines.embedder.info.name
+    if name not in EMBEDDING_MODELS:
+        raise NotFound(f"'{name}' is not an embedding model. Embedding models: {', '.join(EMBEDDING_MODELS)}",
+                       param="model", code="model_not_found")
+    texts = [req.input] if isinstance(req.input, str) else list(req.input)
+    started = time.time()
+    vectors = await engines.embedder.embed(texts, is_query=req.input_type == "query")
+    tokens = engines.embedder.count_tokens(texts)
+    return {
+        "object": "list", "model": name,
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        "latency_s": round(time.time() - started, 4),
+    }
