@@ -26,6 +26,7 @@ class Prepared:
     model: str
     body: dict[str, Any]
     tool_mode: bool = False
+    knowledge_base: str | None = None  # set from the request or by a custom app; grounded by the KB hook
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
 
 
@@ -58,7 +59,8 @@ class ChatService:
                 m["content"] = "".join(str(p.get("text", "")) for p in m["content"])
             if m["role"] == "developer":
                 m["role"] = "system"
-        prepared = Prepared(model=req.model or self.engines.settings.model, body=body)
+        prepared = Prepared(model=req.model or self.engines.settings.model, body=body,
+                            knowledge_base=req.knowledge_base)
         for hook in self.hooks:
             prepared = await hook(principal, req, prepared)
         prepared.tool_mode = plan_tools(req, prepared.body)
