@@ -138,7 +138,7 @@ class JobRunner:
             raise NotFound(f"No job with id '{job_id}'", param="id")
         return job_to_dict(row)
 
-    def list(self, tenant_id: str | None, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list_jobs(self, tenant_id: str | None, kind: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
         q = sa.select(jobs_table).order_by(jobs_table.c.created_at.desc()).limit(limit)
         if tenant_id is not None:
             q = q.where(jobs_table.c.tenant_id == tenant_id)

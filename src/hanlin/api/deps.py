@@ -11,7 +11,7 @@ from hanlin.services import Services
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None,

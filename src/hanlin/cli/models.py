@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -33,7 +33,7 @@ def _state(models_dir: Path, spec: ModelSpec) -> tuple[str, int]:
 def list_models(json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Name, size, source and state of every model."""
     settings = settings_from()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name, spec in sorted(ModelRegistry(settings.home).all().items()):
         state, size = _state(settings.models_dir, spec)
         source = {"embedded": "PyPI chunks", "local": spec.path, "upstream": spec.base_url,
@@ -45,8 +45,9 @@ def list_models(json_out: Annotated[bool, typer.Option("--json")] = False) -> No
         return
     table = Table("name", "size", "source", "state")
     for r in rows:
-        size = f"{r['size'] / 1e9:.2f} GB" if r["size"] else "-"
-        table.add_row(r["name"] + (" (default)" if r["default"] else ""), size, str(r["source"]), r["state"])
+        size_text = f"{r['size'] / 1e9:.2f} GB" if r["size"] else "-"
+        table.add_row(r["name"] + (" (default)" if r["default"] else ""), size_text, str(r["source"]),
+                      str(r["state"]))
     out_console.print(table)
 
 

@@ -156,4 +156,4 @@ class LlamaCppEngine:
 
     async def close(self) -> None:
         # xllamacpp frees the model when the Server object is collected
-        self._server = None  # type: ignore[assignment]
+        self._server = None

@@ -76,13 +76,22 @@ class ChatService:
     async def create(self, principal: Principal, req: ChatCompletionRequest) -> dict[str, Any]:
         started = time.time()
         prepared = await self.prepare(principal, req)
+        return await self._generate(principal, req, prepared, started)
+
+    async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
+                        started: float) -> dict[str, Any]:
         engine = await self.engines.get(prepared.model)
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
+        status = "error"
+        resp: dict[str, Any] = {}
         try:
             resp = await engine.chat(prepared.body)
+            status = "ok"
         finally:
             gauge.dec()
+            if status != "ok":
+                self._record(principal, req.model or engine.info.name, usage_of(resp), started, status)
         if prepared.tool_mode:
             choice = resp["choices"][0]
             msg, finish = to_tool_message(choice["message"].get("content") or "")
@@ -100,7 +109,7 @@ class ChatService:
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
         name = req.model or engine.info.name
         if prepared.tool_mode:  # tool JSON must be complete before it can be converted: generate, then chunk
-            resp = await self.create(principal, req)
+            resp = await self._generate(principal, req, prepared, started)
             for chunk in _chunks_from_response(resp, want_usage):
                 yield chunk
             return
@@ -129,7 +138,7 @@ class ChatService:
 
 
 def _chunks_from_response(resp: dict[str, Any], want_usage: bool) -> list[dict[str, Any]]:
-    base = {k: resp[k] for k in ("id", "created", "model") if k in resp}
+    base: dict[str, Any] = {k: resp[k] for k in ("id", "created", "model") if k in resp}
     base["object"] = "chat.completion.chunk"
     choice = resp["choices"][0]
     msg = choice["message"]

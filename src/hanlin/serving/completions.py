@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from typing import Any
+
+import numpy as np
 
 from hanlin.engine.embedder import EMBEDDING_MODELS
 from hanlin.engine.manager import EngineManager
@@ -28,9 +31,12 @@ async def create_embeddings(engines: EngineManager, req: EmbeddingRequest) -> di
     started = time.time()
     vectors = await engines.embedder.embed(texts, is_query=req.input_type == "query")
     tokens = engines.embedder.count_tokens(texts)
+    data: list[Any] = vectors
+    if req.encoding_format == "base64":  # what the openai SDK asks for by default: little-endian float32
+        data = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
     return {
         "object": "list", "model": name,
-        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(data)],
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         "latency_s": round(time.time() - started, 4),
     }

@@ -111,7 +111,7 @@ class CompletionRequest(BaseModel):
 class EmbeddingRequest(BaseModel):
     model: str | None = None
     input: str | list[str] = Field(...)
-    encoding_format: Literal["float"] | None = None
+    encoding_format: Literal["float", "base64"] | None = None
     input_type: Literal["query", "passage"] | None = None  # Hanlin: e5 prefixes
 
     @field_validator("input")

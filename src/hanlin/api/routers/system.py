@@ -30,7 +30,7 @@ async def metrics(services: ServicesDep, principal: PrincipalDep) -> Response:
 
 @router.get("/v1/jobs")
 async def list_jobs(services: ServicesDep, principal: PrincipalDep, kind: str | None = None) -> dict[str, Any]:
-    return {"object": "list", "data": services.jobs.list(principal.tenant_id, kind)}
+    return {"object": "list", "data": services.jobs.list_jobs(principal.tenant_id, kind)}
 
 
 @router.get("/v1/jobs/{job_id}")
