@@ -16,7 +16,7 @@ from hanlin.serving.tools import plan_tools, to_tool_message
 
 # Passed through to engines when set; everything else in the body is dropped.
 ENGINE_KEYS = ("messages", "temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "presence_penalty",
-               "frequency_penalty", "repeat_penalty", "response_format")
+               "frequency_penalty", "repeat_penalty", "response_format", "ignore_eos", "min_p")
 
 
 @dataclass
