@@ -203,3 +203,18 @@ def test_cli_models_list_and_chat(server):
     r = server.cli("chat", "--url", server.url, "--max-tokens", "8", input="你好\n/exit\n")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip()
+
+
+def test_upstream_engine_listed_and_served(server, openai_client):
+    """Another Hanlin (here: this same server) registered as an upstream, served under its own name."""
+    r = server.cli("models", "add-upstream", "relay-05b", server.base_url, "--upstream-model", MODEL)
+    assert r.returncode == 0, r.stderr
+    assert "relay-05b" in {m.id for m in openai_client.models.list().data}
+    resp = openai_client.chat.completions.create(model="relay-05b", messages=[{"role": "user", "content": "hi"}],
+                                                 max_tokens=6)
+    assert resp.model == "relay-05b" and resp.choices[0].message.content
+    chunks = list(openai_client.chat.completions.create(
+        model="relay-05b", messages=[{"role": "user", "content": "hi"}], max_tokens=6, stream=True))
+    assert any(c.choices and c.choices[0].delta.content for c in chunks)
+    r = server.cli("models", "remove", "relay-05b")
+    assert r.returncode == 0, r.stderr

@@ -35,6 +35,7 @@ class EngineManager:
         self.registry = registry or ModelRegistry(settings.home)
         self._engines: dict[str, Engine] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._from_registry: set[str] = set()  # engines built from specs (dropped when the spec is removed)
         self.embedder = E5Embedder(settings.embedding_model)
 
     def add(self, engine: Engine) -> None:
@@ -61,15 +62,22 @@ class EngineManager:
 
     async def get(self, name: str | None) -> Engine:
         name = name or self.settings.model
-        if name in self._engines:
+        if name in self._engines and name not in self._from_registry:
             return self._engines[name]
-        spec = self.registry.resolve(name)  # raises NotFound with the list of known models
+        try:
+            spec = self.registry.resolve(name)  # raises NotFound with the list of known models
+        except NotFound:
+            if name in self._from_registry:  # removed with `hanlin models remove` while loaded
+                self._from_registry.discard(name)
+                await self._engines.pop(name).close()
+            raise
         if spec.name in self._engines:
             return self._engines[spec.name]
         lock = self._locks.setdefault(spec.name, asyncio.Lock())
         async with lock:
             if spec.name not in self._engines:
                 self._engines[spec.name] = await asyncio.to_thread(self._build, spec)
+                self._from_registry.add(spec.name)
         return self._engines[spec.name]
 
     def list_models(self) -> list[dict[str, Any]]:
