@@ -22,6 +22,7 @@ metadata = sa.MetaData()
 TABLE_MODULES = [
     "hanlin.jobs",
     "hanlin.platform.tables",
+    "hanlin.knowledge.tables",
 ]
 
 schema_migrations = sa.Table(

@@ -1,0 +1,199 @@
+"""Structure-aware chunks: sections under their headings, paragraphs packed to a target size with sentence overlap,
+tables split by rows with the header row repeated. Chunk ids are stable: a hash of document id, position and text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from hanlin.knowledge.extract import Block, render_table
+from hanlin.knowledge.normalize import Normalized, normalize, running_lines
+
+TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
+MAX_CHARS = 600
+OVERLAP_CHARS = 80
+_SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
+_HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
+                           r"|\d+(\.\d+)*[、.．])")
+
+
+@dataclass
+class Piece:
+    """A run of normalised text with its original offsets."""
+
+    text: str
+    offsets: list[int]
+
+    def span(self) -> tuple[int, int]:
+        return (self.offsets[0], self.offsets[-1] + 1) if self.offsets else (0, 0)
+
+
+@dataclass
+class Unit:
+    kind: str  # heading | text | table
+    piece: Piece
+    level: int = 0
+    rows: list[list[str]] = field(default_factory=list)
+
+
+@dataclass
+class Chunk:
+    chunk_id: str
+    position: int
+    text: str
+    heading: str
+    start: int  # span in the document's source text
+    end: int
+    kind: str = "text"
+    page: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def index_text(self) -> str:
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
+
+
+def chunk_id(doc_id: str, position: int, text: str) -> str:
+    return hashlib.sha1(f"{doc_id}:{position}:{text}".encode()).hexdigest()[:20]
+
+
+def _split_paragraphs(norm: Normalized, heading_candidates: bool) -> list[Unit]:
+    units: list[Unit] = []
+    pos = 0
+    for para in norm.text.split("\n"):
+        end = pos + len(para)
+        stripped = para.strip()
+        if stripped:
+            lead = len(para) - len(para.lstrip())
+            piece = Piece(stripped, norm.offsets[pos + lead: pos + lead + len(stripped)])
+            is_heading = heading_candidates and len(stripped) <= 30 and stripped[-1] not in "。！？!?；;，,：:" and (
+                bool(_HEADING_LINE.match(stripped)) or len(stripped) <= 20)
+            units.append(Unit("heading" if is_heading else "text", piece, level=9 if is_heading else 0))
+        pos = end + 1
+    return units
+
+
+def build_units(blocks: list[Block]) -> tuple[str, list[Unit], list[tuple[int, int, int | None]]]:
+    """The document's source text (raw block texts joined), its units, and (start, end, page) per block."""
+    parts: list[str] = []
+    bounds: list[tuple[int, int, int | None]] = []
+    base = 0
+    for b in blocks:
+        text = b.text if b.kind != "table" else render_table(b.rows)
+        parts.append(text)
+        bounds.append((base, base + len(text), b.page))
+        base += len(text) + 2
+    source = "\n\n".join(parts)
+    repeated = running_lines("\n".join(b.text for b in blocks if b.messy))
+    units: list[Unit] = []
+    for b, (start, end, _page) in zip(blocks, bounds, strict=True):
+        if b.kind == "table":
+            units.append(Unit("table", Piece(source[start:end], list(range(start, end))), rows=b.rows))
+        elif b.kind == "heading":
+            norm = normalize(b.text, set())
+            units.append(Unit("heading", Piece(norm.text.strip(), [o + start for o in norm.offsets]), b.level))
+        else:
+            norm = normalize(b.text, repeated if b.messy else set())
+            norm.offsets = [o + start for o in norm.offsets]
+            units += _split_paragraphs(norm, heading_candidates=b.messy)
+    return source, units, bounds
+
+
+def _sentences(piece: Piece) -> list[Piece]:
+    out: list[Piece] = []
+    for m in _SENTENCE.finditer(piece.text):
+        if m.group(0).strip():
+            out.append(Piece(m.group(0), piece.offsets[m.start():m.end()]))
+    return out or [piece]
+
+
+def _hard_split(piece: Piece) -> list[Piece]:
+    """Sentences, and sentences longer than MAX_CHARS cut at MAX_CHARS."""
+    out: list[Piece] = []
+    for s in _sentences(piece):
+        for i in range(0, len(s.text), MAX_CHARS):
+            out.append(Piece(s.text[i:i + MAX_CHARS], s.offsets[i:i + MAX_CHARS]))
+    return out
+
+
+class _Packer:
+    def __init__(self, doc_id: str, bounds: list[tuple[int, int, int | None]]) -> None:
+        self.doc_id, self.bounds = doc_id, bounds
+        self.chunks: list[Chunk] = []
+        self.buf: list[Piece] = []
+        self.heading = ""
+
+    def _page(self, offset: int) -> int | None:
+        for start, end, page in self.bounds:
+            if start <= offset <= end:
+                return page
+        return None
+
+    def emit(self, pieces: list[Piece], kind: str = "text", meta: dict[str, Any] | None = None) -> None:
+        text = "".join(p.text for p in pieces).strip()
+        if not text:
+            return
+        start = min(p.span()[0] for p in pieces if p.offsets)
+        end = max(p.span()[1] for p in pieces if p.offsets)
+        pos = len(self.chunks)
+        self.chunks.append(Chunk(chunk_id(self.doc_id, pos, text), pos, text, self.heading, start, end, kind,
+                                 self._page(start), meta or {}))
+
+    def flush(self, overlap: bool = False) -> None:
+        if self.buf:
+            self.emit(self.buf)
+        keep: list[Piece] = []
+        if overlap:  # the last sentences (≤ OVERLAP_CHARS) start the next chunk of the same section
+            for p in reversed(self.buf):
+                if sum(len(k.text) for k in keep) + len(p.text) > OVERLAP_CHARS:
+                    break
+                keep.insert(0, p)
+        self.buf = keep
+
+    def add_text(self, piece: Piece) -> None:
+        sentences = _hard_split(piece)
+        if self.buf:
+            self.buf.append(Piece("\n", [sentences[0].offsets[0]] if sentences[0].offsets else []))
+        for s in sentences:
+            if self.buf and sum(len(p.text) for p in self.buf) + len(s.text) > TARGET_CHARS:
+                self.flush(overlap=True)
+            self.buf.append(s)
+
+    def add_table(self, unit: Unit) -> None:
+        self.flush()
+        rows = unit.rows
+        header, body = rows[0], rows[1:] or []
+        group: list[list[str]] = []
+        for row in body or [header]:
+            if group and len(render_table([header, *group, row])) > MAX_CHARS:
+                self._emit_rows(unit, header, group)
+                group = []
+            group.append(row)
+        self._emit_rows(unit, header, group)
+
+    def _emit_rows(self, unit: Unit, header: list[str], group: list[list[str]]) -> None:
+        text = render_table([header, *group]) if group and group != [header] else render_table([header])
+        self.emit([Piece(text, unit.piece.offsets)], kind="table", meta={"header": header})
+
+
+def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:
+    """(source text, chunks) of a document's blocks."""
+    source, units, bounds = build_units(blocks)
+    packer = _Packer(doc_id, bounds)
+    stack: list[tuple[int, str]] = []  # heading path
+    for u in units:
+        if u.kind == "heading":
+            packer.flush()
+            while stack and stack[-1][0] >= u.level:
+                stack.pop()
+            stack.append((u.level, u.piece.text))
+            packer.heading = " > ".join(t for _, t in stack)
+        elif u.kind == "table":
+            packer.add_table(u)
+        else:
+            packer.add_text(u.piece)
+    packer.flush()
+    return source, packer.chunks

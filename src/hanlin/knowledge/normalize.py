@@ -1,0 +1,186 @@
+"""Make OCR / PDF Chinese text read as written, keeping a map back to the original for citations.
+
+Handles: a space between every character ("中 国 汽 车"), hard line breaks in mid-sentence, numbers split from
+their units across lines ("656" / "万辆"), running headers and page numbers. Real spaces in Latin text stay.
+Every output character remembers the offset of the original character it came from (inserted joiners take the
+offset of the line break they replace), so a chunk can be cited as a span of the original text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+Char = tuple[str, int]  # (character, offset in the original text)
+
+_TERMINAL = set("。！？!?；;…」』”）)】")
+_UNITS = set("万亿千百十元角分辆台吨斤米里个人次件名位家所年月日号时秒倍%％‰℃度层岁部篇项条套股户亩平")
+_HEADING_START = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
+                            r"|\d+(\.\d+)*[、.．]\s*\S|#)")
+_PAGE_NUMBER = re.compile(r"^\s*(?:[-—–]\s*\d{1,4}\s*[-—–]|第\s*\d{1,4}\s*页(?:\s*[/／,，]?\s*共\s*\d+\s*页)?"
+                          r"|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d+)?|\d{1,4}\s*/\s*\d{1,4})\s*$", re.I)
+_BARE_NUMBER = re.compile(r"^\s*\d{1,4}\s*$")
+
+
+def is_cjk(c: str) -> bool:
+    o = ord(c)
+    return (0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x3000 <= o <= 0x303F or 0xFF00 <= o <= 0xFFEF
+            or c in "“”‘’…—·")
+
+
+@dataclass
+class Normalized:
+    text: str
+    offsets: list[int] = field(default_factory=list)  # offsets[i]: where text[i] came from in the original
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original-text span of ``text[start:end]``."""
+        if not self.offsets or end <= start:
+            return (0, 0)
+        return self.offsets[start], self.offsets[min(end, len(self.offsets)) - 1] + 1
+
+
+def _lines(text: str) -> list[list[Char]]:
+    out: list[list[Char]] = [[]]
+    for i, c in enumerate(text):
+        if c in "\n\f\v\u2028\u2029":
+            out.append([(c, i)])  # the line keeps its break char first, as a joiner offset
+        else:
+            out[-1].append((c, i))
+    return out
+
+
+def _body(line: list[Char]) -> str:
+    return "".join(c for c, _ in line if c not in "\n\f\v\u2028\u2029")
+
+
+def _header_key(s: str) -> str:
+    return re.sub(r"[\s\d]+", "", s)
+
+
+def running_lines(text: str, min_repeats: int = 3) -> set[str]:
+    """Keys of short lines repeated ≥ ``min_repeats`` times: running headers/footers of pages."""
+    keys = Counter(_header_key(ln) for ln in text.splitlines() if 0 < len(ln.strip()) <= 40)
+    return {k for k, n in keys.items() if n >= min_repeats and len(k) >= 4}
+
+
+def _is_spaced(body: str) -> bool:
+    """True for lines where most characters are separated by single spaces (OCR output)."""
+    chars = [c for c in body if not c.isspace()]
+    if len(chars) < 4:
+        return False
+    singles = len(re.findall(r"(?<=\S) (?=\S)", body))
+    return singles / len(chars) >= 0.4
+
+
+def _drop_space(a: str, b: str, before_a: str, after_b: str, spaced: bool, run: int) -> bool:
+    if is_cjk(a) or is_cjk(b):
+        return is_cjk(a) and is_cjk(b) or a.isdigit() or b.isdigit() or not (a.isalnum() and b.isalnum())
+    if spaced and run == 1:  # "2 0 2 3", "G D P", "1 2 . 5 %": isolated characters of a spaced-out line
+        return not (before_a.isascii() and before_a.isalnum()) and not (after_b.isascii() and after_b.isalnum())
+    return False
+
+
+def _collapse(line: list[Char]) -> list[Char]:
+    """One line: drop artificial spaces, collapse real whitespace runs to one space, strip the ends."""
+    chars = [(c, i) for c, i in line if c not in "\n\f\v\u2028\u2029"]
+    body = "".join(c for c, _ in chars)
+    spaced = _is_spaced(body)
+    out: list[Char] = []
+    n = len(chars)
+    k = 0
+    while k < n:
+        c, i = chars[k]
+        if not c.isspace():
+            out.append((c, i))
+            k += 1
+            continue
+        j = k
+        while j < n and chars[j][0].isspace():
+            j += 1
+        if out and j < n:
+            a, b = out[-1][0], chars[j][0]
+            before_a = chars[k - 2][0] if k > 1 else ""  # original neighbours: isolated-character test
+            after_b = chars[j + 1][0] if j + 1 < n else ""
+            if not _drop_space(a, b, before_a, after_b, spaced, j - k):
+                out.append((" ", i))
+        k = j
+    return out
+
+
+def _is_page_number(lines: list[list[Char]], idx: int) -> bool:
+    body = _body(lines[idx])
+    if _PAGE_NUMBER.match(body):
+        return True
+    if not _BARE_NUMBER.match(body):
+        return False
+    # a bare number is a page number only when it stands alone (blank or page break around it), never "656" / "万辆"
+    prev = _body(lines[idx - 1]).strip() if idx > 0 else ""
+    nxt = _body(lines[idx + 1]).strip() if idx + 1 < len(lines) else ""
+    page_break = lines[idx] and lines[idx][0][0] == "\f" or (idx + 1 < len(lines) and lines[idx + 1]
+                                                             and lines[idx + 1][0][0] == "\f")
+    return bool(page_break) or (not prev and not nxt)
+
+
+def _full_width(lengths: list[int]) -> float:
+    if not lengths:
+        return 0.0
+    s = sorted(lengths)
+    return float(s[min(len(s) - 1, int(len(s) * 0.75))])
+
+
+def _joiner(prev: list[Char], nxt: list[Char], blank_between: bool, indented: bool, full: float) -> str:
+    """'' to join the lines, ' ' to join Latin words, '\\n' for a paragraph break."""
+    a, b = prev[-1][0], nxt[0][0]
+    nxt_text = "".join(c for c, _ in nxt[:12])
+    if a.isdigit() and (b in _UNITS or b.isdigit() or b in ".．%"):
+        return ""  # "656" / "万辆", "12." / "5%"
+    short = len(prev) < 0.8 * full
+    if _HEADING_START.match(nxt_text) and (a in _TERMINAL or short or blank_between):
+        return "\n"
+    if a in _TERMINAL:
+        return "\n" if short or indented or blank_between else ""
+    if short and (blank_between or not (a in "，、,：:（(《“" or b in "，。、,.；;：:）)》”")):
+        return "\n"  # a heading or a paragraph's last line
+    if blank_between and not is_cjk(a) and not a.isdigit():
+        return "\n"
+    if a.isascii() and a.isalnum() and b.isascii() and b.isalnum():
+        return " "
+    return ""
+
+
+def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
+    """Normalise messy text. ``repeated`` (from :func:`running_lines`) names running headers to drop."""
+    repeated = running_lines(text) if repeated is None else repeated
+    raw = _lines(text)
+    kept: list[tuple[list[Char], bool, bool, int]] = []  # (chars, blank_before, indented, break offset)
+    blank = False
+    for idx, line in enumerate(raw):
+        body = _body(line)
+        brk = line[0][1] if line and line[0][0] in "\n\f\v\u2028\u2029" else (line[0][1] if line else 0)
+        if not body.strip():
+            blank = True
+            continue
+        if _is_page_number(raw, idx) or (len(body.strip()) <= 40 and _header_key(body) in repeated):
+            continue  # dropped lines are not blank lines: the sentence around a page break still joins
+        indented = body.startswith(("\u3000", "  ", "\t"))
+        chars = _collapse(line)
+        if chars:
+            kept.append((chars, blank, indented, brk))
+        blank = False
+    full = _full_width([len(c) for c, *_ in kept])
+    out: list[Char] = []
+    for n, (chars, blank_before, indented, brk) in enumerate(kept):
+        if n:
+            j = _joiner(kept[n - 1][0], chars, blank_before, indented, full)
+            if j:
+                out.append((j, brk))
+            elif out and out[-1][0] == "-" and len(out) > 1 and out[-2][0].isalpha() and chars[0][0].isalpha():
+                out.pop()  # hyphenated Latin word broken across lines
+        out.extend(chars)
+    return Normalized("".join(c for c, _ in out), [i for _, i in out])
+
+
+def identity(text: str, base: int = 0) -> Normalized:
+    return Normalized(text, list(range(base, base + len(text))))
