@@ -123,6 +123,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services.metrics.latency.labels(path).observe(time.time() - started)
         return response
 
+    for feature_middleware in services.extras.get("http_middleware", []):  # e.g. platform quotas on /v1/apps
+        app.middleware("http")(feature_middleware)
+
     for mod_name in ROUTER_MODULES:
         try:
             mod = importlib.import_module(mod_name)
