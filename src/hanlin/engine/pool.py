@@ -1,0 +1,401 @@
+"""An engine pool: one model name served by several engines (vLLM, llama.cpp servers, other Hanlin nodes,
+local xllamacpp instances).
+
+Routing picks the member with the fewest outstanding requests. A member that fails is taken out (its circuit
+opens) and tried again after a cooldown that doubles while it keeps failing, or as soon as a periodic health
+check sees it answer. A request that fails before its first token is retried on another member, so clients
+never see an engine dying under them unless it had already started streaming to them; then the stream ends
+with an SSE error event (``api/sse.py``) saying the answer is incomplete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hanlin.engine.base import ChatRequest, Chunk, Engine, EngineInfo
+from hanlin.engine.config_file import MemberConfig, PoolConfig, StructuredOutput, load_config
+from hanlin.engine.upstream import UpstreamEngine
+from hanlin.errors import BadRequest, EngineError, HanlinError, RateLimited, Unavailable
+
+if TYPE_CHECKING:
+    from hanlin.engine.manager import EngineManager
+    from hanlin.services import Services
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+# --- upstream dialects ---------------------------------------------------------------------------------------
+def schema_of(response_format: Any) -> dict[str, Any] | None:
+    """The JSON schema a ``response_format`` asks for (``{"type": "object"}`` for plain JSON mode)."""
+    if not isinstance(response_format, dict):
+        return None
+    kind = response_format.get("type")
+    if kind == "json_schema":
+        inner = response_format.get("json_schema") or {}
+        return inner.get("schema") or {"type": "object"}
+    if kind == "json_object":
+        return response_format.get("schema") or {"type": "object"}
+    return None
+
+
+def adapt_body(body: dict[str, Any], kind: str, dialect: StructuredOutput) -> dict[str, Any]:
+    """Rewrite an OpenAI body into what one upstream understands (structured output, sampling names)."""
+    out = dict(body)
+    schema = schema_of(out.get("response_format"))
+    if schema is not None:
+        if dialect == "response_format":
+            name = ((out["response_format"].get("json_schema") or {}).get("name")) or "output"
+            out["response_format"] = {"type": "json_schema", "json_schema": {"name": name, "schema": schema}}
+        else:
+            out.pop("response_format")
+            if dialect == "guided_json":
+                out["guided_json"] = schema
+            elif dialect == "structured_outputs":
+                out["structured_outputs"] = {"json": schema}
+            elif dialect == "json_schema":
+                out["json_schema"] = schema
+    if kind == "vllm" and "repeat_penalty" in out:
+        out["repetition_penalty"] = out.pop("repeat_penalty")
+    if kind == "openai":
+        for key in ("top_k", "repeat_penalty"):
+            out.pop(key, None)
+    return out
+
+
+class DialectEngine(UpstreamEngine):
+    """An UpstreamEngine that speaks one server's dialect."""
+
+    def __init__(self, name: str, cfg: MemberConfig) -> None:
+        super().__init__(name, cfg.base_url, upstream_model=cfg.model or name, api_key_env=cfg.api_key_env,
+                         timeout=cfg.timeout_s, connect_timeout=cfg.connect_timeout_s)
+        self.kind, self.dialect = cfg.kind, cfg.dialect
+        self.info.kind = cfg.kind
+
+    def _body(self, request: dict[str, Any]) -> dict[str, Any]:
+        return adapt_body(super()._body(request), self.kind, self.dialect)
+
+
+class LocalMember:
+    """A model of this node's registry, loaded by the EngineManager on first use (xllamacpp in-process)."""
+
+    def __init__(self, manager: EngineManager, model: str) -> None:
+        self.manager, self.model = manager, model
+        self.info = EngineInfo(name=model, kind="local")
+
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        return await (await self.manager.get(self.model)).chat(request)
+
+    async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await (await self.manager.get(self.model)).complete(request)
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        engine = await self.manager.get(self.model)
+        async for chunk in engine.stream(request):
+            yield chunk
+
+    async def health(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None  # the manager owns the loaded engine
+
+
+# --- members and the circuit breaker ----------------------------------------------------------------------
+@dataclass
+class Member:
+    label: str
+    engine: Engine
+    max_concurrency: int = 0
+    outstanding: int = 0
+    open_until: float = 0.0  # 0 = circuit closed
+    consecutive_failures: int = 0
+    cooldown_s: float = 15.0
+    served: int = 0
+    failed: int = 0
+    last_error: str = ""
+    _sem: asyncio.Semaphore | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency:
+            self._sem = asyncio.Semaphore(self.max_concurrency)
+
+    def available(self, now: float) -> bool:
+        return self.open_until == 0.0 or now >= self.open_until  # closed, or half-open (cooldown over)
+
+    def status(self) -> dict[str, Any]:
+        now = time.monotonic()
+        state = "up" if self.open_until == 0.0 else ("half-open" if now >= self.open_until else "down")
+        return {"member": self.label, "kind": self.engine.info.kind, "state": state,
+                "outstanding": self.outstanding, "served": self.served, "failed": self.failed,
+                "retry_in_s": round(max(0.0, self.open_until - now), 1) if self.open_until else 0.0,
+                "last_error": self.last_error}
+
+
+# Errors that say "this member is unwell": try another one. Client errors (BadRequest, NotFound from a
+# validation failure, ContextOverflow) are the request's fault and would fail the same way everywhere.
+_RETRYABLE = (EngineError, Unavailable, RateLimited, OSError, json.JSONDecodeError)
+
+
+def _member_fault(e: BaseException) -> bool:
+    return isinstance(e, _RETRYABLE) and not isinstance(e, RateLimited)
+
+
+def _has_token(chunk: Chunk) -> bool:
+    """Does this chunk carry output (not just the opening role delta)?"""
+    if chunk.get("usage"):
+        return True
+    for choice in chunk.get("choices") or []:
+        delta = choice.get("delta") or {}
+        if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason") is not None:
+            return True
+    return False
+
+
+class EnginePool:
+    """Implements Engine over several members; see the module docstring."""
+
+    def __init__(self, name: str, members: list[Member], *, health_interval_s: float = 10.0,
+                 failure_threshold: int = 1, cooldown_s: float = 15.0, max_cooldown_s: float = 300.0,
+                 max_attempts: int = 3) -> None:
+        if not members:
+            raise BadRequest(f"pool '{name}' has no members")
+        self.members = members
+        for m in members:
+            m.cooldown_s = cooldown_s
+        self.health_interval_s, self.failure_threshold = health_interval_s, failure_threshold
+        self.base_cooldown_s, self.max_cooldown_s = cooldown_s, max_cooldown_s
+        self.max_attempts = max(1, max_attempts)
+        self.retries = 0  # requests moved to another member after a failure before their first token
+        self._rr = 0
+        self._health_task: asyncio.Task[None] | None = None
+        self.info = EngineInfo(name=name, kind="pool", owned_by="hanlin",
+                               slots=sum(max(1, m.max_concurrency or m.engine.info.slots) for m in members),
+                               meta={"members": [m.label for m in members]})
+
+    @property
+    def busy(self) -> int:
+        return sum(m.outstanding for m in self.members)
+
+    def status(self) -> list[dict[str, Any]]:
+        return [m.status() for m in self.members]
+
+    # --- routing -------------------------------------------------------------------------------------------
+    def pick(self, exclude: Collection[int] = ()) -> Member:
+        """Least outstanding requests among available members; ties rotate so load spreads evenly."""
+        now = time.monotonic()
+        candidates = [i for i, m in enumerate(self.members) if i not in exclude and m.available(now)]
+        if not candidates:
+            down = [m for m in self.members if not m.available(now)]
+            wait = min((m.open_until - now for m in down), default=self.base_cooldown_s)
+            raise Unavailable(f"Model '{self.info.name}': no engine of its pool can take the request "
+                              f"({len(down)} of {len(self.members)} down; next retry in {max(wait, 0):.0f} s). "
+                              "Check the upstream servers or the pool in the --config file.",
+                              code="engines_unavailable", extra={"members": self.status()})
+        self._rr += 1
+        n = len(self.members)
+        best = min(candidates, key=lambda i: (self.members[i].outstanding, (i - self._rr) % n))
+        return self.members[best]
+
+    def _success(self, m: Member) -> None:
+        m.served += 1
+        self._close_circuit(m)
+
+    def _close_circuit(self, m: Member) -> None:
+        if m.open_until or m.consecutive_failures:
+            if m.open_until:
+                log.info("pool %s: member %s is back", self.info.name, m.label)
+            m.open_until, m.consecutive_failures, m.cooldown_s = 0.0, 0, self.base_cooldown_s
+
+    def _failure(self, m: Member, e: BaseException) -> None:
+        m.failed += 1
+        m.last_error = f"{type(e).__name__}: {getattr(e, 'message', str(e))}"[:300]
+        if not _member_fault(e):
+            return
+        m.consecutive_failures += 1
+        half_open = m.open_until != 0.0
+        if half_open or m.consecutive_failures >= self.failure_threshold:
+            m.open_until = time.monotonic() + m.cooldown_s
+            log.warning("pool %s: member %s taken out for %.0f s: %s", self.info.name, m.label, m.cooldown_s,
+                        m.last_error)
+            m.cooldown_s = min(m.cooldown_s * 2, self.max_cooldown_s)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, m: Member) -> AsyncIterator[None]:
+        m.outstanding += 1
+        try:
+            if m._sem is None:
+                yield
+            else:
+                async with m._sem:
+                    yield
+        finally:
+            m.outstanding -= 1
+
+    async def _call(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+        tried: set[int] = set()
+        last: BaseException | None = None
+        for _ in range(min(self.max_attempts, len(self.members))):
+            try:
+                m = self.pick(tried)
+            except Unavailable:
+                break
+            tried.add(self.members.index(m))
+            try:
+                async with self._slot(m):
+                    result = await fn(m.engine)
+            except _RETRYABLE as e:
+                self._failure(m, e)
+                last = e
+                self.retries += 1
+                continue
+            self._success(m)
+            return result
+        raise self._exhausted(last)
+
+    def _exhausted(self, last: BaseException | None) -> HanlinError:
+        if last is None:
+            self.pick()  # raises the "all down" error
+            last = EngineError("no member answered")
+        if isinstance(last, RateLimited):
+            return last
+        msg = getattr(last, "message", str(last))
+        return Unavailable(f"Model '{self.info.name}': every engine tried failed; last error: {msg}",
+                           code="engines_unavailable", extra={"members": self.status()})
+
+    # --- Engine protocol -----------------------------------------------------------------------------------
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        resp = await self._call(lambda e: e.chat(request))
+        resp["model"] = self.info.name
+        return resp
+
+    async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        resp = await self._call(lambda e: e.complete(request))
+        resp["model"] = self.info.name
+        return resp
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        tried: set[int] = set()
+        last: BaseException | None = None
+        for _ in range(min(self.max_attempts, len(self.members))):
+            try:
+                m = self.pick(tried)
+            except Unavailable:
+                break
+            tried.add(self.members.index(m))
+            held: list[Chunk] = []  # the opening role chunk is held back until a token proves the member works
+            started = False
+            async with self._slot(m):
+                it = m.engine.stream(request).__aiter__()
+                try:
+                    async for chunk in it:
+                        chunk["model"] = self.info.name
+                        if not started:
+                            held.append(chunk)
+                            if not _has_token(chunk):
+                                continue
+                            started = True
+                            for c in held:
+                                yield c
+                            held.clear()
+                            continue
+                        yield chunk
+                except _RETRYABLE as e:
+                    self._failure(m, e)
+                    if started:
+                        msg = getattr(e, "message", str(e))
+                        raise EngineError(f"engine {m.label} of model '{self.info.name}' failed while streaming; "
+                                          f"the answer above is incomplete ({msg})",
+                                          code="engine_failed_mid_stream") from e
+                    last = e
+                    self.retries += 1
+                    continue
+                finally:
+                    with contextlib.suppress(Exception):
+                        await it.aclose()  # type: ignore[attr-defined]
+            for c in held:  # an answer without any token (empty completion) is still an answer
+                yield c
+            self._success(m)
+            return
+        raise self._exhausted(last)
+
+    async def health(self) -> bool:
+        now = time.monotonic()
+        return any(m.available(now) for m in self.members)
+
+    # --- health checks -------------------------------------------------------------------------------------
+    async def check_members(self) -> None:
+        """One round of health checks: a down member that answers comes back, an up one that does not goes out."""
+        async def one(m: Member) -> None:
+            try:
+                ok = await asyncio.wait_for(m.engine.health(), timeout=max(1.0, self.health_interval_s))
+            except Exception:
+                ok = False
+            if ok and m.open_until:
+                self._close_circuit(m)
+            elif not ok and not m.open_until:
+                self._failure(m, Unavailable("health check failed"))
+        await asyncio.gather(*(one(m) for m in self.members))
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval_s)
+            try:
+                await self.check_members()
+            except Exception:  # keep checking; one bad round must not stop the loop
+                log.exception("pool %s: health check round failed", self.info.name)
+
+    def start(self) -> None:
+        if self._health_task is None:
+            self._health_task = asyncio.get_running_loop().create_task(self._health_loop())
+
+    async def close(self) -> None:
+        if self._health_task:
+            self._health_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health_task
+            self._health_task = None
+        for m in self.members:
+            await m.engine.close()
+
+
+# --- building pools from the config file -----------------------------------------------------------------
+def build_member(cfg: MemberConfig, index: int, pool_name: str, manager: EngineManager | None) -> Member:
+    engine: Engine
+    if cfg.kind == "local":
+        if manager is None:
+            raise BadRequest("a member of kind 'local' needs the node's EngineManager")
+        engine = LocalMember(manager, cfg.model)
+    else:
+        engine = DialectEngine(pool_name, cfg)
+    return Member(label=cfg.label(index), engine=engine, max_concurrency=cfg.max_concurrency)
+
+
+def build_pool(cfg: PoolConfig, manager: EngineManager | None = None) -> EnginePool:
+    members = [build_member(m, i, cfg.name, manager) for i, m in enumerate(cfg.members)]
+    return EnginePool(cfg.name, members, health_interval_s=cfg.health_interval_s,
+                      failure_threshold=cfg.failure_threshold, cooldown_s=cfg.cooldown_s,
+                      max_cooldown_s=cfg.max_cooldown_s, max_attempts=cfg.max_attempts)
+
+
+def install(services: Services) -> None:
+    """Load ``settings.config_file`` (``hanlin serve --config``) and register its pools as models."""
+    path = services.settings.config_file
+    if not path:
+        return
+    cfg = load_config(Path(path))
+    pools = {p.name: build_pool(p, services.engines) for p in cfg.pools}
+    for pool in pools.values():
+        services.engines.add(pool)
+        services.startup.append(pool.start)
+        log.info("pool %s: %d member(s): %s", pool.info.name, len(pool.members),
+                 ", ".join(m.label for m in pool.members))
+    services.extras["pools"] = pools
