@@ -1,0 +1,78 @@
+"""Custom apps (专属应用) of the caller's tenant: /v1/custom-apps. Call one as model ``app:NAME``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.routers.admin import platform_of
+from hanlin.errors import PermissionDenied
+from hanlin.platform.audit import actor_of
+from hanlin.platform.principal import Principal
+
+router = APIRouter(prefix="/v1/custom-apps", tags=["custom apps"])
+
+
+def _may_edit(principal: Principal) -> None:
+    if principal.scopes and not principal.is_admin:
+        raise PermissionDenied("A key limited to some models/apps cannot create or edit apps; use a key "
+                               "without scopes or an admin key.")
+
+
+class AppFields(BaseModel):
+    description: str | None = None
+    base_model: str | None = Field(None, description="defaults to the server's model")
+    system_prompt: str | None = None
+    params: dict[str, Any] | None = Field(None, description="temperature, top_p, max_tokens, stop, seed...")
+    knowledge_base: str | None = None
+    output_schema: dict[str, Any] | None = Field(None, description="JSON Schema the output must follow")
+
+
+class AppCreate(AppFields):
+    name: str
+
+
+@router.get("")
+async def list_apps(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    apps = platform_of(services).apps.list(principal.tenant_id)
+    return {"object": "list", "data": [a.to_dict() for a in apps if principal.allows(f"app:{a.name}")]}
+
+
+@router.post("", status_code=201)
+async def create_app(body: AppCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    _may_edit(principal)
+    values = body.model_dump(exclude_none=True, exclude={"name"})
+    app = platform_of(services).apps.create(principal.tenant_id, body.name, values, actor=actor_of(principal))
+    return app.to_dict()
+
+
+@router.get("/{name}")
+async def get_app(name: str, services: ServicesDep, principal: PrincipalDep,
+                  version: int | None = None) -> dict[str, Any]:
+    return platform_of(services).apps.get(principal.tenant_id, name, version).to_dict()
+
+
+@router.get("/{name}/versions")
+async def app_versions(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    versions = platform_of(services).apps.versions(principal.tenant_id, name)
+    return {"object": "list", "data": [a.to_dict() for a in versions]}
+
+
+@router.patch("/{name}")
+@router.put("/{name}")
+async def update_app(name: str, body: AppFields, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Editing writes a new version; older versions stay callable as app:NAME@N."""
+    _may_edit(principal)
+    values = body.model_dump(exclude_unset=True)
+    app = platform_of(services).apps.update(principal.tenant_id, name, values, actor=actor_of(principal))
+    return app.to_dict()
+
+
+@router.delete("/{name}")
+async def delete_app(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    _may_edit(principal)
+    platform_of(services).apps.delete(principal.tenant_id, name, actor=actor_of(principal))
+    return {"object": "custom_app.deleted", "id": f"app:{name}", "deleted": True}

@@ -1,0 +1,108 @@
+"""Usage metering: one row per request (tenant, key, model/app, tokens, latency, status); sums by day and model."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from hanlin.platform.tables import usage_table
+from hanlin.store.db import Store, now
+
+log = logging.getLogger(__name__)
+
+
+def day_of(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+
+
+def month_start(ts: float | None = None) -> float:
+    d = datetime.fromtimestamp(ts if ts is not None else now(), UTC)
+    return datetime(d.year, d.month, 1, tzinfo=UTC).timestamp()
+
+
+def next_month_start(ts: float | None = None) -> float:
+    d = datetime.fromtimestamp(ts if ts is not None else now(), UTC)
+    y, m = (d.year + 1, 1) if d.month == 12 else (d.year, d.month + 1)
+    return datetime(y, m, 1, tzinfo=UTC).timestamp()
+
+
+def parse_since(value: str | float | None) -> float | None:
+    """'7d' / '24h' / ISO date / epoch seconds -> epoch seconds (None = everything)."""
+    if value in (None, ""):
+        return None
+    from hanlin.platform.keys import DURATION, UNITS, parse_expiry
+
+    m = DURATION.match(str(value).strip())
+    if m:
+        return now() - float(m.group(1)) * UNITS[m.group(2)]
+    return parse_expiry(value)
+
+
+class UsageMeter:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def record(self, *, tenant_id: str, key_id: str | None, model: str, prompt_tokens: int = 0,
+               completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat",
+               total_tokens: int | None = None) -> None:
+        t = now()
+        app = model[4:] if model.startswith("app:") else None
+        total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
+        try:
+            with self.store.begin() as conn:
+                conn.execute(usage_table.insert().values(
+                    created_at=t, day=day_of(t), tenant_id=tenant_id, key_id=key_id, route=route[:120],
+                    model=model[:200], app=app, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+                    total_tokens=total, latency_ms=int(latency_s * 1000), status=status[:32]))
+        except sa.exc.SQLAlchemyError:  # metering must never fail the request it measures
+            log.exception("could not record usage for tenant %s", tenant_id)
+
+    def tokens_since(self, since: float, *, tenant_id: str, key_id: str | None = None) -> int:
+        q = sa.select(sa.func.coalesce(sa.func.sum(usage_table.c.total_tokens), 0)).where(
+            usage_table.c.tenant_id == tenant_id, usage_table.c.created_at >= since)
+        if key_id:
+            q = q.where(usage_table.c.key_id == key_id)
+        with self.store.connect() as conn:
+            return int(conn.execute(q).scalar() or 0)
+
+    def summary(self, *, tenant_id: str | None, since: float | None = None, until: float | None = None,
+                key_id: str | None = None) -> dict[str, Any]:
+        """Totals grouped by day and model (and tenant when looking across tenants)."""
+        u = usage_table.c
+        cols = [u.day, u.model, u.tenant_id]
+        q = sa.select(*cols, sa.func.count().label("requests"),
+                      sa.func.sum(sa.case((u.status != "ok", 1), else_=0)).label("errors"),
+                      sa.func.sum(u.prompt_tokens).label("prompt_tokens"),
+                      sa.func.sum(u.completion_tokens).label("completion_tokens"),
+                      sa.func.sum(u.total_tokens).label("total_tokens"),
+                      sa.func.avg(u.latency_ms).label("avg_latency_ms")).group_by(*cols).order_by(u.day, u.model)
+        if tenant_id is not None:
+            q = q.where(u.tenant_id == tenant_id)
+        if key_id:
+            q = q.where(u.key_id == key_id)
+        if since is not None:
+            q = q.where(u.created_at >= since)
+        if until is not None:
+            q = q.where(u.created_at < until)
+        with self.store.connect() as conn:
+            rows = [{"day": r.day, "model": r.model, "tenant_id": r.tenant_id, "requests": int(r.requests),
+                     "errors": int(r.errors or 0), "prompt_tokens": int(r.prompt_tokens or 0),
+                     "completion_tokens": int(r.completion_tokens or 0), "total_tokens": int(r.total_tokens or 0),
+                     "avg_latency_ms": round(float(r.avg_latency_ms or 0), 1)} for r in conn.execute(q)]
+        totals = {k: sum(r[k] for r in rows) for k in ("requests", "errors", "prompt_tokens",
+                                                       "completion_tokens", "total_tokens")}
+        return {"object": "usage", "tenant_id": tenant_id, "since": since, "until": until, "data": rows,
+                "totals": totals}
+
+    def events(self, *, tenant_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        q = sa.select(usage_table).order_by(usage_table.c.id.desc()).limit(max(1, min(limit, 1000)))
+        if tenant_id is not None:
+            q = q.where(usage_table.c.tenant_id == tenant_id)
+        with self.store.connect() as conn:
+            return [{"id": r.id, "created_at": r.created_at, "tenant_id": r.tenant_id, "key_id": r.key_id,
+                     "route": r.route, "model": r.model, "app": r.app, "prompt_tokens": r.prompt_tokens,
+                     "completion_tokens": r.completion_tokens, "total_tokens": r.total_tokens,
+                     "latency_ms": r.latency_ms, "status": r.status} for r in conn.execute(q)]
