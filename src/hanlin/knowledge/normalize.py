@@ -61,7 +61,7 @@ def _header_key(s: str) -> str:
 
 def running_lines(text: str, min_repeats: int = 3) -> set[str]:
     """Keys of short lines repeated ≥ ``min_repeats`` times: running headers/footers of pages."""
-    keys = Counter(_header_key(ln) for ln in text.splitlines() if 0 < len(ln.strip()) <= 40)
+    keys = Counter(k for k in map(_header_key, text.splitlines()) if 0 < len(k) <= 40)
     return {k for k, n in keys.items() if n >= min_repeats and len(k) >= 4}
 
 
@@ -162,7 +162,7 @@ def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
         if not body.strip():
             blank = True
             continue
-        if _is_page_number(raw, idx) or (len(body.strip()) <= 40 and _header_key(body) in repeated):
+        if _is_page_number(raw, idx) or _header_key(body) in repeated:
             continue  # dropped lines are not blank lines: the sentence around a page break still joins
         indented = body.startswith(("\u3000", "  ", "\t"))
         chars = _collapse(line)

@@ -1,0 +1,98 @@
+"""Grounded answers: numbered passages in, an answer with [n] markers and a verified citations list out.
+
+Nothing relevant retrieved → the honest "资料中没有找到相关信息。" without asking the model. The model's markers are
+checked: out-of-range numbers are dropped, the rest renumbered in order of first use so ``[1]`` is
+``citations[0]``. An answer without any valid marker gets the passage that shares the most words with it (then
+``repaired: true``), or none and ``verified: false``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hanlin.apps.llm import generate_text
+from hanlin.engine.base import Engine
+from hanlin.knowledge.retrieve import Hit
+
+NOT_FOUND = "资料中没有找到相关信息。"
+_REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
+_MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
+PASSAGE_CHARS = 500
+
+SYSTEM_PROMPT = ("你是企业知识库助手。只根据下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。"
+                 "回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
+                 f"如果资料里没有问题的答案，只回答：{NOT_FOUND}")
+
+
+def passages_text(hits: list[Hit]) -> str:
+    lines = []
+    for i, h in enumerate(hits, 1):
+        where = h.row.document + (f" · {h.row.heading}" if h.row.heading else "")
+        lines.append(f"[{i}]（{where}）{h.row.text[:PASSAGE_CHARS]}")
+    return "\n".join(lines)
+
+
+def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
+    return [{"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"资料：\n{passages_text(hits)}\n\n问题：{question}"}]
+
+
+def citation(hit: Hit, n: int) -> dict[str, Any]:
+    r = hit.row
+    return {"index": n, "document": r.document, "chunk_id": r.chunk_id, "text": r.text, "heading": r.heading,
+            "document_id": r.doc_id, "page": r.page, "span": [r.start, r.end]}
+
+
+def _bigrams(text: str) -> set[str]:
+    t = re.sub(r"\s+|[\[\]【】\d，。、；：！？,.;:!?（）()“”]", "", text)
+    return {t[i:i + 2] for i in range(len(t) - 1)}
+
+
+def support(answer: str, passage: str) -> float:
+    """Share of the answer's character bigrams found in the passage."""
+    a = _bigrams(answer)
+    return len(a & _bigrams(passage)) / len(a) if a else 0.0
+
+
+def is_refusal(text: str) -> bool:
+    return any(r in text for r in _REFUSALS)
+
+
+def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
+    """Check and renumber the model's markers; returns {answer, citations, verified, repaired}."""
+    text = text.strip()
+    order: list[int] = []
+    for m in _MARKER.finditer(text):
+        for num in re.split(r"\s*[,，、]\s*", m.group(1)):
+            i = int(num)
+            if 1 <= i <= len(hits) and i not in order:
+                order.append(i)
+    if not order and (not text or is_refusal(text)):
+        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False}
+    new_num = {old: new for new, old in enumerate(order, 1)}
+
+    def renumber(m: re.Match[str]) -> str:
+        nums = [new_num[int(x)] for x in re.split(r"\s*[,，、]\s*", m.group(1)) if int(x) in new_num]
+        return "".join(f"[{n}]" for n in dict.fromkeys(nums))
+
+    answer = _MARKER.sub(renumber, text)
+    if order:
+        return {"answer": answer, "citations": [citation(hits[i - 1], new_num[i]) for i in order],
+                "verified": True, "repaired": False}
+    best = max(range(len(hits)), key=lambda i: support(answer, hits[i].row.text)) if hits else -1
+    if best >= 0 and support(answer, hits[best].row.text) >= 0.3:
+        return {"answer": answer.rstrip() + " [1]", "citations": [citation(hits[best], 1)], "verified": True,
+                "repaired": True}
+    return {"answer": answer, "citations": [], "verified": False, "repaired": False}
+
+
+async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
+                          temperature: float = 0.1) -> dict[str, Any]:
+    """Answer ``question`` from the relevant ``hits`` only."""
+    relevant = [h for h in hits if h.relevant]
+    if not relevant:
+        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
+    text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
+                                      temperature=temperature)
+    return {**finalize(text, relevant), "usage": usage}

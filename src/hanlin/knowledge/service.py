@@ -1,0 +1,234 @@
+"""KnowledgeService: the one entry point the CLI, the REST routes and the chat hook use. Every call is scoped by
+tenant: a base is found by (tenant, name), so one tenant can never reach another's chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path, PurePath
+from typing import Any, Protocol
+
+import numpy as np
+import sqlalchemy as sa
+
+from hanlin.engine.base import Engine
+from hanlin.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.knowledge.answer import NOT_FOUND, SYSTEM_PROMPT, citation, grounded_answer, passages_text
+from hanlin.knowledge.chunk import chunk_blocks
+from hanlin.knowledge.extract import extract
+from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
+from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
+from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
+from hanlin.store.db import Store, dumps, loads, now
+
+Progress = Callable[[int, int, str], None]  # (done, total, stage)
+EMBED_BATCH = 16
+
+
+class SyncEmbedder(Protocol):
+    def embed_sync(self, texts: list[str], *, is_query: bool = False) -> Any: ...
+
+
+def _check_name(name: str, what: str = "knowledge base") -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 100 or any(c in name for c in "/\\\0") or name in (".", ".."):
+        raise BadRequest(f"Invalid {what} name {name!r}: use 1–100 characters without '/' or '\\'", param="name")
+    return name
+
+
+class KnowledgeService:
+    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50) -> None:
+        self.store, self.root, self.embedder = store, root, embedder
+        self.max_upload_bytes = max_upload_mb * 1024 * 1024
+        self.cache = IndexCache()
+
+    # ---- knowledge bases
+    def create_kb(self, tenant: str, name: str, description: str = "") -> dict[str, Any]:
+        name = _check_name(name)
+        row = {"id": uuid.uuid4().hex[:16], "tenant_id": tenant, "name": name, "description": description,
+               "generation": 0, "created_at": now()}
+        with self.store.begin() as conn:
+            if conn.execute(sa.select(kb_bases.c.id).where(kb_bases.c.tenant_id == tenant,
+                                                           kb_bases.c.name == name)).first():
+                raise Conflict(f"Knowledge base '{name}' already exists", param="name")
+            conn.execute(kb_bases.insert().values(**row))
+        return self._kb_info(row)
+
+    def get_kb(self, tenant: str, name: str) -> dict[str, Any]:
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(kb_bases).where(kb_bases.c.tenant_id == tenant, kb_bases.c.name == name)
+                               ).mappings().first()
+        if row is None:
+            raise NotFound(f"Knowledge base '{name}' does not exist (create it with `hanlin kb create {name}` or "
+                           "POST /v1/knowledge-bases)", param="knowledge_base")
+        return dict(row)
+
+    def _kb_info(self, kb: dict[str, Any]) -> dict[str, Any]:
+        with self.store.connect() as conn:
+            n_docs = conn.execute(sa.select(sa.func.count()).select_from(kb_documents)
+                                  .where(kb_documents.c.kb_id == kb["id"])).scalar() or 0
+            n_chunks = conn.execute(sa.select(sa.func.count()).select_from(kb_chunks)
+                                    .where(kb_chunks.c.kb_id == kb["id"])).scalar() or 0
+        return {"id": kb["id"], "name": kb["name"], "description": kb.get("description") or "",
+                "documents": int(n_docs), "chunks": int(n_chunks), "created_at": kb["created_at"]}
+
+    def list_kbs(self, tenant: str) -> list[dict[str, Any]]:
+        with self.store.connect() as conn:
+            rows = conn.execute(sa.select(kb_bases).where(kb_bases.c.tenant_id == tenant)
+                                .order_by(kb_bases.c.name)).mappings().all()
+        return [self._kb_info(dict(r)) for r in rows]
+
+    def delete_kb(self, tenant: str, name: str) -> dict[str, Any]:
+        kb = self.get_kb(tenant, name)
+        info = self._kb_info(kb)
+        with self.store.begin() as conn:
+            conn.execute(kb_chunks.delete().where(kb_chunks.c.kb_id == kb["id"]))
+            conn.execute(kb_documents.delete().where(kb_documents.c.kb_id == kb["id"]))
+            conn.execute(kb_bases.delete().where(kb_bases.c.id == kb["id"]))
+        KBIndex(self.store, self.root, kb).destroy()
+        self.cache.drop(kb["id"])
+        return {**info, "deleted": True}
+
+    def index(self, tenant: str, name: str) -> KBIndex:
+        return KBIndex(self.store, self.root, self.get_kb(tenant, name))
+
+    # ---- documents
+    def embed(self, texts: list[str], progress: Progress | None = None) -> np.ndarray:
+        out: list[np.ndarray] = []
+        for i in range(0, len(texts), EMBED_BATCH):
+            out.append(np.asarray(self.embedder.embed_sync(texts[i:i + EMBED_BATCH]), dtype=np.float32))
+            if progress:
+                progress(min(i + EMBED_BATCH, len(texts)), len(texts), "embedding")
+        return np.vstack(out) if out else np.zeros((0, 384), np.float32)
+
+    def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
+                     meta: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one)."""
+        name = _check_name(PurePath(filename).name, "document")
+        if len(data) > self.max_upload_bytes:
+            raise PayloadTooLarge(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is "
+                                  f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
+        index = self.index(tenant, kb_name)
+        if progress:
+            progress(0, 1, "extracting")
+        blocks = extract(data, name)
+        doc_id = uuid.uuid4().hex[:16]
+        source, chunks = chunk_blocks(doc_id, blocks)
+        if not chunks:
+            raise UnprocessableInput(f"No text to index in '{name}'", param="file")
+        tokens = [tokenize(c.index_text) for c in chunks]
+        vectors = self.embed([c.index_text for c in chunks], progress)
+        index.write_files(doc_id, name, data, source, vectors)
+        doc = {"id": doc_id, "kb_id": index.kb["id"], "name": name, "size": len(data),
+               "sha256": hashlib.sha256(data).hexdigest(), "n_chunks": len(chunks),
+               "meta": dumps({"user": meta or {}, "blocks": len(blocks), "source_chars": len(source)}),
+               "created_at": time.time()}
+        replaced = index.commit_document(doc, chunks, tokens)
+        if replaced:
+            index.remove_files(replaced)
+        return {"id": doc_id, "name": name, "chunks": len(chunks), "size": len(data), "replaced": bool(replaced),
+                "metadata": meta or {}}
+
+    def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
+        kb = self.get_kb(tenant, kb_name)
+        with self.store.connect() as conn:
+            rows = conn.execute(sa.select(kb_documents).where(kb_documents.c.kb_id == kb["id"])
+                                .order_by(kb_documents.c.created_at)).mappings().all()
+        return [{"id": r["id"], "name": r["name"], "size": r["size"], "chunks": r["n_chunks"],
+                 "sha256": r["sha256"], "metadata": (loads(r["meta"]) or {}).get("user", {}),
+                 "created_at": r["created_at"]} for r in rows]
+
+    def _find_doc(self, kb: dict[str, Any], doc: str) -> dict[str, Any]:
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(kb_documents).where(
+                kb_documents.c.kb_id == kb["id"], sa.or_(kb_documents.c.id == doc, kb_documents.c.name == doc))
+            ).mappings().first()
+        if row is None:
+            raise NotFound(f"Document '{doc}' is not in knowledge base '{kb['name']}'", param="document")
+        return dict(row)
+
+    def remove_document(self, tenant: str, kb_name: str, doc: str) -> dict[str, Any]:
+        index = self.index(tenant, kb_name)
+        row = self._find_doc(index.kb, doc)
+        index.delete_document(row["id"])
+        return {"id": row["id"], "name": row["name"], "deleted": True}
+
+    def source_text(self, tenant: str, kb_name: str, doc: str) -> str:
+        index = self.index(tenant, kb_name)
+        return index.source(self._find_doc(index.kb, doc)["id"]).read_text(encoding="utf-8")
+
+    # ---- retrieval and answers
+    def search(self, tenant: str, kb_name: str, query: str, k: int = 5,
+               filters: dict[str, Any] | None = None) -> list[Hit]:
+        if not query.strip():
+            raise BadRequest("The query is empty", param="query")
+        if not 1 <= k <= 100:
+            raise BadRequest("k must be between 1 and 100", param="k")
+        loaded = self.cache.get(self.index(tenant, kb_name))
+        q_vec = np.asarray(self.embedder.embed_sync([query], is_query=True), dtype=np.float32)[0]
+        return hybrid_search(loaded, query, q_vec, k, filters)
+
+    async def asearch(self, tenant: str, kb_name: str, query: str, k: int = 5, filters: dict[str, Any] | None = None,
+                      rerank_engine: Engine | None = None) -> list[Hit]:
+        """Search off the event loop; with ``rerank_engine``, 2k candidates are reranked by the LLM to k."""
+        pool = min(100, k * 2) if rerank_engine else k
+        hits = await asyncio.to_thread(self.search, tenant, kb_name, query, pool, filters)
+        if rerank_engine and hits:
+            hits = (await rerank_hits(rerank_engine, query, hits))[:k]
+        return hits
+
+    async def ask(self, tenant: str, kb_name: str, question: str, engine: Engine, k: int = 5,
+                  filters: dict[str, Any] | None = None, rerank: bool = False,
+                  max_tokens: int = 384) -> dict[str, Any]:
+        hits = await self.asearch(tenant, kb_name, question, k, filters, engine if rerank else None)
+        result = await grounded_answer(engine, question, hits, max_tokens=max_tokens)
+        result["retrieved"] = [h.to_dict() for h in hits]
+        return result
+
+
+def _last_user_text(messages: list[dict[str, Any]]) -> str:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            return str(m.get("content") or "")
+    return ""
+
+
+def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
+    async def ground(principal: Any, req: Any, prepared: Any) -> Any:
+        if not prepared.knowledge_base:
+            return prepared
+        question = _last_user_text(prepared.body["messages"])
+        if not question.strip():
+            raise BadRequest("A knowledge-base chat needs a user message with the question", param="messages")
+        hits = await svc.asearch(principal.tenant_id, prepared.knowledge_base, question, 5)
+        relevant = [h for h in hits if h.relevant]
+        if relevant:
+            system = f"{SYSTEM_PROMPT}\n\n资料：\n{passages_text(relevant)}"
+        else:
+            system = f"知识库中没有与问题相关的资料。请只回答：{NOT_FOUND}"
+        others = [m for m in prepared.body["messages"] if m.get("role") != "system"]
+        prepared.body["messages"] = [{"role": "system", "content": system}, *others]
+        prepared.extra["citations"] = [citation(h, i) for i, h in enumerate(relevant, 1)]
+        return prepared
+    return ground
+
+
+def install(services: Any) -> None:
+    svc = KnowledgeService(services.store, services.settings.home / "knowledge", services.engines.embedder,
+                           services.settings.max_upload_mb)
+    services.extras["knowledge"] = svc
+    services.chat.hooks.append(make_chat_hook(svc))
+
+
+def local_service(settings: Any) -> KnowledgeService:
+    """A service on the local HANLIN_HOME (the CLI), without the API server."""
+    from hanlin.engine.embedder import E5Embedder
+
+    settings.ensure_dirs()
+    store = Store(settings.db_url)
+    store.init()
+    return KnowledgeService(store, settings.home / "knowledge", E5Embedder(settings.embedding_model),
+                            settings.max_upload_mb)
