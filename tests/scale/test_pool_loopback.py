@@ -12,9 +12,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import RunningServer, stop_server
 
-from scale.cluster import Stub, StreamResult, start_node, start_stub, stream_chat, write_config
+from conftest import RunningServer, stop_server
+from scale.cluster import StreamResult, Stub, start_node, start_stub, stream_chat, write_config
 
 pytestmark = pytest.mark.slow
 
