@@ -1,0 +1,1 @@
+"""The web console: static HTML/JS/CSS served at / (no build step)."""
