@@ -1,27 +1,13 @@
-"""Platform fixtures: the app in-process over a FakeEngine with auth ON and a bootstrap admin key."""
+"""Fixtures for the platform tests: the app in-process over a FakeEngine with auth ON."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-ADMIN_KEY = "test-admin-secret-0123456789"
-
-
-def make_services(home: Path, database_url: str = "", **settings: Any) -> Any:
-    from hanlin.config import Settings
-    from hanlin.engine.fake import FakeEngine
-    from hanlin.engine.manager import EngineManager
-    from hanlin.services import build_services
-
-    s = Settings(home=home, model="fake", auth="on", admin_key=ADMIN_KEY, database_url=database_url, **settings)
-    engines = EngineManager(s)
-    engines.add(FakeEngine("fake"))
-    return build_services(s, engines=engines)
+from platform_helpers import ADMIN_KEY, make_services
 
 
 @pytest.fixture
@@ -42,7 +28,3 @@ def auth_client(auth_services: Any) -> Iterator[Any]:
 @pytest.fixture
 def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-def pg_url() -> str | None:
-    return os.environ.get("HANLIN_TEST_PG_URL") or None

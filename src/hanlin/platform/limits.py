@@ -82,5 +82,5 @@ def make_rate_limiter(settings: Settings) -> RateLimiter:
     if settings.redis_url:
         from hanlin.platform.limits_redis import RedisRateLimiter  # written for the scale-out work
 
-        return RedisRateLimiter(settings.redis_url)  # type: ignore[no-any-return]
+        return RedisRateLimiter(settings.redis_url)  # type: ignore[no-any-return,unused-ignore]
     return LocalRateLimiter()

@@ -76,6 +76,8 @@ class Platform:
         async def platform_middleware(request: Request,
                                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
             path = request.url.path
+            if request.method == "POST" and path == "/v1/chat/completions":
+                return await self._chat_errors(request, call_next, authenticate)
             if not is_metered(request.method, path):
                 return await call_next(request)
             try:
@@ -97,6 +99,22 @@ class Platform:
                               latency_s=time.time() - started, status=status)
             return response
         return platform_middleware
+
+    async def _chat_errors(self, request: Request, call_next: Callable[[Request], Awaitable[Response]],
+                           authenticate: Callable[[str | None, str | None], Principal]) -> Response:
+        """The chat service meters what it serves; record refused chat requests (404 app, 403 scope, 400...)."""
+        started = time.time()
+        response = await call_next(request)
+        if response.status_code < 400 or response.status_code in (401, 429):  # 429s are recorded by the hook
+            return response
+        try:
+            principal = authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+        except HanlinError:
+            return response
+        self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="",
+                          route="chat/completions", latency_s=time.time() - started,
+                          status=f"http_{response.status_code}")
+        return response
 
 
 def install(services: Any) -> None:

@@ -46,7 +46,7 @@ class UsageMeter:
         self.store = store
 
     def record(self, *, tenant_id: str, key_id: str | None, model: str, prompt_tokens: int = 0,
-               completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat",
+               completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat/completions",
                total_tokens: int | None = None) -> None:
         t = now()
         app = model[4:] if model.startswith("app:") else None
