@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hanlin.knowledge.extract import Block, render_table
-from hanlin.knowledge.normalize import Normalized, normalize, running_lines
+from hanlin.knowledge.normalize import Normalized, _is_spaced, identity, normalize, running_lines
 
 TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
 MAX_CHARS = 600
@@ -76,6 +76,15 @@ def _split_paragraphs(norm: Normalized, heading_candidates: bool) -> list[Unit]:
     return units
 
 
+def _clean(text: str, base: int, messy: bool, repeated: set[str] | None = None) -> Normalized:
+    """Messy text is normalised; clean text (docx, html) only when it is spaced out like OCR output."""
+    if messy or _is_spaced(text):
+        norm = normalize(text, repeated or set())
+        norm.offsets = [o + base for o in norm.offsets]
+        return norm
+    return identity(text, base)
+
+
 def build_units(blocks: list[Block]) -> tuple[str, list[Unit], list[tuple[int, int, int | None]]]:
     """The document's source text (raw block texts joined), its units, and (start, end, page) per block."""
     parts: list[str] = []
@@ -93,11 +102,12 @@ def build_units(blocks: list[Block]) -> tuple[str, list[Unit], list[tuple[int, i
         if b.kind == "table":
             units.append(Unit("table", Piece(source[start:end], list(range(start, end))), rows=b.rows))
         elif b.kind == "heading":
-            norm = normalize(b.text, set())
-            units.append(Unit("heading", Piece(norm.text.strip(), [o + start for o in norm.offsets]), b.level))
+            norm = _clean(b.text, start, b.messy)
+            text = norm.text.strip()
+            lead = len(norm.text) - len(norm.text.lstrip())
+            units.append(Unit("heading", Piece(text, norm.offsets[lead:lead + len(text)]), b.level))
         else:
-            norm = normalize(b.text, repeated if b.messy else set())
-            norm.offsets = [o + start for o in norm.offsets]
+            norm = _clean(b.text, start, b.messy, repeated)
             units += _split_paragraphs(norm, heading_candidates=b.messy)
     return source, units, bounds
 

@@ -61,7 +61,8 @@ def _header_key(s: str) -> str:
 
 def running_lines(text: str, min_repeats: int = 3) -> set[str]:
     """Keys of short lines repeated ≥ ``min_repeats`` times: running headers/footers of pages."""
-    keys = Counter(k for k in map(_header_key, text.splitlines()) if 0 < len(k) <= 40)
+    lines = [ln.strip() for ln in text.splitlines()]
+    keys = Counter(k for k in (_header_key(ln) for ln in lines if ln and ln[-1] not in _TERMINAL) if 0 < len(k) <= 40)
     return {k for k, n in keys.items() if n >= min_repeats and len(k) >= 4}
 
 
@@ -136,6 +137,8 @@ def _joiner(prev: list[Char], nxt: list[Char], blank_between: bool, indented: bo
     nxt_text = "".join(c for c, _ in nxt[:12])
     if a.isdigit() and (b in _UNITS or b.isdigit() or b in ".．%"):
         return ""  # "656" / "万辆", "12." / "5%"
+    if (a.islower() or a == ",") and a.isascii() and b.islower() and b.isascii() and not blank_between:
+        return " "  # an English sentence continues on the next line
     short = len(prev) < 0.8 * full
     if _HEADING_START.match(nxt_text) and (a in _TERMINAL or short or blank_between):
         return "\n"

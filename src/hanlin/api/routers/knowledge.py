@@ -1,0 +1,142 @@
+"""/v1/knowledge-bases (tenant-scoped) and /v1/rerank: thin HTTP over KnowledgeService."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Form, UploadFile
+from pydantic import BaseModel, Field
+
+from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.engine.embedder import EMBEDDING_MODELS
+from hanlin.errors import BadRequest, HanlinError, PayloadTooLarge
+from hanlin.knowledge.retrieve import embedding_scores, llm_scores
+from hanlin.knowledge.service import KnowledgeService
+
+router = APIRouter(prefix="/v1", tags=["knowledge"])
+
+
+def _svc(services: Any) -> KnowledgeService:
+    return services.extras["knowledge"]  # type: ignore[no-any-return]
+
+
+class CreateKB(BaseModel):
+    name: str = Field(..., min_length=1, max_length=100)
+    description: str = ""
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., min_length=1)
+    k: int = Field(5, ge=1, le=100)
+    filters: dict[str, Any] | None = None
+    rerank: bool = False
+    model: str | None = None  # LLM used for rerank
+
+
+@router.post("/knowledge-bases", status_code=201)
+async def create_kb(body: CreateKB, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return _svc(services).create_kb(principal.tenant_id, body.name, body.description)
+
+
+@router.get("/knowledge-bases")
+async def list_kbs(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return {"object": "list", "data": _svc(services).list_kbs(principal.tenant_id)}
+
+
+@router.get("/knowledge-bases/{name}")
+async def get_kb(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    svc = _svc(services)
+    return svc._kb_info(svc.get_kb(principal.tenant_id, name))
+
+
+@router.delete("/knowledge-bases/{name}")
+async def delete_kb(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await asyncio.to_thread(_svc(services).delete_kb, principal.tenant_id, name)
+
+
+async def _read_limited(upload: UploadFile, limit: int) -> bytes:
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"'{upload.filename}' is larger than the {limit // (1024 * 1024)} MB upload limit "
+                              "(HANLIN_MAX_UPLOAD_MB)", param="files")
+    return data
+
+
+@router.post("/knowledge-bases/{name}/documents", status_code=201)
+async def upload(name: str, services: ServicesDep, principal: PrincipalDep, files: list[UploadFile],
+                 metadata: str | None = Form(None)) -> dict[str, Any]:
+    """multipart/form-data: one or more ``files``; optional ``metadata`` (JSON object) for filters.
+    A file that cannot be used fails the request with 4xx naming the file and the problem; files before it stay."""
+    svc = _svc(services)
+    svc.get_kb(principal.tenant_id, name)
+    try:
+        meta = json.loads(metadata) if metadata else None
+    except json.JSONDecodeError as e:
+        raise BadRequest(f"metadata is not valid JSON: {e}", param="metadata") from e
+    if meta is not None and not isinstance(meta, dict):
+        raise BadRequest("metadata must be a JSON object", param="metadata")
+    added = []
+    for f in files:
+        data = await _read_limited(f, svc.max_upload_bytes)
+        try:
+            added.append(await asyncio.to_thread(svc.add_document, principal.tenant_id, name,
+                                                 f.filename or "upload.txt", data, meta))
+        except HanlinError as e:
+            if added:
+                e.extra["added"] = added
+            raise
+    return {"object": "list", "data": added}
+
+
+@router.get("/knowledge-bases/{name}/documents")
+async def list_documents(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return {"object": "list", "data": _svc(services).list_documents(principal.tenant_id, name)}
+
+
+@router.delete("/knowledge-bases/{name}/documents/{doc}")
+async def delete_document(name: str, doc: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return await asyncio.to_thread(_svc(services).remove_document, principal.tenant_id, name, doc)
+
+
+@router.post("/knowledge-bases/{name}/search")
+async def search(name: str, body: SearchRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    engine = await services.engines.get(body.model) if body.rerank else None
+    hits = await _svc(services).asearch(principal.tenant_id, name, body.query, body.k, body.filters, engine)
+    return {"results": [h.to_dict() for h in hits]}
+
+
+class RerankRequest(BaseModel):
+    model: str | None = None  # an embedding model (default, fast) or a chat model (LLM judge)
+    query: str = Field(..., min_length=1)
+    documents: list[str | dict[str, Any]] = Field(..., min_length=1, max_length=1000)
+    top_n: int | None = Field(None, ge=1)
+    return_documents: bool = True
+
+
+def _doc_text(d: str | dict[str, Any]) -> str:
+    return d if isinstance(d, str) else str(d.get("text", ""))
+
+
+@router.post("/rerank")
+async def rerank(body: RerankRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Jina/Cohere-style rerank: {model, query, documents, top_n} → {results: [{index, relevance_score, document}]}."""
+    texts = [_doc_text(d) for d in body.documents]
+    model = body.model or next(iter(EMBEDDING_MODELS))
+    if model in EMBEDDING_MODELS:
+        emb = services.engines.embedder
+        q = np.asarray(await asyncio.to_thread(emb.embed_sync, [body.query], is_query=True), dtype=np.float32)[0]
+        docs = np.asarray(await asyncio.to_thread(emb.embed_sync, texts), dtype=np.float32)
+        scores = await asyncio.to_thread(embedding_scores, q, docs, body.query, texts)
+    else:
+        if len(texts) > 20:
+            raise BadRequest("LLM rerank takes at most 20 documents; use an embedding model for more",
+                             param="documents")
+        scores = await llm_scores(await services.engines.get(model), body.query, texts)
+    order = sorted(range(len(texts)), key=lambda i: -scores[i])[:body.top_n or len(texts)]
+    results = [{"index": i, "relevance_score": round(float(scores[i]), 6),
+                **({"document": {"text": texts[i]}} if body.return_documents else {})} for i in order]
+    return {"model": model, "results": results,
+            "usage": {"total_tokens": services.engines.embedder.count_tokens([body.query, *texts])}}

@@ -1,0 +1,78 @@
+"""Messy OCR/PDF text normalisation, with the offset map back to the original."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hanlin.knowledge.chunk import chunk_blocks
+from hanlin.knowledge.extract import extract
+from hanlin.knowledge.normalize import normalize
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_spaces_between_cjk_removed_latin_spaces_kept() -> None:
+    n = normalize("中 国 汽 车 产 业 使 用 Python 编 程 ， the quick brown fox")
+    assert n.text == "中国汽车产业使用 Python 编程，the quick brown fox"
+
+
+def test_spaced_digits_and_units_rejoin() -> None:
+    n = normalize("产 销 分 别 完 成 2 0 5 . 8 万 辆 ， 增 长 7 8 . 7 % 。")
+    assert n.text == "产销分别完成205.8万辆，增长78.7%。"
+
+
+def test_number_split_from_unit_across_lines() -> None:
+    text = "全 年 汽 车 销 量 有 望 突 破 2800\n万 辆 ， 其 中 出 口 有 望 超 过 4 0 0 万 辆 。"
+    assert "突破2800万辆，" in normalize(text).text
+
+
+def test_mid_sentence_line_breaks_joined_paragraphs_kept() -> None:
+    text = ("国家能源局近日发布的数据显示，一季度全国光伏新增装机3366万千瓦，同比\n"
+            "增长154.8%。其中，集中式光伏新增1552万千瓦，分布式光伏新增1814万千\n"
+            "瓦。\n"
+            "　　第二段从这里开始，讲的是另外一件事情，内容与上一段没有关系。\n")
+    out = normalize(text).text.split("\n")
+    assert out[0] == ("国家能源局近日发布的数据显示，一季度全国光伏新增装机3366万千瓦，同比增长154.8%。"
+                      "其中，集中式光伏新增1552万千瓦，分布式光伏新增1814万千瓦。")
+    assert out[1].startswith("第二段从这里开始")
+
+
+def test_hyphenated_and_wrapped_latin_words() -> None:
+    assert normalize("the quick brown\nfox jumps over the lazy dog and keeps run-\nning away").text == \
+        "the quick brown fox jumps over the lazy dog and keeps running away"
+
+
+def test_running_headers_and_page_numbers_dropped() -> None:
+    page = "某 某 日 报    2023年6月{d}日    第 {p} 版\n正 文 第 {p} 页 的 内 容 ， 这 是 一 个 比 较 长 的 句 子 。\n\n- {p} -\n"
+    text = "".join(page.format(d=i + 1, p=i + 3) for i in range(3))
+    out = normalize(text).text
+    assert "日报" not in out and "- 3 -" not in out
+    assert out.count("正文第") == 3
+
+
+def test_bare_number_followed_by_unit_is_not_a_page_number() -> None:
+    assert "达到656万辆" in normalize("今 年 我 国 汽 车 出 口 量 达 到\n656\n万 辆 。").text
+
+
+def test_offset_map_points_at_original_text() -> None:
+    raw = "销 量 达 到 222.2\n万 辆 ， 市 场 占 有 率 达 到 2 5 . 8 % 。"
+    n = normalize(raw)
+    i = n.text.index("222.2万辆")
+    start, end = n.span(i, i + len("222.2万辆"))
+    assert raw[start:end] == "222.2\n万 辆"
+    assert len(n.offsets) == len(n.text)
+
+
+def test_newspaper_fixture_reads_as_written() -> None:
+    data = (DATA / "newspaper_ocr.txt").read_bytes()
+    source, chunks = chunk_blocks("doc", extract(data, "newspaper_ocr.txt"))
+    text = "\n".join(c.text for c in chunks)
+    for fact in ("新能源汽车销量达到222.2万辆", "全年汽车销量有望突破2800万辆", "光伏新增装机3366万千瓦",
+                 "共设40个大项", "在酒泉卫星发射中心点火发射", "Travel agencies such as Trip.com reported"):
+        assert fact in text
+    assert "经济观察日报" not in text  # running header
+    headings = {c.heading for c in chunks}
+    assert "神舟十六号航天员顺利进驻空间站" in headings
+    for c in chunks:  # every chunk cites a span of the original that holds its characters
+        original = source[c.start:c.end].replace(" ", "").replace("\n", "")
+        assert c.text[:6] in original
