@@ -1,0 +1,126 @@
+"""Ad copy: the model writes variants (length capped by grammar), code checks each platform's limits and the
+Advertising Law's banned absolute terms. A flagged variant is rewritten by the model with the reason, and by
+deterministic rules when that still fails; the flags and who rewrote it are always in the output."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from hanlin.apps.ads import prompts
+from hanlin.apps.ads.rules import PLATFORMS, Platform, ad_length, find_banned, rewrite_banned, truncate
+from hanlin.apps.llm import generate_json
+from hanlin.engine.base import Engine
+from hanlin.errors import BadRequest, EngineError, HanlinError
+
+MAX_VARIANTS = 10
+FIELDS = ("title", "text")
+
+
+@dataclass
+class AdRequest:
+    product: str
+    platform: str = "朋友圈"
+    n: int = 3
+
+    def validate(self) -> Platform:
+        if not self.product.strip():
+            raise BadRequest("The product description is empty (--product / \"product\").", param="product")
+        if len(self.product) > 2000:
+            raise BadRequest("The product description is over 2000 characters; shorten it.", param="product")
+        if self.platform not in PLATFORMS:
+            raise BadRequest(f"Unknown platform {self.platform!r}; use one of {'|'.join(PLATFORMS)}.",
+                             param="platform")
+        if not 1 <= self.n <= MAX_VARIANTS:
+            raise BadRequest(f"n must be between 1 and {MAX_VARIANTS}; got {self.n}.", param="n")
+        return PLATFORMS[self.platform]
+
+
+def _fields(platform: Platform, raw: dict[str, Any]) -> dict[str, str]:
+    out = {"text": str(raw.get("text", "")).strip()}
+    if platform.title_max:
+        out["title"] = str(raw.get("title", "")).strip()
+    return out
+
+
+def _findings(fields: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"field": k, **f.to_dict()} for k, v in fields.items() for f in find_banned(v)]
+
+
+def _over_limit(platform: Platform, fields: dict[str, str]) -> list[str]:
+    lim = platform.limits()
+    return [k for k, v in fields.items() if ad_length(v) > lim[k]]
+
+
+async def _model_rewrite(engine: Engine, product: str, platform: Platform, fields: dict[str, str],
+                         reasons: list[str], usage: dict[str, int]) -> dict[str, str] | None:
+    try:
+        res = await generate_json(engine, prompts.rewrite_messages(product, platform, fields, reasons),
+                                  prompts.rewrite_schema(platform), name="ad_rewrite",
+                                  max_tokens=_budget(platform, 1), temperature=0.4)
+    except HanlinError:
+        return None
+    for k, v in res.usage.items():
+        usage[k] = usage.get(k, 0) + v
+    return _fields(platform, res.data) if isinstance(res.data, dict) else None
+
+
+async def _finalize(engine: Engine, req: AdRequest, platform: Platform, fields: dict[str, str],
+                    usage: dict[str, int]) -> dict[str, Any]:
+    """Check one variant; rewrite when flagged (model first, then rules); enforce the length limit."""
+    flagged = _findings(fields)
+    original = dict(fields)
+    rewritten_by: str | None = None
+    if flagged:
+        reasons = sorted({f["reason"] for f in flagged})
+        candidate = await _model_rewrite(engine, req.product, platform, fields, reasons, usage)
+        if candidate and all(candidate.values()) and not _findings(candidate) and not _over_limit(platform, candidate):
+            fields, rewritten_by = candidate, "model"
+        else:
+            fields, rewritten_by = {k: rewrite_banned(v) for k, v in fields.items()}, "rules"
+    truncated = _over_limit(platform, fields)
+    fields = {k: truncate(v, platform.limits()[k]) for k, v in fields.items()}
+    remaining = _findings(fields)
+    lengths = {k: ad_length(v) for k, v in fields.items()}
+    return {**fields, "length": lengths, "within_limits": not _over_limit(platform, fields) and all(fields.values()),
+            "banned_terms": [f["term"] for f in remaining], "flagged": flagged, "rewritten_by": rewritten_by,
+            "original": original if rewritten_by else None, "truncated": truncated}
+
+
+def _budget(platform: Platform, n: int) -> int:
+    chars = min(platform.text_max, prompts.GEN_TEXT_CAP) + platform.title_max
+    return int(n * chars * 1.3) + 60
+
+
+async def generate_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
+    platform = req.validate()
+    res = await generate_json(engine, prompts.variants_messages(req.product, platform, req.n),
+                              prompts.variants_schema(platform, req.n), name="ad_variants",
+                              max_tokens=_budget(platform, req.n), temperature=0.8)
+    usage = dict(res.usage)
+    raw = res.data.get("variants") if isinstance(res.data, dict) else None
+    drafts = [_fields(platform, v) for v in (raw or []) if isinstance(v, dict)][:req.n]
+    drafts = [d for d in drafts if d.get("text")]
+    if not drafts:
+        raise EngineError("The model returned no usable ad variants; try again or use a larger model.")
+    variants = await asyncio.gather(*(_finalize(engine, req, platform, d, usage) for d in drafts))
+    checks = {"within_limits": all(v["within_limits"] for v in variants),
+              "no_banned_terms": all(not v["banned_terms"] for v in variants),
+              "variant_count": len(variants) == req.n}
+    return {"product": req.product, "platform": platform.name, "limits": platform.limits(), "unit": "汉字",
+            "variants": list(variants), "checks": checks, "usage": usage}
+
+
+class AdService:
+    def __init__(self, services: Any) -> None:
+        self.services = services
+
+    async def create(self, req: AdRequest, model: str | None = None) -> dict[str, Any]:
+        req.validate()
+        engine = await self.services.engines.get(model)
+        return await generate_ads(engine, req)
+
+
+def install(services: Any) -> None:
+    services.extras["ads"] = AdService(services)

@@ -1,0 +1,114 @@
+"""`hanlin doc` (GB/T 9704 公文) and `hanlin ad` (platform ad copy) commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hanlin.cli.common import err_console, local_engine, print_json, run, settings_from, stage_progress
+
+TYPE_HELP = "通知|请示|报告|函|纪要|通报|意见|决定"
+
+
+async def _doc(args: dict[str, Any], output: Path, model: str | None, url: str | None) -> dict[str, Any]:
+    from hanlin.apps.documents.app import DocRequest, draft, render_and_check
+
+    req = DocRequest(**args)
+    req.validate()
+    settings = settings_from(model=model)
+    with stage_progress(f"{req.doc_type}") as update:
+        update(0.05, "loading model")
+        engine = await local_engine(settings, model, url)
+        try:
+            update(0.15, "drafting content")
+            doc, usage = await draft(engine, req)
+        finally:
+            await engine.close()
+        update(0.85, "laying out and checking")
+        result = render_and_check(doc, output, req.fmt)
+        update(1.0, "done")
+    result["usage"] = usage
+    return result
+
+
+def _print_doc(result: dict[str, Any]) -> None:
+    typer.echo(f"{result['type']} → {result['output']}")
+    for name, ok in result["checks"].items():
+        mark = "✓" if ok else "✗"
+        why = "" if ok else f"  {result['problems'].get(name, '')}"
+        typer.echo(f"  {mark} {name}{why}")
+    if result.get("pdf_skipped"):
+        err_console.print(f"[yellow]PDF skipped:[/] {result['pdf_skipped']}")
+
+
+async def _ad(product: str, platform: str, n: int, model: str | None, url: str | None) -> dict[str, Any]:
+    from hanlin.apps.ads.app import AdRequest, generate_ads
+
+    req = AdRequest(product=product, platform=platform, n=n)
+    req.validate()
+    settings = settings_from(model=model)
+    with stage_progress(f"广告文案 · {platform}") as update:
+        update(0.05, "loading model")
+        engine = await local_engine(settings, model, url)
+        try:
+            update(0.2, f"writing {n} variants")
+            result = await generate_ads(engine, req)
+        finally:
+            await engine.close()
+        update(1.0, "done")
+    return result
+
+
+def _print_ad(result: dict[str, Any]) -> None:
+    lim = result["limits"]
+    typer.echo(f"{result['platform']}（标题 ≤ {lim['title']} 字，正文 ≤ {lim['text']} 字）" if lim["title"]
+               else f"{result['platform']}（正文 ≤ {lim['text']} 字）")
+    for i, v in enumerate(result["variants"], 1):
+        typer.echo(f"\n[{i}] " + (f"{v['title']}\n    " if v.get("title") else "") + v["text"])
+        typer.echo(f"    长度 {v['length']}  {'✓ 未超限' if v['within_limits'] else '✗ 超限'}")
+        if v["flagged"]:
+            terms = "、".join(sorted({f['term'] for f in v['flagged']}))
+            typer.echo(f"    ⚠ 原稿含绝对化用语：{terms}；已改写（{v['rewritten_by']}）")
+        if v["banned_terms"]:
+            typer.echo(f"    ✗ 仍含：{'、'.join(v['banned_terms'])}")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("doc")
+    def doc(
+        doc_type: Annotated[str, typer.Option("--type", "-t", help=TYPE_HELP)],
+        brief: Annotated[str, typer.Option("--brief", "-b", help="what the document is about")],
+        output: Annotated[Path, typer.Option("-o", "--output", help="output file (.docx, .md, .txt, .pdf)")],
+        org: Annotated[str, typer.Option("--org", help="发文机关 (版头 and 署名)")] = "",
+        number: Annotated[str, typer.Option("--number", help="发文字号, e.g. 国办发〔2026〕12号")] = "",
+        to: Annotated[str, typer.Option("--to", help="主送机关, several separated by 、")] = "",
+        date: Annotated[str, typer.Option("--date", help="成文日期 (default today), e.g. 2026-05-08")] = "",
+        signer: Annotated[str, typer.Option("--signer", help="签发人 (请示/报告)")] = "",
+        fmt: Annotated[str | None, typer.Option("--format", "-f", help="docx|md|txt|pdf (default: from -o)")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+        model: Annotated[str | None, typer.Option(help="model name")] = None,
+        url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
+    ) -> None:
+        """Draft a 公文 and lay it out per GB/T 9704-2012; checks read the saved file back."""
+        from hanlin.apps.documents.app import split_recipients
+
+        fmt = fmt or (output.suffix.lstrip(".").lower() if output.suffix else "docx")
+        args = {"doc_type": doc_type, "brief": brief, "org": org, "number": number, "to": split_recipients(to),
+                "date": date, "signer": signer, "fmt": fmt}
+        result = run(_doc(args, output, model, url))
+        print_json(result) if as_json else _print_doc(result)
+
+    @app.command("ad")
+    def ad(
+        product: Annotated[str, typer.Option("--product", "-p", help="product and selling points")],
+        platform: Annotated[str, typer.Option("--platform", help="朋友圈|公众号|抖音|小红书|搜索广告")] = "朋友圈",
+        n: Annotated[int, typer.Option("--n", "-n", help="number of variants")] = 3,
+        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+        model: Annotated[str | None, typer.Option(help="model name")] = None,
+        url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
+    ) -> None:
+        """Ad copy variants within the platform's length limits, free of the Advertising Law's absolute terms."""
+        result = run(_ad(product, platform, n, model, url))
+        print_json(result) if as_json else _print_ad(result)
