@@ -1,0 +1,138 @@
+"""Quotas under concurrency (in-process over a slow FakeEngine), token limits, budgets, streaming usage."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from platform_helpers import chat, create_key, make_services, pg_url
+
+from hanlin.engine.fake import FakeEngine
+from hanlin.platform.limits import UNLIMITED, LocalRateLimiter
+
+
+class SlowFake(FakeEngine):
+    """Holds each request for a while so that all of them are in flight together."""
+
+    async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(0.2)
+        return await super().chat(request)
+
+
+def test_local_limiter_is_exact_across_threads() -> None:
+    lim = LocalRateLimiter()
+    results: list[tuple[bool, float]] = []
+    barrier = threading.Barrier(50)
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(lim.hit("k", 10, 60.0))
+    threads = [threading.Thread(target=worker) for _ in range(50)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(ok for ok, _ in results) == 10
+    assert all(0 < wait <= 60 for ok, wait in results if not ok)
+
+
+def test_local_limiter_window_slides_and_costs() -> None:
+    now = [1000.0]
+    lim = LocalRateLimiter(clock=lambda: now[0])
+    assert lim.hit("t", 100, 60, 0) == (True, 0.0)      # a check records nothing
+    assert lim.hit("t", UNLIMITED, 60, 150)[0]           # charging always records
+    ok, wait = lim.hit("t", 100, 60, 0)
+    assert not ok and wait == pytest.approx(60)
+    now[0] += 60.5
+    assert lim.hit("t", 100, 60, 0)[0]
+
+
+async def _burst(services: Any, headers: dict[str, str], n: int) -> list[httpx.Response]:
+    from hanlin.api.app import create_app
+
+    transport = httpx.ASGITransport(app=create_app(services.settings, services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
+        body = {"messages": [{"role": "user", "content": "你好"}], "max_tokens": 4}
+        return list(await asyncio.gather(*[client.post("/v1/chat/completions", json=body, headers=headers)
+                                           for _ in range(n)]))
+
+
+@pytest.mark.parametrize(("scope", "db"), [("key", "sqlite"), ("tenant", "sqlite"), ("key", "postgresql")])
+def test_50_concurrent_requests_against_10_per_minute(tmp_path: Any, scope: str, db: str) -> None:
+    url = "" if db == "sqlite" else pg_url()
+    if url is None:
+        pytest.skip("HANLIN_TEST_PG_URL is not set")
+    services = make_services(tmp_path, database_url=url)
+    services.engines.add(SlowFake("fake"))
+    p = services.extras["platform"]
+    tenant = f"burst-{uuid.uuid4().hex[:8]}"
+    key, secret = p.keys.create(tenant_id=tenant, actor="test", quota={"rpm": 10} if scope == "key" else {})
+    if scope == "tenant":
+        p.tenants.set_quota(tenant, {"rpm": 10}, actor="test")
+    responses = asyncio.run(_burst(services, {"Authorization": f"Bearer {secret}"}, 50))
+    codes = [r.status_code for r in responses]
+    assert codes.count(200) == 10 and codes.count(429) == 40, codes
+    for r in responses:
+        if r.status_code == 429:
+            assert 1 <= int(r.headers["Retry-After"]) <= 60
+            assert r.json()["error"]["code"] == "requests_per_minute_exceeded"
+    summary = p.usage.summary(tenant_id=tenant)
+    assert summary["totals"]["requests"] == 50 and summary["totals"]["errors"] == 40
+
+
+def test_tokens_per_minute_and_monthly_budget(auth_client: Any, auth_services: Any,
+                                              admin_headers: dict[str, str]) -> None:
+    _, h = create_key(auth_client, admin_headers, tenant="tpm", tpm=30)
+    first = chat(auth_client, h)
+    assert first.status_code == 200
+    used = first.json()["usage"]["total_tokens"]
+    for _ in range(30):  # keep going until the real tokens charged reach the limit
+        r = chat(auth_client, h)
+        if r.status_code != 200:
+            break
+        used += r.json()["usage"]["total_tokens"]
+    assert r.status_code == 429 and r.json()["error"]["code"] == "tokens_per_minute_exceeded"
+    assert used >= 30
+    _, b = create_key(auth_client, admin_headers, tenant="budget")
+    r = auth_client.put("/v1/admin/tenants/budget/quota", json={"monthly_tokens": 5}, headers=admin_headers)
+    assert r.json()["monthly_tokens"] == 5
+    assert chat(auth_client, b).status_code == 200  # the budget is not used up before this one
+    r = chat(auth_client, b)
+    assert r.status_code == 429 and r.json()["error"]["code"] == "monthly_budget_exceeded"
+    assert int(r.headers["Retry-After"]) > 0
+    auth_client.put("/v1/admin/tenants/budget/quota", json={"monthly_tokens": 0}, headers=admin_headers)
+    assert chat(auth_client, b).status_code == 200  # 0 = unlimited again
+
+
+def test_streaming_counts_its_real_tokens(auth_client: Any, admin_headers: dict[str, str]) -> None:
+    _, h = create_key(auth_client, admin_headers, tenant="stream")
+    body = {"messages": [{"role": "user", "content": "写一首关于秋天的诗"}], "stream": True,
+            "stream_options": {"include_usage": True}}
+    usage = None
+    with auth_client.stream("POST", "/v1/chat/completions", json=body, headers=h) as r:
+        for line in r.iter_lines():
+            if line.startswith("data: {") and '"usage": {' in line:
+                import json
+
+                usage = json.loads(line[6:])["usage"]
+    assert usage and usage["completion_tokens"] > 0
+    plain = chat(auth_client, h).json()["usage"]
+    totals = auth_client.get("/v1/usage", headers=h).json()["totals"]
+    assert totals["prompt_tokens"] == usage["prompt_tokens"] + plain["prompt_tokens"]
+    assert totals["completion_tokens"] == usage["completion_tokens"] + plain["completion_tokens"]
+    assert totals["requests"] == 2
+
+
+def test_app_routes_count_against_requests_per_minute(auth_client: Any, admin_headers: dict[str, str]) -> None:
+    _, h = create_key(auth_client, admin_headers, tenant="apps", rpm=2)
+    codes = [auth_client.post("/v1/completions", json={"prompt": "你好", "max_tokens": 2}, headers=h).status_code
+             for _ in range(3)]
+    assert codes == [200, 200, 429]
+    assert chat(auth_client, h).status_code == 429  # the same window for every generation route
+    rows = auth_client.get("/v1/usage", headers=h).json()["data"]
+    assert sum(r["requests"] for r in rows) == 4
+
