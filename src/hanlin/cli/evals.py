@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hanlin.cli.common import err_console, fail, local_engine, out_console, print_json, progress_bar, run, settings_from
+from hanlin.cli.common import (
+    err_console,
+    fail,
+    local_engine,
+    out_console,
+    print_json,
+    progress_bar,
+    run,
+    settings_from,
+)
 from hanlin.evals.base import load_suites
 from hanlin.evals.runner import RunSpec, load_results, run_eval
 

@@ -300,7 +300,7 @@ def load_cmmlu_split(folder: Path, split: str) -> dict[str, list[MCQItem]]:
     by_subject: dict[str, list[MCQItem]] = {}
     for path in sorted((folder / "data" / split).glob("*.csv")):
         subject = path.stem
-        items = []
+        items: list[MCQItem] = []
         with path.open(encoding="utf-8", newline="") as f:
             for row in csv.DictReader(f):
                 answer = (row.get("Answer") or "").strip()

@@ -94,7 +94,14 @@ async def map_items(ctx: EvalContext, items: Sequence[T], key: Callable[[T], str
         done += 1
         ctx.progress(done, total, stage)
 
-    await asyncio.gather(*(one(i) for i in todo))
+    tasks = [asyncio.ensure_future(one(i)) for i in todo]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:  # a failed item or a cancelled job: stop the rest instead of leaving them running
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return results
 
 
@@ -118,7 +125,9 @@ async def run_eval(engine: Engine, spec: RunSpec, home: Path, progress: Progress
     if not folder.exists():
         raise BadRequest(f"Eval data for '{spec.suite}' not found at {folder}. Pass --data PATH (the folder that "
                          f"holds {suite.data}/) or set HANLIN_EVAL_DATA.", param="data")
-    key = run_key(spec.suite, spec.model, spec.shots, spec.options)
+    # an in-process llama.cpp engine is scored with a grammar, others with a JSON schema: keep their caches apart
+    via = {} if engine.info.kind == "llamacpp" else {"_engine": engine.info.kind}
+    key = run_key(spec.suite, spec.model, spec.shots, {**spec.options, **via})
     base = evals_dir(home)
     cache = ItemCache(base / f"{key}.jsonl")
     cached_before = len(cache.items)

@@ -1,0 +1,99 @@
+"""Evaluation jobs (kind "eval") for `POST /v1/evals`: resumable, because every finished item is cached.
+
+A restarted server re-queues a running eval job; the rerun reads the item cache and only asks the rest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hanlin.engine.base import ChatRequest, EngineInfo
+from hanlin.errors import BadRequest, PermissionDenied
+from hanlin.evals.base import get_suite
+from hanlin.evals.runner import RunSpec, run_eval
+from hanlin.jobs import JobContext
+from hanlin.platform.principal import Principal
+from hanlin.services import Services
+from hanlin.serving.schemas import ChatCompletionRequest
+
+JOB_KIND = "eval"
+MAX_LIMIT = 20000
+
+
+class ChatServiceEngine:
+    """An Engine over the chat service, so custom apps (``app:NAME``) are evaluated with their system prompt,
+    parameters and knowledge base, exactly as clients call them. Scored with the JSON-schema mode."""
+
+    def __init__(self, services: Services, model: str, principal: Principal) -> None:
+        self.services = services
+        self.principal = principal
+        self.info = EngineInfo(name=model, kind="chat-service", slots=services.settings.parallel)
+
+    async def chat(self, request: ChatRequest) -> dict[str, Any]:
+        req = ChatCompletionRequest.model_validate({**request, "model": self.info.name})
+        return await self.services.chat.create(self.principal, req)
+
+    async def close(self) -> None:
+        return None
+
+
+class EvalService:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    def validate(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
+        """Check a request before it becomes a job: 4xx now rather than a failed job later."""
+        suite = str(payload.get("suite") or "")
+        get_suite(suite)  # NotFound lists the suites
+        model = str(payload.get("model") or self.services.settings.model)
+        kind = "app" if model.startswith("app:") else "model"
+        name = model[4:] if kind == "app" else model
+        if not principal.allows(f"{kind}:{name}"):
+            raise PermissionDenied(f"This API key may not use {kind} '{name}'", param="model")
+        if kind == "model" and model not in self.services.engines.loaded():
+            self.services.registry.resolve(model)  # NotFound lists the models
+        limit = payload.get("limit")
+        if limit is not None and not (isinstance(limit, int) and 1 <= limit <= MAX_LIMIT):
+            raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", param="limit")
+        shots = payload.get("shots", 0)
+        if not isinstance(shots, int) or not 0 <= shots <= 10:
+            raise BadRequest("shots must be an integer from 0 to 10", param="shots")
+        options = payload.get("options") or {}
+        if not isinstance(options, dict) or not all(isinstance(v, str | int | float | bool) for v in options.values()):
+            raise BadRequest("options must be an object of simple values, e.g. {\"split\": \"dev\"}", param="options")
+        return {"suite": suite, "model": model, "limit": limit, "shots": shots, "options": options}
+
+    def submit(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
+        job_input = self.validate(principal, payload)
+        job_input["principal"] = {"tenant_id": principal.tenant_id, "key_id": principal.key_id,
+                                  "is_admin": principal.is_admin, "scopes": list(principal.scopes)}
+        return self.services.jobs.submit(JOB_KIND, principal.tenant_id, job_input)
+
+    async def run_job(self, ctx: JobContext) -> dict[str, Any]:
+        inp = ctx.input
+        p = inp.get("principal") or {}
+        principal = Principal(tenant_id=p.get("tenant_id", ctx.tenant_id), key_id=p.get("key_id"),
+                              is_admin=bool(p.get("is_admin")), scopes=tuple(p.get("scopes") or ()))
+        model = inp["model"]
+        engine: Any = (ChatServiceEngine(self.services, model, principal) if model.startswith("app:")
+                       else await self.services.engines.get(model))
+        spec = RunSpec(suite=inp["suite"], model=model, limit=inp.get("limit"), shots=int(inp.get("shots", 0)),
+                       options=dict(inp.get("options") or {}), data_dir=self.data_dir())
+
+        def progress(done: int, total: int, stage: str) -> None:
+            ctx.progress(done / total if total else 0.0, f"{stage} {done}/{total} items")
+
+        ctx.event("eval started", {"suite": spec.suite, "model": model, "limit": spec.limit})
+        rec = await run_eval(engine, spec, self.services.settings.home, progress)
+        ctx.event("eval finished", {"accuracy": rec["metrics"].get("accuracy"), "n": rec["n"]})
+        return rec
+
+    def data_dir(self) -> Path | None:
+        return self.services.settings.eval_data
+
+
+def install(services: Services) -> None:
+    svc = EvalService(services)
+    services.extras["evals"] = svc
+    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)
