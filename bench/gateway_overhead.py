@@ -1,0 +1,167 @@
+"""The gateway's added latency per request: a Hanlin node with an engine pool vs the engine directly.
+
+Starts, on 127.0.0.1 only, a stub OpenAI upstream (instant synthetic answers, tests/scale/stub_upstream.py) and
+a `hanlin serve --config` node whose pool has that stub as its member(s), then sends the same requests
+sequentially to both and reports p50/p99 of each and the difference. What the node adds is everything in the
+request path: HTTP parsing, auth, chat hooks (platform quotas and usage metering), pool routing and the second
+HTTP hop. The upstream answers instantly, so the difference is pure gateway overhead.
+
+    python bench/gateway_overhead.py                       # ~1 min
+    python bench/gateway_overhead.py --requests 1000 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+STUB = ROOT / "tests" / "scale" / "stub_upstream.py"
+BODY = {"messages": [{"role": "user", "content": "你好，介绍一下你自己"}], "max_tokens": 16}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    raise SystemExit(f"{what} did not come up")
+
+
+def start_stub(tokens: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STUB), "--port", str(port), "--tokens", str(tokens)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_up(f"http://127.0.0.1:{port}/v1/models", proc, "stub")
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def start_node(home: Path, stub_url: str, members: int) -> tuple[subprocess.Popen[bytes], str]:
+    home.mkdir(parents=True, exist_ok=True)
+    cfg = home / "hanlin.yaml"
+    cfg.write_text(yaml.safe_dump({"pools": [{"name": "chat", "members": [
+        {"kind": "vllm", "base_url": stub_url, "model": "stub-model", "name": f"m{i}"} for i in range(members)]}]}))
+    port = free_port()
+    env = {**os.environ, "HANLIN_HOME": str(home), "HANLIN_MODEL": "chat", "HANLIN_THREADS": "1",
+           "HANLIN_LOG_LEVEL": "warning", "HANLIN_AUTH": "off"}
+    env.pop("HANLIN_REDIS_URL", None)
+    env.pop("HANLIN_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-m", "hanlin.cli.main", "serve", "--no-preload", "--port", str(port),
+                             "--config", str(cfg)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_up(f"http://127.0.0.1:{port}/health", proc, "hanlin serve")
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))]
+
+
+def measure(client: httpx.Client, base: str, model: str, n: int, stream: bool) -> list[float]:
+    """Per-request latency in ms: the full answer (non-streaming) or the time to the first content chunk."""
+    out = []
+    body = {**BODY, "model": model, "stream": stream}
+    for _ in range(n):
+        t0 = time.perf_counter()
+        if stream:
+            with client.stream("POST", base + "/chat/completions", json=body) as r:
+                r.raise_for_status()
+                lines = r.iter_lines()
+                for line in lines:
+                    if '"content":"' in line.replace(" ", "") and '"content":""' not in line.replace(" ", ""):
+                        break
+                out.append((time.perf_counter() - t0) * 1000)
+                for _ in lines:
+                    pass
+        else:
+            r = client.post(base + "/chat/completions", json=body)
+            r.raise_for_status()
+            out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    stub, stub_url = start_stub(args.tokens)
+    procs = [stub]
+    results: dict[str, Any] = {"requests": args.requests, "tokens": args.tokens, "rows": []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="hanlin-bench-") as tmp:
+            nodes = {}
+            for members in (1, 2):
+                proc, url = start_node(Path(tmp) / f"n{members}", stub_url, members)
+                procs.append(proc)
+                nodes[members] = url
+            targets = [("direct to the engine", stub_url, "stub-model"),
+                       ("Hanlin, pool of 1", nodes[1], "chat"), ("Hanlin, pool of 2", nodes[2], "chat")]
+            with httpx.Client(timeout=30) as client:
+                for stream in (False, True):
+                    for _label, base, model in targets:  # warm up every path (imports, connections)
+                        measure(client, base, model, args.warmup, stream)
+                    lat: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+                    rounds = max(1, args.requests // 50)  # interleaved, so load from elsewhere hits all paths
+                    for i in range(rounds):
+                        n = args.requests // rounds + (1 if i < args.requests % rounds else 0)
+                        for label, base, model in targets:
+                            lat[label] += measure(client, base, model, n, stream)
+                    direct = lat[targets[0][0]]
+                    for label, _, _ in targets:
+                        v = lat[label]
+                        results["rows"].append({
+                            "mode": "stream (first token)" if stream else "non-stream", "path": label,
+                            "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
+                            "added_p50_ms": round(pct(v, 50) - pct(direct, 50), 2),
+                            "added_p99_ms": round(pct(v, 99) - pct(direct, 99), 2)})
+    finally:
+        for p in procs:
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return results
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=300, help="sequential requests per path and mode (max 5000)")
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--tokens", type=int, default=16, help="tokens in each synthetic answer")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    args.requests = max(10, min(args.requests, 5000))
+    res = run(args)
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return
+    print(f"## Gateway overhead: {res['requests']} sequential requests per row, stub upstream answering "
+          f"{res['tokens']} tokens instantly, all on 127.0.0.1\n")
+    cols = ["mode", "path", "p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in res["rows"]:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
