@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import platform_helpers as helpers
+import pytest
 from platform_helpers import chat, create_key
+
+auth_services = pytest.fixture(helpers.auth_services_fixture)
+auth_client = pytest.fixture(helpers.auth_client_fixture)
+admin_headers = pytest.fixture(helpers.admin_headers_fixture)
+
 
 
 def _last_request(services: Any) -> dict[str, Any]:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import platform_helpers as helpers
+import pytest
 import sqlalchemy as sa
 from platform_helpers import chat, create_key
 
 from hanlin.platform.auth import hash_secret
 from hanlin.platform.tables import api_keys_table
+
+auth_services = pytest.fixture(helpers.auth_services_fixture)
+auth_client = pytest.fixture(helpers.auth_client_fixture)
+admin_headers = pytest.fixture(helpers.admin_headers_fixture)
 
 
 def test_every_route_but_health_needs_a_key(auth_client: Any) -> None:
