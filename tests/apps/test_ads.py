@@ -1,0 +1,142 @@
+"""Ad copy: platform length limits and the Advertising Law's banned absolute terms, checked by code.
+
+Unit tests script the model with a FakeEngine (flagged drafts, failed rewrites, over-long text); the e2e test
+runs the real 0.5B model for every platform and checks the output with an independent term list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+
+from hanlin.apps.ads.app import AdRequest, generate_ads
+from hanlin.apps.ads.rules import PLATFORMS, ad_length, find_banned, rewrite_banned, truncate
+from hanlin.engine.fake import FakeEngine
+from hanlin.errors import BadRequest
+
+# an independent list for the e2e assertions (not the module's own table)
+ABSOLUTE = re.compile(r"国家级|世界级|最佳|最好|最高级|最优|顶级|绝对|唯一|首个|第一品牌|全网第一|销量第一|NO\.1|100%有效")
+
+
+@pytest.mark.parametrize("text,terms", [
+    ("全网最低价！国家级品质，绝对好用，NO.1品牌", ["最低价", "国家级", "绝对", "NO.1"]),
+    ("我们是唯一的首个顶级品牌，最舒适", ["唯一", "首个", "顶级", "最"]),
+    ("行业第一，100%有效", ["行业第一", "100%"]),
+    ("最近上新，第一季度热销，100%纯棉，最后三天", []),  # false positives the scan must not flag
+    ("第一时间发货，第一次购买立减10元", []),
+])
+def test_find_banned(text: str, terms: list[str]) -> None:
+    assert [f.term for f in find_banned(text)] == terms
+    for f in find_banned(text):
+        assert "广告法" in f.reason
+
+
+def test_rules_rewrite_removes_every_term() -> None:
+    for text in ("全网最低价！国家级品质，绝对好用，NO.1品牌", "唯一的首个顶级品牌，最舒适，销量冠军"):
+        fixed = rewrite_banned(text)
+        assert fixed and not find_banned(fixed), fixed
+    assert rewrite_banned("最近上新，第一季度热销") == "最近上新，第一季度热销"
+
+
+def test_lengths() -> None:
+    assert ad_length("中文") == 2 and ad_length("abcd") == 2 and ad_length("中a") == 2
+    long = "这款保温杯采用双层真空设计，十二小时保温保冷。轻巧便携，适合上班通勤和户外出行。"
+    cut = truncate(long, 25)
+    assert ad_length(cut) <= 25 and long.startswith(cut) and cut.endswith("。")
+
+
+def _run(engine: FakeEngine, **kw: Any) -> dict[str, Any]:
+    return asyncio.run(generate_ads(engine, AdRequest(product="保温杯，双层真空，12小时保温", **kw)))
+
+
+def test_flagged_variant_rewritten_by_model() -> None:
+    engine = FakeEngine(responses=[
+        {"variants": [{"text": "最好用的保温杯，国家级品质"}, {"text": "一杯暖到心里，12小时保温"}]},
+        {"text": "好用的保温杯，品质可靠"},
+    ])
+    out = _run(engine, platform="朋友圈", n=2)
+    first, second = out["variants"]
+    assert first["rewritten_by"] == "model" and first["text"] == "好用的保温杯，品质可靠"
+    assert {f["term"] for f in first["flagged"]} == {"最好", "国家级"} and first["original"]["text"].startswith("最好")
+    assert second["rewritten_by"] is None and not second["flagged"]
+    assert out["checks"] == {"within_limits": True, "no_banned_terms": True, "variant_count": True}
+    rewrite_prompt = engine.requests[1]["messages"][-1]["content"]
+    assert "最好" in rewrite_prompt and "广告法" in rewrite_prompt  # the model is told why
+
+
+def test_failed_model_rewrite_falls_back_to_rules() -> None:
+    engine = FakeEngine(responses=[
+        {"variants": [{"title": "顶级保温杯", "text": "绝对是最佳选择，唯一推荐"}]},
+        {"title": "顶级好杯", "text": "依然是最佳选择"},  # the model's rewrite still breaks the law
+    ])
+    out = _run(engine, platform="小红书", n=1)
+    v = out["variants"][0]
+    assert v["rewritten_by"] == "rules" and v["flagged"]
+    assert not find_banned(v["title"]) and not find_banned(v["text"]) and v["banned_terms"] == []
+    assert out["checks"]["no_banned_terms"]
+
+
+@pytest.mark.parametrize("platform", list(PLATFORMS))
+def test_over_long_copy_is_cut_to_the_platform_limit(platform: str) -> None:
+    p = PLATFORMS[platform]
+    long = "双层真空设计，十二小时长效保温，" * 80
+    engine = FakeEngine(responses=[{"variants": [{"title": "保温杯" * 30, "text": long}]}])
+    v = _run(engine, platform=platform, n=1)["variants"][0]
+    assert ad_length(v["text"]) <= p.text_max and v["within_limits"]
+    assert "text" in v["truncated"]
+    if p.title_max:
+        assert 0 < ad_length(v["title"]) <= p.title_max
+
+
+def test_validation() -> None:
+    with pytest.raises(BadRequest, match="platform"):
+        AdRequest(product="x", platform="微博").validate()
+    with pytest.raises(BadRequest):
+        AdRequest(product="x", n=0).validate()
+    with pytest.raises(BadRequest):
+        AdRequest(product=" ").validate()
+
+
+def test_rest_ad(fake_client: Any, fake_engine: FakeEngine) -> None:
+    fake_engine.enqueue({"variants": [{"title": "冬日暖杯", "text": "12小时保温，通勤好伴侣"}]})
+    r = fake_client.post("/v1/apps/ad", json={"product": "保温杯", "platform": "公众号", "n": 1})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["platform"] == "公众号" and body["limits"] == {"title": 64, "text": 120}
+    assert body["variants"][0]["title"] == "冬日暖杯" and body["checks"]["within_limits"]
+    assert fake_client.post("/v1/apps/ad", json={"product": "x", "platform": "微博"}).status_code == 400
+
+
+@pytest.mark.e2e
+def test_e2e_ads_every_platform(server: Any) -> None:
+    for platform, p in PLATFORMS.items():
+        r = httpx.post(server.base_url + "/apps/ad", timeout=600,
+                       json={"product": "某品牌保温杯，双层真空，12小时保温，500毫升", "platform": platform, "n": 1})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["variants"], body
+        for v in body["variants"]:
+            assert 0 < ad_length(v["text"]) <= p.text_max
+            if p.title_max:
+                assert 0 < ad_length(v["title"]) <= p.title_max
+            assert not ABSOLUTE.search(v["text"] + v.get("title", "")), v
+            assert v["banned_terms"] == [] and v["within_limits"]
+            if v["flagged"]:
+                assert v["rewritten_by"] in ("model", "rules")  # flagged → rewritten, never silent
+        assert body["checks"]["within_limits"] and body["checks"]["no_banned_terms"]
+
+
+@pytest.mark.e2e
+def test_e2e_cli_ad(server: Any) -> None:
+    import json
+
+    proc = server.cli("ad", "--product", "手工红糖，云南甘蔗熬制", "--platform", "抖音", "--n", "2", "--json",
+                      "--url", server.url)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["platform"] == "抖音" and 1 <= len(out["variants"]) <= 2
+    assert all(ad_length(v["text"]) <= 55 and not v["banned_terms"] for v in out["variants"])
