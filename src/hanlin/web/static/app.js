@@ -202,7 +202,13 @@ $("#minutes-form").addEventListener("submit", (e) => {
     const fd = new FormData(); fd.append("file", f);
     if ($("#minutes-instruction").value.trim()) fd.append("instruction", $("#minutes-instruction").value.trim());
     $("#minutes-out").innerHTML = `<p class=muted>${t("working")}</p>`;
-    const resp = await api("/v1/apps/minutes", {method: "POST", body: fd});
+    let resp;
+    try { resp = await api("/v1/apps/minutes", {method: "POST", body: fd}); } catch (err) {
+      if (err.status !== 400 && err.status !== 422) throw err;  // a server that takes the text as JSON
+      const body = {transcript: await f.text(), filename: f.name};
+      if ($("#minutes-instruction").value.trim()) body.instruction = $("#minutes-instruction").value.trim();
+      resp = await api("/v1/apps/minutes", {method: "POST", json: body});
+    }
     const result = await resultOf(resp, $("#minutes-progress"));
     const m = result.minutes || result;
     $("#minutes-out").innerHTML = renderMinutes(m);
@@ -230,13 +236,13 @@ $("#formula-form").addEventListener("submit", (e) => {
 $("#chart-form").addEventListener("submit", (e) => {
   e.preventDefault();
   busy(e.submitter, async () => {
-    const resp = await api("/v1/apps/chart", {method: "POST", body: sheetForm({ask: $("#chart-ask").value.trim(), format: "svg"})});
+    const resp = await api("/v1/apps/chart", {method: "POST", body: sheetForm({ask: $("#chart-ask").value.trim(), format: "png"})});
     const r = await resultOf(resp, $("#minutes-progress"));
-    let img = "";
-    if (r.svg) img = r.svg;
-    else if (r.png_base64 || r.image_base64) img = `<img alt="chart" src="data:image/png;base64,${r.png_base64 || r.image_base64}">`;
-    else if (r.url || r.download_url) img = `<img alt="chart" src="${esc(r.url || r.download_url)}">`;
-    $("#chart-out").innerHTML = `<p>${esc(r.chart_type || "")}</p>${img}<details><summary>Vega-Lite</summary><pre>${esc(JSON.stringify(r.spec, null, 2))}</pre></details>`;
+    const charts = r.charts && r.charts.length ? r.charts : [r];
+    const imgs = charts.map((c) => (String(c.output || "").startsWith("data:image/") ?
+      `<figure><img alt="${esc(c.chart_type)}" style="max-width:100%" src="${esc(c.output)}"><figcaption class=muted>${esc(c.chart_type)}</figcaption></figure>` : "")).join("");
+    const notes = (r.notes || []).map((n) => `<p class=muted>${esc(n)}</p>`).join("");
+    $("#chart-out").innerHTML = imgs + notes + `<details><summary>Vega-Lite</summary><pre>${esc(JSON.stringify(r.spec, null, 2))}</pre></details>`;
   });
 });
 
@@ -264,7 +270,7 @@ $("#doc-form").addEventListener("submit", (e) => {
     const r = await resultOf(await resp.json(), $("#minutes-progress"));
     const checks = Object.entries(r.checks || {}).map(([k, v]) => `<li class="${v ? "ok" : "bad"}">${v ? "✔" : "✘"} ${esc(k)}</li>`).join("");
     let link = "";
-    const url = r.download_url || r.url;
+    const url = r.download_url || r.url || (r.output ? "/v1/apps/document/files/" + encodeURIComponent(String(r.output).split("/").pop()) : "");
     if (url) {
       const file = await api(url, {raw: true});
       const name = await download(file, body.type + ".docx");
@@ -313,7 +319,9 @@ $("#kb-form").addEventListener("submit", (e) => {
       const r = await api(base + "/search", {method: "POST", json: {query: q}});
       $("#kb-out").innerHTML = (r.results || []).map((x) => `<div class=card><b>${esc(x.document)}</b> <span class=cite>${esc(x.chunk_id)} · ${Number(x.score).toFixed(3)}</span><p>${esc(x.text)}</p></div>`).join("") || `<p class=muted>${t("no.data")}</p>`;
     } else {
-      const r = await api(base + "/ask", {method: "POST", json: {question: q}});
+      // grounded chat: a chat request that names a knowledge base answers with citations
+      const r0 = await api("/v1/chat/completions", {method: "POST", json: {messages: [{role: "user", content: q}], knowledge_base: kb, max_tokens: 512}});
+      const r = {answer: r0.choices[0].message.content, citations: r0.citations || []};
       $("#kb-out").innerHTML = `<div class=card><p>${esc(r.answer)}</p>` + (r.citations || []).map((c, i) => `<p class=cite>[${i + 1}] ${esc(c.document)} · ${esc(c.text).slice(0, 160)}</p>`).join("") + "</div>";
     }
   });
