@@ -1,0 +1,1 @@
+"""Charts from table contents (Vega-Lite, rendered by vl-convert)."""
