@@ -250,3 +250,34 @@ def test_pool_is_listed_once_in_models_and_serves_the_api(tmp_path: Path) -> Non
         assert r.text.rstrip().endswith("data: [DONE]")
         health = client.get("/health").json()["engines"]["m"]
         assert health["kind"] == "pool" and health["busy"] == 0
+
+
+def test_install_reads_the_config_file_local_members_and_metrics(tmp_path: Path) -> None:
+    """`hanlin serve --config`: a pool of a dead remote server and a local model; the dead one is skipped."""
+    from fastapi.testclient import TestClient
+
+    from conftest import free_port
+    from hanlin.api.app import create_app
+    from hanlin.config import Settings
+    from hanlin.engine.fake import FakeEngine
+    from hanlin.engine.manager import EngineManager
+    from hanlin.services import build_services
+
+    cfg = tmp_path / "hanlin.yaml"
+    cfg.write_text(yaml.safe_dump({"pools": [{"name": "team", "members": [
+        {"kind": "vllm", "base_url": f"http://127.0.0.1:{free_port()}/v1", "name": "dead", "connect_timeout_s": 1},
+        {"kind": "local", "model": "fake"}]}]}), encoding="utf-8")
+    settings = Settings(home=tmp_path, model="team", auth="off", config_file=cfg)
+    engines = EngineManager(settings)
+    engines.add(FakeEngine("fake", responder=lambda body: "本地回答"))
+    services = build_services(settings, engines=engines, features=["hanlin.engine.pool"])
+    assert services.extras["pools"]["team"].info.meta["members"] == ["dead", "local:fake"]
+    with TestClient(create_app(settings, services)) as client:
+        for _ in range(3):
+            r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})
+            assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "本地回答"
+            assert r.json()["model"] == "team"
+        metrics = client.get("/metrics").text
+    assert 'hanlin_pool_member_up{member="dead",pool="team"} 0.0' in metrics
+    assert 'hanlin_pool_member_served_total{member="local:fake",pool="team"} 3.0' in metrics
+    assert 'hanlin_pool_member_failed_total{member="dead",pool="team"} 1.0' in metrics

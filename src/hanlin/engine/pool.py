@@ -15,7 +15,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -386,6 +386,36 @@ def build_pool(cfg: PoolConfig, manager: EngineManager | None = None) -> EngineP
                       max_cooldown_s=cfg.max_cooldown_s, max_attempts=cfg.max_attempts)
 
 
+class PoolCollector:
+    """Prometheus view of the pools at scrape time: member state, outstanding, served/failed, retries."""
+
+    def __init__(self, pools: dict[str, EnginePool]) -> None:
+        self.pools = pools
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        up = GaugeMetricFamily("hanlin_pool_member_up", "1 when the member takes requests (circuit closed)",
+                               labels=["pool", "member"])
+        outstanding = GaugeMetricFamily("hanlin_pool_member_outstanding", "requests sent to the member and not "
+                                        "finished", labels=["pool", "member"])
+        served = CounterMetricFamily("hanlin_pool_member_served", "requests the member answered",
+                                     labels=["pool", "member"])
+        failed = CounterMetricFamily("hanlin_pool_member_failed", "requests that failed on the member",
+                                     labels=["pool", "member"])
+        retries = CounterMetricFamily("hanlin_pool_retries", "requests moved to another member before their "
+                                      "first token", labels=["pool"])
+        now = time.monotonic()
+        for name, pool in self.pools.items():
+            retries.add_metric([name], pool.retries)
+            for m in pool.members:
+                up.add_metric([name, m.label], 1.0 if m.open_until == 0.0 or now >= m.open_until else 0.0)
+                outstanding.add_metric([name, m.label], m.outstanding)
+                served.add_metric([name, m.label], m.served)
+                failed.add_metric([name, m.label], m.failed)
+        yield from (up, outstanding, served, failed, retries)
+
+
 def install(services: Services) -> None:
     """Load ``settings.config_file`` (``hanlin serve --config``) and register its pools as models."""
     path = services.settings.config_file
@@ -399,3 +429,5 @@ def install(services: Services) -> None:
         log.info("pool %s: %d member(s): %s", pool.info.name, len(pool.members),
                  ", ".join(m.label for m in pool.members))
     services.extras["pools"] = pools
+    if pools:
+        services.metrics.registry.register(PoolCollector(pools))
