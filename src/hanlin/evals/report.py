@@ -21,9 +21,12 @@ def _pct(x: float | None) -> str:
 
 
 def config_name(rec: dict[str, Any]) -> str:
-    """Suite plus what changes its answers (shots, options), e.g. "ceval 0-shot" or "cmmlu 5-shot split=dev"."""
+    """Suite plus what changes its answers (shots, options, engine kind), e.g. "ceval 0-shot" or
+    "cmmlu 5-shot split=dev" or "ceval 0-shot via upstream"."""
     opts = " ".join(f"{k}={v}" for k, v in sorted((rec.get("options") or {}).items()))
-    return f"{rec['suite']} {rec.get('shots', 0)}-shot" + (f" {opts}" if opts else "")
+    via = rec.get("engine")
+    via_text = f" via {via}" if via and via != "llamacpp" else ""  # another scoring mode: not mixed with in-process
+    return f"{rec['suite']} {rec.get('shots', 0)}-shot" + (f" {opts}" if opts else "") + via_text
 
 
 def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:

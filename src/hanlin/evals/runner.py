@@ -138,6 +138,7 @@ async def run_eval(engine: Engine, spec: RunSpec, home: Path, progress: Progress
     result = await suite.fn(ctx)
     rec = result_record(spec, result, key, time.time() - started, len(cache.items) - cached_before)
     rec["cache"] = str(cache.path)
+    rec["engine"] = engine.info.kind
     save_result(base, rec)
     return rec
 
