@@ -1,0 +1,1 @@
+"""Meeting minutes (会议纪要): transcript in, cited and verified minutes out."""

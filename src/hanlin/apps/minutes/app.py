@@ -1,0 +1,71 @@
+"""The minutes service and its durable job kind ``minutes`` (resumable: finished chapters are checkpointed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from hanlin.apps.minutes.pipeline import Options, make_minutes
+from hanlin.apps.minutes.transcript import Transcript, parse_transcript, transcript_from_utterances
+from hanlin.errors import BadRequest, PayloadTooLarge
+from hanlin.jobs import JobContext
+
+JOB_KIND = "minutes"
+CHAPTER_EVENT = "chapter done"
+
+
+@dataclass
+class MinutesService:
+    services: Any  # hanlin.services.Services (not imported: avoids a cycle at install time)
+
+    def parse_upload(self, data: bytes | str, filename: str | None) -> Transcript:
+        limit = self.services.settings.max_upload_mb * 1024 * 1024
+        size = len(data.encode("utf-8") if isinstance(data, str) else data)
+        if size > limit:
+            raise PayloadTooLarge(f"The transcript is {size // 1024} KiB; the limit is "
+                                  f"{self.services.settings.max_upload_mb} MiB (HANLIN_MAX_UPLOAD_MB).", param="file")
+        return parse_transcript(data, filename)
+
+    def parse_json_body(self, body: dict[str, Any]) -> Transcript:
+        """JSON requests: ``transcript`` as text or as utterances, or ``utterances`` directly."""
+        if "utterances" in body:
+            return parse_transcript(json.dumps({"utterances": body["utterances"]}, ensure_ascii=False), "x.json")
+        t = body.get("transcript")
+        if isinstance(t, str):
+            return self.parse_upload(t, body.get("filename"))
+        if isinstance(t, list | dict):
+            return parse_transcript(json.dumps(t, ensure_ascii=False), "x.json")
+        raise BadRequest("Send a transcript: multipart 'file', or JSON with 'transcript' (text) or 'utterances' "
+                         "([{\"speaker\": \"张伟\", \"text\": \"…\"}]).", param="transcript")
+
+    def submit(self, tenant_id: str, transcript: Transcript, *, instruction: str | None = None,
+               model: str | None = None, title: str | None = None) -> dict[str, Any]:
+        payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
+                   "instruction": instruction, "model": model, "title": title}
+        return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
+
+    def _checkpoints(self, job_id: str) -> dict[int, dict[str, Any]]:
+        done: dict[int, dict[str, Any]] = {}
+        for ev in self.services.jobs.events(job_id, 0, 10_000):
+            data = ev.get("data") or {}
+            if ev["message"] == CHAPTER_EVENT and "chapter" in data:
+                done[int(data["chapter"])] = data["result"]
+        return done
+
+    async def run_job(self, ctx: JobContext) -> dict[str, Any]:
+        inp = ctx.input
+        transcript = transcript_from_utterances(inp["utterances"])
+        engine = await self.services.engines.get(inp.get("model"))
+        done = self._checkpoints(ctx.job_id)
+        if done:
+            ctx.event("resuming", {"chapters_done": sorted(done)})
+        opts = Options(instruction=inp.get("instruction"), title=inp.get("title"))
+        return await make_minutes(engine, transcript, opts, progress=ctx.progress, done=done,
+                                  on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
+
+
+def install(services: Any) -> None:
+    svc = MinutesService(services)
+    services.extras["minutes"] = svc
+    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)

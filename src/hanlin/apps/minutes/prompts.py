@@ -1,0 +1,97 @@
+"""Prompts (Chinese first, English for English meetings). Each line of transcript carries its utterance index."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hanlin.apps.minutes.transcript import Utterance
+
+CHAPTER_SYSTEM = {
+    "zh": ("你是会议纪要助手。下面是会议记录的一个片段，每行格式为“[行号] 发言人：内容”。"
+           "请只根据这些内容输出 JSON：title 为本段议题（不超过15字）；summary 为本段要点概述（2到4句）；"
+           "views 为各发言人的主要观点，speaker 必须是该观点的发言人，lines 只能引用该发言人自己说话的行号；"
+           "decisions 为会上明确做出的决定；action_items 为明确分配的待办事项，owner 为负责人，due 为截止时间"
+           "（没有说就填空字符串）。没有决定或待办就输出空数组，不要编造。"),
+    "en": ("You write meeting minutes. Below is part of a meeting transcript; each line is "
+           "'[line] speaker: text'. Reply with JSON only from these lines: title = the topic (few words); summary = "
+           "2-4 sentences; views = each speaker's main points, where speaker is who said it and lines cite only that "
+           "speaker's own lines; decisions = decisions actually made; action_items = tasks actually assigned "
+           "(owner, task, due or empty string). Use empty arrays when there are none; invent nothing."),
+}
+
+FOCUS_HINTS = {
+    "zh": {"action_items": "本次重点：列全所有待办事项。", "decisions": "本次重点：列全所有决定。",
+           "by_speaker": "本次重点：按发言人整理各方观点。"},
+    "en": {"action_items": "Focus: list every action item.", "decisions": "Focus: list every decision.",
+           "by_speaker": "Focus: each speaker's views."},
+}
+
+OVERVIEW_SYSTEM = {
+    "zh": ("你是会议纪要助手。下面是一场会议各章节的标题和摘要。请输出 JSON：title 为会议标题（不超过20字），"
+           "summary 为整场会议的总体摘要（150到300字，概括主要议题、各方观点和结论）。"),
+    "en": ("You write meeting minutes. Below are the titles and summaries of a meeting's chapters. Reply with JSON: "
+           "title = a short meeting title; summary = an overall summary of the meeting (80-200 words: topics, "
+           "positions, outcomes)."),
+}
+
+REPAIR_SYSTEM = {
+    "zh": ("你是会议纪要校对员。下面的条目引用的行号不能支持条目内容，原因已注明。请对照会议片段改正："
+           "观点的 lines 必须是该发言人自己说话的行号；待办的负责人必须是发言人或在所引行中被点名。"
+           "改不对的条目就不要输出。只输出 JSON。"),
+    "en": ("You check meeting minutes. The items below cite lines that do not support them; the reason is given. "
+           "Fix them against the transcript: a view cites only its speaker's own lines; an action item's owner is a "
+           "speaker or is named in the cited lines. Leave out items you cannot fix. JSON only."),
+}
+
+
+def is_english(utterances: list[Utterance]) -> bool:
+    sample = "".join(u.text for u in utterances[:80])[:4000]
+    cjk = sum(1 for ch in sample if "\u4e00" <= ch <= "\u9fff")
+    return cjk < len(sample) * 0.05
+
+
+def render_lines(utterances: list[Utterance], budget: int) -> str:
+    """``[idx] speaker：text`` lines, each utterance clipped so the whole chunk fits ``budget`` characters."""
+    if not utterances:
+        return ""
+    overhead = sum(len(u.speaker) + 8 for u in utterances)
+    total = sum(len(u.text) for u in utterances)
+    room = max(budget - overhead, 40 * len(utterances))
+    cap = max(40, room // len(utterances)) if total > room else max(len(u.text) for u in utterances)
+    lines = []
+    for u in utterances:
+        text = u.text if len(u.text) <= cap else _clip(u.text, cap)
+        lines.append(f"[{u.index}] {u.speaker}：{text}")
+    return "\n".join(lines)
+
+
+def _clip(text: str, cap: int) -> str:
+    """Keep the head and the tail of a long utterance: conclusions and assignments often come last."""
+    head = int(cap * 0.7)
+    return text[:head] + "……" + text[-(cap - head):]
+
+
+def chapter_messages(lang: str, lines: str, focus: str | None, topic_hint: str | None) -> list[dict[str, Any]]:
+    system = CHAPTER_SYSTEM[lang]
+    extra = []
+    if focus and focus in FOCUS_HINTS[lang]:
+        extra.append(FOCUS_HINTS[lang][focus])
+    if topic_hint:
+        extra.append(("只关注与此相关的内容：" if lang == "zh" else "Only what concerns: ") + topic_hint)
+    user = ("\n".join(extra) + "\n\n" if extra else "") + lines
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def overview_messages(lang: str, chapters: list[dict[str, Any]], budget: int = 3000) -> list[dict[str, Any]]:
+    per = max(60, budget // max(1, len(chapters)))
+    body = "\n".join(f"{i + 1}. {c['title']}：{c['summary'][:per]}" for i, c in enumerate(chapters))
+    return [{"role": "system", "content": OVERVIEW_SYSTEM[lang]}, {"role": "user", "content": body}]
+
+
+def repair_messages(lang: str, lines: str, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    import json
+
+    items = "\n".join(f"- {json.dumps(f['item'], ensure_ascii=False)}（{f['reason']}）" for f in failures)
+    user = f"会议片段：\n{lines}\n\n需要改正的条目：\n{items}" if lang == "zh" else \
+        f"Transcript:\n{lines}\n\nItems to fix:\n{items}"
+    return [{"role": "system", "content": REPAIR_SYSTEM[lang]}, {"role": "user", "content": user}]

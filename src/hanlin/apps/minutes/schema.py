@@ -1,0 +1,62 @@
+"""JSON schemas the model must follow (grammar-enforced), built per chunk with enums of real speakers/lines.
+
+Enums keep a small model honest: a view's speaker can only be a real speaker of the chunk and a cited line only
+an index printed in the prompt. Code still verifies everything (see verify.py): that a line exists does not
+mean it supports the item.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+MAX_LINES_PER_ITEM = 3
+
+
+def _lines(line_ids: list[int]) -> dict[str, Any]:
+    return {"type": "array", "items": {"type": "integer", "enum": line_ids}, "minItems": 1,
+            "maxItems": MAX_LINES_PER_ITEM}
+
+
+def _text(max_len: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 2, "maxLength": max_len}
+
+
+def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int = 4, max_items: int = 3,
+                   summary_len: int = 160) -> dict[str, Any]:
+    """One chapter: title, summary, views per speaker, decisions, action items — all with cited lines."""
+    return {
+        "type": "object",
+        "properties": {
+            "title": _text(24),
+            "summary": _text(summary_len),
+            "views": {"type": "array", "maxItems": max_views, "items": {
+                "type": "object",
+                "properties": {"speaker": {"type": "string", "enum": speakers}, "text": _text(80),
+                               "lines": _lines(line_ids)},
+                "required": ["speaker", "text", "lines"]}},
+            "decisions": {"type": "array", "maxItems": max_items, "items": {
+                "type": "object", "properties": {"text": _text(80), "lines": _lines(line_ids)},
+                "required": ["text", "lines"]}},
+            "action_items": {"type": "array", "maxItems": max_items, "items": {
+                "type": "object",
+                "properties": {"owner": _text(20), "task": _text(80), "due": {"type": "string", "maxLength": 20},
+                               "lines": _lines(line_ids)},
+                "required": ["owner", "task", "due", "lines"]}},
+        },
+        "required": ["title", "summary", "views", "decisions", "action_items"],
+    }
+
+
+def repair_schema(speakers: list[str], line_ids: list[int]) -> dict[str, Any]:
+    """The repair turn returns only the corrected items, same shapes as in a chapter."""
+    full = chapter_schema(speakers, line_ids)
+    props = {k: full["properties"][k] for k in ("views", "decisions", "action_items")}
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
+def overview_schema(summary_len: int = 300) -> dict[str, Any]:
+    return {"type": "object", "properties": {"title": _text(30), "summary": _text(summary_len)},
+            "required": ["title", "summary"]}
+
+
+MINUTES_KEYS = ("title", "summary", "chapters", "views", "decisions", "action_items")

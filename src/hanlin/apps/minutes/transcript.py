@@ -1,0 +1,274 @@
+"""Transcripts in many export formats, normalised to numbered utterances (index, speaker, start, text).
+
+Supported: plain text with speaker labels (``张伟：…``, ``[00:01:02] 张伟: …``, ``发言人1 00:01:02`` with the
+text on the following lines), SRT, WebVTT (``<v Speaker>``), .docx exports and JSON utterance lists (VCSum's
+``utterances``, QMSum's ``meeting_transcripts`` or a bare list). Anything else fails with a message naming the
+line that could not be read.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hanlin.errors import UnprocessableInput
+
+UNKNOWN_SPEAKER = "发言人"
+_TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
+_NAME = r"[^\s:：\[\]【】()（）<>,，。.!！?？;；\"“”'‘’]{1,20}|(?:Speaker|speaker|SPEAKER)\s?\d{1,3}"
+# [00:01:02] 张伟: text   |  00:01:02 张伟：text
+_TIME_NAME_TEXT = re.compile(rf"^\[?(?P<time>{_TIME})\]?\s+(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
+# 张伟 [00:01:02]: text  |  张伟(00:01:02)：text
+_NAME_TIME_TEXT = re.compile(rf"^(?P<name>{_NAME})\s*[\[(（]\s*(?P<time>{_TIME})\s*[\])）]\s*[:：]?\s*(?P<text>.*)$")
+# 发言人1 00:01:02   (text on the next lines, as Feishu/Tencent Meeting exports)
+_NAME_TIME_HEADER = re.compile(rf"^(?P<name>{_NAME})\s+(?P<time>{_TIME})\s*$")
+# 张伟：text
+_NAME_TEXT = re.compile(rf"^(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
+_VOICE = re.compile(r"<v(?:\.[^\s>]+)?\s+([^>]+)>")
+_TAG = re.compile(r"</?[^>]+>")
+_MAX_PREAMBLE_LINES = 5
+
+
+@dataclass
+class Utterance:
+    index: int
+    speaker: str
+    text: str
+    start: float | None = None  # seconds from the start of the meeting
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Transcript:
+    utterances: list[Utterance]
+    source_format: str = "text"
+    skipped_lines: list[int] = field(default_factory=list)  # 1-based header lines ignored before the first speaker
+
+    @property
+    def speakers(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for u in self.utterances:
+            seen.setdefault(u.speaker, None)
+        return list(seen)
+
+    @property
+    def chars(self) -> int:
+        return sum(len(u.text) for u in self.utterances)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source_format": self.source_format, "utterances": [u.to_dict() for u in self.utterances]}
+
+
+def parse_time(value: str) -> float:
+    """``01:02:03``, ``02:03``, ``00:00:01,500`` → seconds."""
+    value = value.replace(",", ".")
+    parts = value.split(":")
+    secs = 0.0
+    for p in parts:
+        secs = secs * 60 + float(p)
+    return secs
+
+
+def format_time(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+
+
+def _finish(raw: list[tuple[str, str, float | None]], fmt: str, skipped: list[int] | None = None) -> Transcript:
+    utts = [Utterance(i, spk, text, start) for i, (spk, text, start) in
+            enumerate((s.strip() or UNKNOWN_SPEAKER, t.strip(), st) for s, t, st in raw if t.strip())]
+    if not utts:
+        raise UnprocessableInput(f"The {fmt} transcript has no utterances with text.", param="file")
+    return Transcript(utts, fmt, skipped or [])
+
+
+# --- plain text --------------------------------------------------------------------------------------------
+def _match_label(line: str) -> tuple[str, float | None, str | None] | None:
+    """(speaker, start, text or None when the text follows on the next lines) for a labelled line."""
+    for pat in (_TIME_NAME_TEXT, _NAME_TIME_TEXT):
+        m = pat.match(line)
+        if m:
+            return m["name"], parse_time(m["time"]), m["text"]
+    m = _NAME_TIME_HEADER.match(line)
+    if m:
+        return m["name"], parse_time(m["time"]), None
+    m = _NAME_TEXT.match(line)
+    if m and not re.fullmatch(r"\d+", m["name"]) and not m["name"].startswith(("http", "www")):
+        return m["name"], None, m["text"]
+    return None
+
+
+def parse_text(text: str) -> Transcript:
+    raw: list[tuple[str, str, float | None]] = []
+    preamble: list[int] = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        line = line.strip().lstrip("\ufeff")
+        if not line:
+            continue
+        label = _match_label(line)
+        if label:
+            name, start, body = label
+            raw.append((name, body or "", start))
+        elif raw:
+            spk, body, start = raw[-1]
+            raw[-1] = (spk, (body + ("" if _is_cjk_end(body) else " ") + line).strip(), start)
+        else:
+            preamble.append(lineno)
+            if len(preamble) > _MAX_PREAMBLE_LINES:
+                break
+    if not raw:
+        first = preamble[0] if preamble else 1
+        shown = text.splitlines()[first - 1][:60] if text.splitlines() else ""
+        raise UnprocessableInput(
+            f"Could not find a speaker label at line {first} ({shown!r}). Expected lines like '张伟：…', "
+            "'[00:01:02] 张伟: …' or '发言人1 00:01:02' followed by the text; or upload SRT, WebVTT, .docx or "
+            "JSON utterances.", param="file")
+    return _finish(raw, "text", preamble)
+
+
+def _is_cjk_end(s: str) -> bool:
+    return bool(s) and ("\u4e00" <= s[-1] <= "\u9fff" or s[-1] in "，。！？；：、")
+
+
+# --- subtitles ---------------------------------------------------------------------------------------------
+def _speaker_from_caption(text: str) -> tuple[str, str]:
+    m = _VOICE.search(text)
+    if m:
+        return m.group(1).strip(), _TAG.sub("", text).strip()
+    clean = _TAG.sub("", text).strip()
+    m2 = re.match(r"^[\[【](?P<name>[^\]】]{1,20})[\]】]\s*(?P<text>.+)$", clean, re.S) or _NAME_TEXT.match(clean)
+    if m2:
+        return m2["name"], m2["text"]
+    return UNKNOWN_SPEAKER, clean
+
+
+def _merge_captions(caps: list[tuple[str, str, float]]) -> list[tuple[str, str, float | None]]:
+    """Consecutive captions of one speaker form one utterance (subtitles cut sentences every few seconds)."""
+    out: list[tuple[str, str, float | None]] = []
+    for spk, text, start in caps:
+        text = " ".join(text.split())
+        if out and out[-1][0] == spk and len(out[-1][1]) < 400:
+            prev = out[-1]
+            out[-1] = (spk, prev[1] + ("" if _is_cjk_end(prev[1]) else " ") + text, prev[2])
+        else:
+            out.append((spk, text, start))
+    return out
+
+
+def parse_srt(text: str) -> Transcript:
+    import pysrt
+
+    try:
+        subs = pysrt.from_string(text, error_handling=pysrt.ERROR_RAISE)
+    except Exception as e:  # pysrt raises its own InvalidItem with the offending line
+        raise UnprocessableInput(f"This SRT file is broken: {e}", param="file") from None
+    caps = [(*_speaker_from_caption(s.text), s.start.ordinal / 1000.0) for s in subs]
+    return _finish(_merge_captions(caps), "srt")
+
+
+def parse_vtt(text: str) -> Transcript:
+    import webvtt
+
+    try:
+        vtt = webvtt.from_buffer(io.StringIO(text))
+    except Exception as e:
+        raise UnprocessableInput(f"This WebVTT file is broken: {e}", param="file") from None
+    caps = []
+    for c in vtt.captions:
+        raw_text = getattr(c, "raw_text", None) or c.text
+        caps.append((*_speaker_from_caption(raw_text), parse_time(c.start)))
+    return _finish(_merge_captions(caps), "vtt")
+
+
+# --- docx and JSON -----------------------------------------------------------------------------------------
+def parse_docx(data: bytes) -> Transcript:
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except Exception as e:
+        raise UnprocessableInput(f"This .docx file cannot be opened: {e}", param="file") from None
+    lines = [p.text for p in document.paragraphs]
+    for table in document.tables:  # some tools export one row per utterance: speaker | time | text
+        for row in table.rows:
+            cells = [c.text.strip() for c in row.cells if c.text.strip()]
+            if len(cells) >= 2:
+                lines.append(f"{cells[0]}：{cells[-1]}")
+    t = parse_text("\n".join(lines))
+    t.source_format = "docx"
+    return t
+
+
+def _speaker_name(value: Any) -> str:
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return f"{UNKNOWN_SPEAKER}{value}"
+    return str(value or UNKNOWN_SPEAKER)
+
+
+def parse_json_utterances(obj: Any) -> Transcript:
+    items = obj
+    if isinstance(obj, dict):
+        items = obj.get("utterances") or obj.get("meeting_transcripts") or obj.get("transcript")
+    if not isinstance(items, list) or not items:
+        raise UnprocessableInput("JSON transcripts need a list of utterances: [{\"speaker\": \"张伟\", \"text\": \"…\"}] "
+                                 "or {\"utterances\": [...]}.", param="file")
+    raw: list[tuple[str, str, float | None]] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise UnprocessableInput(f"Utterance {i} is not an object with speaker and text.", param="file")
+        text = item.get("text", item.get("content"))
+        if not isinstance(text, str):
+            raise UnprocessableInput(f"Utterance {i} has no 'text' (or 'content') string.", param="file")
+        start = item.get("start", item.get("time", item.get("begin")))
+        if isinstance(start, str):
+            start = parse_time(start) if re.fullmatch(_TIME, start.strip()) else None
+        spk = item.get("speaker", item.get("name", item.get("role")))
+        raw.append((_speaker_name(spk), text, float(start) if isinstance(start, int | float) else None))
+    return _finish(raw, "json")
+
+
+def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcript:
+    """Detect the format from the name and content; raise UnprocessableInput with what to fix."""
+    name = (filename or "").lower()
+    if isinstance(data, bytes):
+        if data[:2] == b"PK" or name.endswith(".docx"):
+            if not zipfile.is_zipfile(io.BytesIO(data)):
+                raise UnprocessableInput("This .docx file is not a valid Word document.", param="file")
+            return parse_docx(data)
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = data.decode("gb18030")
+            except UnicodeDecodeError:
+                raise UnprocessableInput("The transcript is not UTF-8 or GB18030 text.", param="file") from None
+    else:
+        text = data
+    stripped = text.lstrip("\ufeff \r\n\t")
+    if not stripped:
+        raise UnprocessableInput("The transcript is empty.", param="file")
+    if name.endswith(".json") or stripped[0] == "{" or re.match(r"\[\s*[{\]]", stripped):
+        try:
+            return parse_json_utterances(json.loads(stripped))
+        except json.JSONDecodeError as e:
+            raise UnprocessableInput(f"Invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}.",
+                                     param="file") from None
+    if name.endswith(".vtt") or stripped.startswith("WEBVTT"):
+        return parse_vtt(stripped)
+    if name.endswith(".srt") or re.match(r"^\d+\s*\n\s*\d{2}:\d{2}:\d{2}[,.]\d{3}\s*-->", stripped):
+        return parse_srt(stripped)
+    return parse_text(stripped)
+
+
+def transcript_from_utterances(items: list[dict[str, Any]]) -> Transcript:
+    """Rebuild a Transcript stored in a job payload (already normalised)."""
+    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"))
+                       for u in items], "json")

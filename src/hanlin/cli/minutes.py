@@ -1,0 +1,73 @@
+"""`hanlin minutes FILE`: meeting minutes with cited, verified items (Markdown, .docx or JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hanlin.cli.common import err_console, fail, local_engine, print_json, run, settings_from, stage_progress
+
+FORMATS = ("md", "docx", "json")
+
+
+async def _make(file: Path, instruction: str | None, model: str | None, url: str | None,
+                title: str | None) -> dict[str, Any]:
+    from hanlin.apps.minutes.pipeline import Options, make_minutes
+    from hanlin.apps.minutes.transcript import parse_transcript
+
+    transcript = parse_transcript(file.read_bytes(), file.name)
+    err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
+                      f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
+    settings = settings_from(model=model)
+    engine = await local_engine(settings, model, url)
+    try:
+        with stage_progress("纪要") as update:
+            return await make_minutes(engine, transcript, Options(instruction=instruction, title=title),
+                                      progress=update)
+    finally:
+        await engine.close()
+
+
+def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_json: bool) -> None:
+    from hanlin.apps.minutes import render
+
+    if out is None and fmt == "docx":
+        out = Path.cwd() / f"{file.stem}.纪要.docx"
+    if out is not None:
+        render.write(result, fmt, out)
+        result["output"] = str(out)
+        err_console.print(f"[green]wrote[/] {out}")
+    if as_json or (out is None and fmt == "json"):
+        print_json(result)
+    elif out is None:
+        print(render.to_markdown(result))
+    d = result.get("dropped") or {}
+    v = result.get("verification") or {}
+    err_console.print(f"[dim]{v.get('passed', 0)} items verified, {v.get('repaired', 0)} repaired, "
+                      f"{d.get('total', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def minutes(
+        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json", exists=True,
+                                             dir_okay=False, readable=True)],
+        instruction: Annotated[str | None, typer.Option(
+            "--instruction", "-i", help="e.g. 只整理预算相关讨论 / 按发言人整理 / 只看前一小时 / 列出所有待办")] = None,
+        format: Annotated[str | None, typer.Option("--format", "-f", help="md | docx | json")] = None,
+        out: Annotated[Path | None, typer.Option("-o", "--output", help="write the minutes to this file")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print the minutes JSON on stdout")] = False,
+        title: Annotated[str | None, typer.Option(help="use this title instead of the model's")] = None,
+        model: Annotated[str | None, typer.Option(help="model name")] = None,
+        url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
+    ) -> None:
+        """Meeting minutes (会议纪要): chapters, each speaker's views, decisions, action items — every item cited."""
+        fmt = format or (out.suffix.lstrip(".").lower() if out is not None and out.suffix else "md")
+        if fmt == "markdown":
+            fmt = "md"
+        if fmt not in FORMATS:
+            raise fail(f"--format must be one of {', '.join(FORMATS)} (got '{fmt}').")
+        result = run(_make(file, instruction, model, url, title))
+        _output(result, fmt, out, file, as_json)
