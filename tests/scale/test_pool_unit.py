@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -281,3 +282,32 @@ def test_install_reads_the_config_file_local_members_and_metrics(tmp_path: Path)
     assert 'hanlin_pool_member_up{member="dead",pool="team"} 0.0' in metrics
     assert 'hanlin_pool_member_served_total{member="local:fake",pool="team"} 3.0' in metrics
     assert 'hanlin_pool_member_failed_total{member="dead",pool="team"} 1.0' in metrics
+
+
+def test_streams_cut_together_open_the_circuit_once() -> None:
+    """Many in-flight requests failing from one crash must not stack up the member's cooldown."""
+    async def run() -> None:
+        gate = asyncio.Event()
+        a = ScriptedEngine("a", gate=gate, fail_after=1)
+        pool = pool_of(a, ScriptedEngine("b", gate=gate), cooldown_s=5)
+        tasks = [asyncio.create_task(collect(pool)) for _ in range(8)]
+        await asyncio.sleep(0.02)
+        gate.set()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        cut = [r for r in results if isinstance(r, EngineError)]
+        assert len(cut) == 4  # the four streams on "a" had started: they end with an error
+        m = pool.members[0]
+        assert m.failed == 4 and m.cooldown_s == 10  # opened once: 5 s now, 10 s next time
+        assert 4 < m.open_until - time.monotonic() <= 5
+    asyncio.run(run())
+
+
+def test_a_failed_health_check_is_not_counted_as_a_failed_request() -> None:
+    async def run() -> None:
+        a = ScriptedEngine("a")
+        a.healthy = False
+        pool = pool_of(a, ScriptedEngine("b"))
+        await pool.check_members()
+        st = pool.status()[0]
+        assert st["state"] == "down" and st["failed"] == 0 and st["last_error"] == "health check failed"
+    asyncio.run(run())

@@ -74,8 +74,8 @@ def adapt_body(body: dict[str, Any], kind: str, dialect: StructuredOutput) -> di
 class DialectEngine(UpstreamEngine):
     """An UpstreamEngine that speaks one server's dialect."""
 
-    def __init__(self, name: str, cfg: MemberConfig) -> None:
-        super().__init__(name, cfg.base_url, upstream_model=cfg.model or name, api_key_env=cfg.api_key_env,
+    def __init__(self, label: str, upstream_model: str, cfg: MemberConfig) -> None:
+        super().__init__(label, cfg.base_url, upstream_model=upstream_model, api_key_env=cfg.api_key_env,
                          timeout=cfg.timeout_s, connect_timeout=cfg.connect_timeout_s)
         self.kind, self.dialect = cfg.kind, cfg.dialect
         self.info.kind = cfg.kind
@@ -218,12 +218,17 @@ class EnginePool:
     def _failure(self, m: Member, e: BaseException) -> None:
         m.failed += 1
         m.last_error = f"{type(e).__name__}: {getattr(e, 'message', str(e))}"[:300]
-        if not _member_fault(e):
-            return
+        if _member_fault(e):
+            self._trip(m)
+
+    def _trip(self, m: Member) -> None:
+        """Count a fault; open the circuit at the threshold, or again (with a doubled wait) after a failed trial."""
+        now = time.monotonic()
+        if m.open_until > now:
+            return  # already out: requests that were in flight when it broke do not extend the wait
         m.consecutive_failures += 1
-        half_open = m.open_until != 0.0
-        if half_open or m.consecutive_failures >= self.failure_threshold:
-            m.open_until = time.monotonic() + m.cooldown_s
+        if m.open_until or m.consecutive_failures >= self.failure_threshold:
+            m.open_until = now + m.cooldown_s
             log.warning("pool %s: member %s taken out for %.0f s: %s", self.info.name, m.label, m.cooldown_s,
                         m.last_error)
             m.cooldown_s = min(m.cooldown_s * 2, self.max_cooldown_s)
@@ -342,7 +347,8 @@ class EnginePool:
             if ok and m.open_until:
                 self._close_circuit(m)
             elif not ok and not m.open_until:
-                self._failure(m, Unavailable("health check failed"))
+                m.last_error = "health check failed"
+                self._trip(m)
         await asyncio.gather(*(one(m) for m in self.members))
 
     async def _health_loop(self) -> None:
@@ -375,7 +381,7 @@ def build_member(cfg: MemberConfig, index: int, pool_name: str, manager: EngineM
             raise BadRequest("a member of kind 'local' needs the node's EngineManager")
         engine = LocalMember(manager, cfg.model)
     else:
-        engine = DialectEngine(pool_name, cfg)
+        engine = DialectEngine(cfg.label(index), cfg.model or pool_name, cfg)
     return Member(label=cfg.label(index), engine=engine, max_concurrency=cfg.max_concurrency)
 
 
