@@ -8,7 +8,8 @@ const EN = {
   "tab.chat": "Chat", "tab.minutes": "Minutes", "tab.sheet": "Spreadsheet", "tab.doc": "Documents",
   "tab.kb": "Knowledge", "tab.apps": "Custom apps", "tab.usage": "Keys & usage", "logout": "Log out",
   "login.title": "Log in with an API key", "login.help": "The key stays in this browser. No key? Ask an admin to run hanlin keys create.",
-  "login.ph": "hl-…", "login.go": "Log in", "chat.model": "Model", "chat.system": "System prompt",
+  "login.ph": "hl-…", "login.go": "Log in",
+  "login.open": "This server does not require keys (loopback only).", "login.nokey": "Enter without a key", "chat.model": "Model", "chat.system": "System prompt",
   "chat.system.ph": "optional: you are a careful office assistant", "chat.kb": "Knowledge base", "chat.clear": "Clear",
   "chat.ph": "Ask something; Enter sends, Shift+Enter for a new line", "send": "Send",
   "minutes.title": "Upload a meeting transcript to get minutes", "minutes.help": ".txt / .vtt / .srt / .docx, one 'Speaker: text' per line.",
@@ -143,7 +144,8 @@ async function sendChat() {
   history_.push({role: "user", content: text}); bubble("user", text);
   const out = bubble("assistant", "");
   const msgs = ($("#chat-system").value.trim() ? [{role: "system", content: $("#chat-system").value.trim()}] : []).concat(history_);
-  const body = {model: $("#chat-model").value || undefined, messages: msgs, stream: true, stream_options: {include_usage: true}};
+  const body = {model: $("#chat-model").value || undefined, messages: msgs, stream: true, max_tokens: 1024,
+    stream_options: {include_usage: true}};
   if ($("#chat-kb").value.trim()) body.knowledge_base = $("#chat-kb").value.trim();
   const started = performance.now(); let answer = ""; let usage = null;
   try {
@@ -391,4 +393,6 @@ $("#key-form").addEventListener("submit", (e) => {
 
 // --- start --------------------------------------------------------------------------------------------------------
 applyLang();
-login(state.key).catch(() => logout());
+$("#login-nokey").addEventListener("click", () => login("").catch((e) => { $("#login-error").textContent = e.message; }));
+if (state.key) login(state.key).catch(() => logout());
+else fetch("/v1/me").then((r) => { $("#login-open").hidden = !r.ok; }).catch(() => {});
