@@ -122,6 +122,8 @@ class FormulaGenerator:
     def _try(self, spec: P.Spec, request: str, info: WorkbookInfo, sheet: SheetInfo, hints: P.Hints,
              target: str | None, attempt: int) -> FormulaResult:
         repairs = P.repair(spec, hints, sheet, request)
+        if spec.pattern != "freeform":
+            spec.formula = ""  # the model may fill it anyway; code writes pattern formulas
         per_row = spec.pattern in P.ROW_PATTERNS
         tsheet, trow, tcol = parse_target(target, sheet, per_row)
         res = FormulaResult("", False, None, "", attempt, tsheet, f"{get_column_letter(tcol)}{trow}",
