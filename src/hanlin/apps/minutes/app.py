@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from hanlin.apps.minutes.instruction import apply_plan, parse_instruction
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_transcript, transcript_from_utterances
 from hanlin.errors import BadRequest, PayloadTooLarge
@@ -41,6 +42,7 @@ class MinutesService:
 
     def submit(self, tenant_id: str, transcript: Transcript, *, instruction: str | None = None,
                model: str | None = None, title: str | None = None) -> dict[str, Any]:
+        apply_plan(parse_instruction(instruction, transcript.speakers), transcript.utterances)  # 422 now, not later
         payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
                    "instruction": instruction, "model": model, "title": title}
         return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
