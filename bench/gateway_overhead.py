@@ -102,10 +102,36 @@ def measure(client: httpx.Client, base: str, model: str, n: int, stream: bool) -
     return out
 
 
+async def stream_throughput(base: str, model: str, concurrency: int, requests: int, tokens: int) -> dict[str, Any]:
+    """Content chunks per second relayed with ``concurrency`` streams open at once."""
+    import asyncio
+
+    body = {**BODY, "model": model, "stream": True, "max_tokens": tokens}
+    counts: list[int] = []
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(client: httpx.AsyncClient) -> None:
+        async with sem, client.stream("POST", base + "/chat/completions", json=body) as r:
+            n = 0
+            async for line in r.aiter_lines():
+                if '"content"' in line and '"content": ""' not in line and '"content":""' not in line:
+                    n += 1
+            counts.append(n)
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=concurrency + 4)) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(client) for _ in range(requests)))
+        wall = time.perf_counter() - t0
+    return {"requests": requests, "chunks": sum(counts), "chunks_per_s": round(sum(counts) / wall),
+            "requests_per_s": round(requests / wall, 1)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    stub, stub_url = start_stub(args.tokens)
+    import asyncio
+
+    stub, stub_url = start_stub(max(args.tokens, args.stream_tokens))
     procs = [stub]
-    results: dict[str, Any] = {"requests": args.requests, "tokens": args.tokens, "rows": []}
+    results: dict[str, Any] = {"requests": args.requests, "tokens": args.tokens, "rows": [],
+                               "cores": os.cpu_count(), "loadavg_before": os.getloadavg()[0]}
     try:
         with tempfile.TemporaryDirectory(prefix="hanlin-bench-") as tmp:
             nodes = {}
@@ -133,6 +159,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
                             "added_p50_ms": round(pct(v, 50) - pct(direct, 50), 2),
                             "added_p99_ms": round(pct(v, 99) - pct(direct, 99), 2)})
+            results["throughput"] = [
+                {"path": label, **asyncio.run(stream_throughput(base, model, args.concurrency, args.stream_requests,
+                                                                args.stream_tokens))}
+                for label, base, model in targets[:2]]
+        results["loadavg_after"] = os.getloadavg()[0]
     finally:
         for p in procs:
             p.terminate()
@@ -148,18 +179,30 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=300, help="sequential requests per path and mode (max 5000)")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--tokens", type=int, default=16, help="tokens in each synthetic answer")
+    ap.add_argument("--concurrency", type=int, default=16, help="open streams in the throughput run")
+    ap.add_argument("--stream-requests", type=int, default=64, help="streams in the throughput run (max 2000)")
+    ap.add_argument("--stream-tokens", type=int, default=256, help="tokens per stream in the throughput run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.requests = max(10, min(args.requests, 5000))
+    args.stream_requests = max(1, min(args.stream_requests, 2000))
+    args.concurrency = max(1, min(args.concurrency, 256))
     res = run(args)
     if args.json:
         print(json.dumps(res, indent=2))
         return
     print(f"## Gateway overhead: {res['requests']} sequential requests per row, stub upstream answering "
-          f"{res['tokens']} tokens instantly, all on 127.0.0.1\n")
+          f"{res['tokens']} tokens instantly, all on 127.0.0.1 ({res['cores']} cores, load average "
+          f"{res['loadavg_before']:.1f} before, {res['loadavg_after']:.1f} after)\n")
     cols = ["mode", "path", "p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in res["rows"]:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+    print(f"\nStreaming throughput, {args.concurrency} streams open at once, {args.stream_tokens} tokens each "
+          "(client, gateway and stub share this machine's cores):\n")
+    cols = ["path", "requests", "chunks", "chunks_per_s", "requests_per_s"]
+    print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
+    for r in res["throughput"]:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
 
 
