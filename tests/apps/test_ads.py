@@ -113,12 +113,18 @@ def test_rest_ad(fake_client: Any, fake_engine: FakeEngine) -> None:
 
 @pytest.mark.e2e
 def test_e2e_ads_every_platform(server: Any) -> None:
-    for platform, p in PLATFORMS.items():
-        r = httpx.post(server.base_url + "/apps/ad", timeout=600,
-                       json={"product": "某品牌保温杯，双层真空，12小时保温，500毫升", "platform": platform, "n": 1})
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(platform: str) -> httpx.Response:  # concurrent: the server batches them in its slots
+        return httpx.post(server.base_url + "/apps/ad", timeout=600,
+                          json={"product": "某品牌保温杯，双层真空，12小时保温，500毫升", "platform": platform, "n": 1})
+    with ThreadPoolExecutor(len(PLATFORMS)) as pool:
+        replies = dict(zip(PLATFORMS, pool.map(ask, PLATFORMS), strict=True))
+    for platform, r in replies.items():
+        p = PLATFORMS[platform]
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["variants"], body
+        assert body["platform"] == platform and body["variants"], body
         for v in body["variants"]:
             assert 0 < ad_length(v["text"]) <= p.text_max
             if p.title_max:
@@ -134,9 +140,9 @@ def test_e2e_ads_every_platform(server: Any) -> None:
 def test_e2e_cli_ad(server: Any) -> None:
     import json
 
-    proc = server.cli("ad", "--product", "手工红糖，云南甘蔗熬制", "--platform", "抖音", "--n", "2", "--json",
+    proc = server.cli("ad", "--product", "手工红糖，云南甘蔗熬制", "--platform", "抖音", "--n", "1", "--json",
                       "--url", server.url)
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = json.loads(proc.stdout)
-    assert out["platform"] == "抖音" and 1 <= len(out["variants"]) <= 2
+    assert out["platform"] == "抖音" and len(out["variants"]) == 1
     assert all(ad_length(v["text"]) <= 55 and not v["banned_terms"] for v in out["variants"])

@@ -37,6 +37,12 @@ LINE_PITCH_TWIPS = int(BLOCK_H_MM / 25.4 * 1440 / LINES)  # 579 twips = 28.95 pt
 _CHAR_PITCH_PT = BLOCK_W_MM / 25.4 * 72 / CHARS  # 15.79 pt
 CHAR_SPACE = round((_CHAR_PITCH_PT - BODY_PT) * 4096)  # docGrid charSpace: 1/4096 pt beyond the font size
 DATE_RIGHT_CHARS = 4
+# 16 pt characters do not fit a 15.79 pt grid cell: Word squeezes them, LibreOffice gives each character two
+# cells (14 per line). So paragraphs do not snap to the grid and 3号 runs are condensed by 0.4 pt instead:
+# 28 × 15.6 pt = 437 pt fits the 442.2 pt line in Word and in LibreOffice, which also narrows a line under a
+# character grid (measured: −0.25 pt gave 27 characters there, −0.4 pt gives 28). The docGrid stays for
+# Word's 页面设置 (22 行 × 28 字).
+CONDENSE_TWIPS = -8
 
 FONT_BODY = "仿宋_GB2312"
 FONT_TITLE = "方正小标宋简体"
@@ -84,6 +90,19 @@ def number_paragraphs(paragraphs: list[Paragraph]) -> list[tuple[int, str]]:
 
 # ---- low-level helpers ---------------------------------------------------------------------------------
 
+# w:pPr children that must come after w:pBdr (OOXML sequence order; Word rejects out-of-order elements)
+_AFTER_PBDR = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
+               "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
+               "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
+               "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
+               "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")
+
+
+_AFTER_RPR_SPACING = ("w:w", "w:kern", "w:position", "w:sz", "w:szCs", "w:highlight", "w:u", "w:effect", "w:bdr",
+                      "w:shd", "w:fitText", "w:vertAlign", "w:rtl", "w:cs", "w:em", "w:lang", "w:eastAsianLayout",
+                      "w:specVanish", "w:oMath")
+
+
 def set_run_font(run: Any, name: str, size_pt: float, *, bold: bool = False, color: RGBColor | None = None) -> None:
     """Set a run's font for Latin AND East Asian text (python-docx's ``font.name`` only sets w:ascii/w:hAnsi)."""
     run.font.name = name
@@ -95,6 +114,10 @@ def set_run_font(run: Any, name: str, size_pt: float, *, bold: bool = False, col
     for attr in ("w:ascii", "w:hAnsi", "w:eastAsia", "w:cs"):
         rfonts.set(qn(attr), name)
     rfonts.set(qn("w:hint"), "eastAsia")
+    if abs(size_pt - BODY_PT) < 0.01:
+        spacing = OxmlElement("w:spacing")
+        spacing.set(qn("w:val"), str(CONDENSE_TWIPS))
+        run._element.get_or_add_rPr().insert_element_before(spacing, *_AFTER_RPR_SPACING)
 
 
 def _exact_lines(p: DocxParagraph, *, first_indent_chars: float = 0.0) -> None:
@@ -104,6 +127,9 @@ def _exact_lines(p: DocxParagraph, *, first_indent_chars: float = 0.0) -> None:
     pf.space_before = Pt(0)
     pf.space_after = Pt(0)
     pf.first_line_indent = Pt(BODY_PT * first_indent_chars) if first_indent_chars else None
+    snap = OxmlElement("w:snapToGrid")
+    snap.set(qn("w:val"), "0")
+    p._element.get_or_add_pPr().insert_element_before(snap, *_AFTER_PBDR[_AFTER_PBDR.index("w:spacing"):])
 
 
 def add_text(doc: DocxDocument, text: str, *, font: str = FONT_BODY, size: float = BODY_PT,
@@ -125,14 +151,6 @@ def add_text(doc: DocxDocument, text: str, *, font: str = FONT_BODY, size: float
 def _blank(doc: DocxDocument, n: int = 1) -> None:
     for _ in range(n):
         add_text(doc, "")
-
-
-# w:pPr children that must come after w:pBdr (OOXML sequence order; Word rejects out-of-order elements)
-_AFTER_PBDR = ("w:shd", "w:tabs", "w:suppressAutoHyphens", "w:kinsoku", "w:wordWrap", "w:overflowPunct",
-               "w:topLinePunct", "w:autoSpaceDE", "w:autoSpaceDN", "w:bidi", "w:adjustRightInd", "w:snapToGrid",
-               "w:spacing", "w:ind", "w:contextualSpacing", "w:mirrorIndents", "w:suppressOverlap", "w:jc",
-               "w:textDirection", "w:textAlignment", "w:textboxTightWrap", "w:outlineLvl", "w:divId",
-               "w:cnfStyle", "w:rPr", "w:sectPr", "w:pPrChange")
 
 
 def set_borders(p: DocxParagraph, color: str, sides: tuple[str, ...], *, size: int = 12, space: int = 1) -> None:
