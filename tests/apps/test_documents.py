@@ -10,6 +10,7 @@ import asyncio
 import base64
 import io
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,39 @@ def test_rest_document_and_download(fake_client: Any, fake_engine: FakeEngine) -
     assert bad.status_code == 400 and "type" in bad.json()["error"]["message"]
     two = fake_client.post("/v1/apps/document", json={"type": "请示", "brief": "x", "to": "甲局、乙局"})
     assert two.status_code == 400 and "one" in two.json()["error"]["message"]
+
+
+def test_rest_background_job(fake_client: Any, fake_engine: FakeEngine) -> None:
+    import time
+
+    fake_engine.enqueue(fake_draft("决定"))
+    r = fake_client.post("/v1/apps/document", json={"type": "决定", "brief": "表彰先进", "org": "某某市人民政府",
+                                                    "background": True})
+    assert r.status_code == 202, r.text
+    job_url = r.headers["location"]
+    for _ in range(200):
+        job = fake_client.get(job_url).json()
+        if job["state"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.05)
+    assert job["state"] == "succeeded", job
+    result = job["result"]
+    assert result["type"] == "决定" and result["checks"]["page_a4"]
+    got = fake_client.get(result["download_url"])
+    assert got.status_code == 200
+    assert_gb9704(read_layout(io.BytesIO(got.content)))
+
+
+@pytest.mark.skipif(not shutil.which("soffice"), reason="LibreOffice not installed")
+def test_pdf_through_libreoffice(tmp_path: Path) -> None:
+    result = make_doc(tmp_path, "意见", fmt="pdf")
+    pdf = Path(result["output"])
+    assert pdf.suffix == ".pdf" and pdf.read_bytes().startswith(b"%PDF")
+    assert Path(result["docx"]).is_file() and result["passed"]
+    from pypdf import PdfReader
+
+    page = PdfReader(str(pdf)).pages[0]
+    assert abs(float(page.mediabox.width) - 595.3) < 3 and abs(float(page.mediabox.height) - 841.9) < 3  # A4
 
 
 # ---- real model -----------------------------------------------------------------------------------------

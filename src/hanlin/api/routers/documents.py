@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from starlette.responses import FileResponse
+from starlette.responses import FileResponse, JSONResponse
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.errors import Unavailable
@@ -25,6 +25,7 @@ class DocumentBody(BaseModel):
     signer: str = Field("", max_length=30, description="签发人 (请示/报告)")
     format: Literal["docx", "md", "txt", "pdf"] = "docx"
     inline: bool = Field(False, description="also return the file as base64 in 'content_base64'")
+    background: bool = Field(False, description="return 202 + a job (GET /v1/jobs/{id}) instead of waiting")
     model: str | None = None
 
 
@@ -42,14 +43,18 @@ def _service(services: Any, name: str) -> Any:
     return svc
 
 
-@router.post("/v1/apps/document")
-async def create_document(body: DocumentBody, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.post("/v1/apps/document", response_model=None)
+async def create_document(body: DocumentBody, services: ServicesDep,
+                          principal: PrincipalDep) -> dict[str, Any] | JSONResponse:
     """Draft a 公文 with the model, lay it out per GB/T 9704, read it back for the checks."""
     from hanlin.apps.documents.app import DocRequest, split_recipients
 
     svc = _service(services, "documents")
     req = DocRequest(doc_type=body.type, brief=body.brief, org=body.org, number=body.number,
                      to=split_recipients(body.to), date=body.date, signer=body.signer, fmt=body.format)
+    if body.background:
+        job = svc.submit(principal.tenant_id, req, body.model)
+        return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
     result: dict[str, Any] = await svc.create(principal.tenant_id, req, body.model)
     if body.inline:
         path = svc.file_path(principal.tenant_id, result["output"])

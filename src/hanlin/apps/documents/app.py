@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from hanlin.apps.llm import generate_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
 
+JOB_KIND = "document"
 FORMATS = ("docx", "md", "txt", "pdf")
 MEDIA_TYPES = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                "md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8", "pdf": "application/pdf"}
@@ -148,6 +149,16 @@ class DocumentService:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    def submit(self, tenant_id: str, req: DocRequest, model: str | None = None) -> dict[str, Any]:
+        """Background mode: a durable ``document`` job; its result is what ``create`` returns."""
+        req.validate()
+        payload = {"request": asdict(req), "model": model}
+        return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
+
+    async def run_job(self, ctx: Any) -> dict[str, Any]:
+        ctx.progress(0.05, "drafting")
+        return await self.create(ctx.tenant_id, DocRequest(**ctx.input["request"]), ctx.input.get("model"))
+
     async def create(self, tenant_id: str, req: DocRequest, model: str | None = None) -> dict[str, Any]:
         req.validate()
         engine = await self.services.engines.get(model)
@@ -172,4 +183,6 @@ class DocumentService:
 
 
 def install(services: Any) -> None:
-    services.extras["documents"] = DocumentService(services)
+    svc = DocumentService(services)
+    services.extras["documents"] = svc
+    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)
