@@ -7,6 +7,7 @@ knowledge base questions, completions, embeddings), and puts :class:`Platform` i
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hanlin.config import Settings
-from hanlin.errors import HanlinError, RateLimited
+from hanlin.errors import AuthenticationError, HanlinError, RateLimited
 from hanlin.platform.apps import AppStore, make_app_hook
-from hanlin.platform.audit import AuditLog
+from hanlin.platform.audit import AuditLog, actor_of
+from hanlin.platform.auth import Authenticator
 from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
+from hanlin.platform.metering import Tally, current_tally, install_metering, start_tally, stop_tally
 from hanlin.platform.principal import Principal
 from hanlin.platform.quotas import QuotaService
 from hanlin.platform.tenants import TenantStore
@@ -28,10 +31,13 @@ from hanlin.serving.chat import Prepared
 from hanlin.serving.schemas import ChatCompletionRequest
 from hanlin.store.db import Store
 
+log = logging.getLogger(__name__)
+
 # POST routes that generate (and so count against quotas) besides /v1/chat/completions, which the chat
 # service meters itself with exact token counts.
 METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank")
 METERED_SUFFIXES = ("/ask", "/search")
+SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
 
 def is_metered(method: str, path: str) -> bool:
@@ -65,51 +71,101 @@ class Platform:
 
     def usage_sink(self, principal: Principal, model: str, usage: dict[str, int], latency_s: float,
                    status: str) -> None:
+        if current_tally() is not None:  # inside a metered app request or job: its own row counts these tokens
+            return
         total = usage.get("total_tokens") or usage["prompt_tokens"] + usage["completion_tokens"]
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=model,
                           prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
                           total_tokens=total, latency_s=latency_s, status=status)
-        self.quotas.charge(principal, total)
+        self._charge(principal, total)
+
+    def _charge(self, principal: Principal, tokens: int) -> None:
+        try:
+            self.quotas.charge(principal, tokens)
+        except HanlinError:  # e.g. Redis gone after the answer was made: the usage row is already written
+            log.warning("could not charge %d tokens to tenant %s", tokens, principal.tenant_id)
+
+    def record_tally(self, principal: Principal, route: str, tally: Tally, latency_s: float, status: str) -> None:
+        total = tally.prompt_tokens + tally.completion_tokens
+        self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=tally.model, route=route,
+                          prompt_tokens=tally.prompt_tokens, completion_tokens=tally.completion_tokens,
+                          latency_s=latency_s, status=status)
+        self._charge(principal, total)
 
     # --- HTTP middleware for the other generation routes -------------------------------------------------------
-    def middleware(self, authenticate: Callable[[str | None, str | None], Principal]) -> Any:
+    def middleware(self, auth: Authenticator) -> Any:
+        def who(request: Request) -> Principal | None:
+            try:
+                return auth.authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
+            except HanlinError:
+                return None
+
         async def platform_middleware(request: Request,
                                       call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-            path = request.url.path
-            if request.method == "POST" and path == "/v1/chat/completions":
-                return await self._chat_errors(request, call_next, authenticate)
-            if not is_metered(request.method, path):
+            path, method = request.url.path, request.method
+            if method == "POST" and path == "/v1/chat/completions":
+                return await self._chat_errors(request, call_next, who)
+            if path in SCHEMA_PATHS and auth.required and who(request) is None:
+                err = AuthenticationError("The API schema needs an API key when auth is on.", code="missing_api_key")
+                return JSONResponse(err.to_dict(), status_code=err.status)
+            if path.startswith("/v1/knowledge-bases") and method in ("POST", "PUT", "PATCH", "DELETE") \
+                    and not is_metered(method, path):
+                response = await call_next(request)
+                principal = who(request) if response.status_code < 300 else None
+                if principal is not None:
+                    self._audit_knowledge(principal, method, path)
+                return response
+            if not is_metered(method, path):
                 return await call_next(request)
-            try:
-                principal = authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
-            except HanlinError:
+            principal = who(request)
+            if principal is None:
                 return await call_next(request)  # the route's own dependency answers 401
-            started = time.time()
-            route = path[len("/v1/"):]
-            try:
-                self.quotas.admit(principal)
-            except RateLimited as e:
-                self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="", route=route,
-                                  status="rate_limited")
-                return JSONResponse(e.to_dict(), status_code=e.status,
-                                    headers={"Retry-After": str(max(1, int(e.retry_after + 0.999)))})
-            response = await call_next(request)
-            status = "ok" if response.status_code < 400 else f"http_{response.status_code}"
-            self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="", route=route,
-                              latency_s=time.time() - started, status=status)
-            return response
+            return await self._metered(request, call_next, principal)
         return platform_middleware
 
+    async def _metered(self, request: Request, call_next: Callable[[Request], Awaitable[Response]],
+                       principal: Principal) -> Response:
+        """Quotas before, and a usage row with the tokens its engines used after, a non-chat generation route."""
+        started = time.time()
+        route = request.url.path[len("/v1/"):]
+        try:
+            self.quotas.admit(principal)
+        except RateLimited as e:
+            self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="", route=route,
+                              status="rate_limited")
+            return JSONResponse(e.to_dict(), status_code=e.status,
+                                headers={"Retry-After": str(max(1, int(e.retry_after + 0.999)))})
+        tally, token = start_tally()
+        try:
+            response = await call_next(request)
+        finally:
+            stop_tally(token)
+        status = "ok" if response.status_code < 400 else f"http_{response.status_code}"
+        self.record_tally(principal, route, tally, time.time() - started, status)
+        return response
+
+    def _audit_knowledge(self, principal: Principal, method: str, path: str) -> None:
+        parts = path.strip("/").split("/")[2:]  # after v1/knowledge-bases
+        if not parts:
+            action, target = "kb.create", None
+        elif len(parts) == 1:
+            action, target = ("kb.delete" if method == "DELETE" else "kb.update"), parts[0]
+        elif parts[1] == "documents":
+            action = "kb.document.delete" if method == "DELETE" else "kb.document.add"
+            target = "/".join(parts)
+        else:
+            action, target = f"kb.{parts[-1]}", "/".join(parts)
+        self.audit.record(actor_of(principal), action, tenant_id=principal.tenant_id, target=target)
+
     async def _chat_errors(self, request: Request, call_next: Callable[[Request], Awaitable[Response]],
-                           authenticate: Callable[[str | None, str | None], Principal]) -> Response:
+                           who: Callable[[Request], Principal | None]) -> Response:
         """The chat service meters what it serves; record refused chat requests (404 app, 403 scope, 400...)."""
         started = time.time()
         response = await call_next(request)
         if response.status_code < 400 or response.status_code in (401, 429):  # 429s are recorded by the hook
             return response
-        try:
-            principal = authenticate(request.headers.get("authorization"), request.headers.get("x-api-key"))
-        except HanlinError:
+        principal = who(request)
+        if principal is None:
             return response
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="",
                           route="chat/completions", latency_s=time.time() - started,
@@ -125,4 +181,5 @@ def install(services: Any) -> None:
     services.chat.usage_sinks.append(platform.usage_sink)
     services.extras["platform"] = platform
     services.extras["audit"] = platform.audit
-    services.extras.setdefault("http_middleware", []).append(platform.middleware(services.auth.authenticate))
+    services.extras.setdefault("http_middleware", []).append(platform.middleware(services.auth))
+    install_metering(services, platform.record_tally)

@@ -73,7 +73,8 @@ class UsageMeter:
         """Totals grouped by day and model (and tenant when looking across tenants)."""
         u = usage_table.c
         cols = [u.day, u.model, u.tenant_id]
-        q = sa.select(*cols, sa.func.count().label("requests"),
+        q = sa.select(*cols, sa.func.sum(sa.case((u.route.startswith("job:"), 0), else_=1)).label("requests"),
+                      sa.func.sum(sa.case((u.route.startswith("job:"), 1), else_=0)).label("jobs"),
                       sa.func.sum(sa.case((u.status != "ok", 1), else_=0)).label("errors"),
                       sa.func.sum(u.prompt_tokens).label("prompt_tokens"),
                       sa.func.sum(u.completion_tokens).label("completion_tokens"),
@@ -88,11 +89,12 @@ class UsageMeter:
         if until is not None:
             q = q.where(u.created_at < until)
         with self.store.connect() as conn:
-            rows = [{"day": r.day, "model": r.model, "tenant_id": r.tenant_id, "requests": int(r.requests),
+            rows = [{"day": r.day, "model": r.model, "tenant_id": r.tenant_id, "requests": int(r.requests or 0),
+                     "jobs": int(r.jobs or 0),
                      "errors": int(r.errors or 0), "prompt_tokens": int(r.prompt_tokens or 0),
                      "completion_tokens": int(r.completion_tokens or 0), "total_tokens": int(r.total_tokens or 0),
                      "avg_latency_ms": round(float(r.avg_latency_ms or 0), 1)} for r in conn.execute(q)]
-        totals = {k: sum(r[k] for r in rows) for k in ("requests", "errors", "prompt_tokens",
+        totals = {k: sum(r[k] for r in rows) for k in ("requests", "jobs", "errors", "prompt_tokens",
                                                        "completion_tokens", "total_tokens")}
         return {"object": "usage", "tenant_id": tenant_id, "since": since, "until": until, "data": rows,
                 "totals": totals}
