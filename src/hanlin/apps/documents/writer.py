@@ -37,6 +37,7 @@ LINE_PITCH_TWIPS = int(BLOCK_H_MM / 25.4 * 1440 / LINES)  # 579 twips = 28.95 pt
 _CHAR_PITCH_PT = BLOCK_W_MM / 25.4 * 72 / CHARS  # 15.79 pt
 CHAR_SPACE = round((_CHAR_PITCH_PT - BODY_PT) * 4096)  # docGrid charSpace: 1/4096 pt beyond the font size
 DATE_RIGHT_CHARS = 4
+BANNER_TOP_MM = 35.0
 # 16 pt characters do not fit a 15.79 pt grid cell: Word squeezes them, LibreOffice gives each character two
 # cells (14 per line). So paragraphs do not snap to the grid and 3号 runs are condensed by 0.4 pt instead:
 # 28 × 15.6 pt = 437 pt fits the 442.2 pt line in Word and in LibreOffice, which also narrows a line under a
@@ -234,14 +235,17 @@ def _page_numbers(doc: DocxDocument) -> None:
 # ---- the parts of a 公文 --------------------------------------------------------------------------------
 
 def _banner(doc: DocxDocument, d: OfficialDocument) -> None:
-    """版头: red 发文机关标志, 发文字号 two lines below, red separator 4 mm under the number."""
+    """版头: red 发文机关标志 35 mm under the block top, 发文字号 two lines below, red rule 4 mm under it."""
     banner = d.banner
     if banner:
         size = max(22.0, min(36.0, (BLOCK_W_MM / 25.4 * 72) / max(1.0, text_width_chars(banner))))
         p = add_text(doc, banner, font=FONT_TITLE, size=size, align=WD_ALIGN_PARAGRAPH.CENTER, color=RED)
-        p.paragraph_format.line_spacing = Pt(max(LINE_PITCH_TWIPS / 20, size * 1.3))
-        p.paragraph_format.space_before = Pt(LINE_PITCH_TWIPS / 20 * 2)
-        _blank(doc, 1)
+        line = max(LINE_PITCH_TWIPS / 20, size * 1.3)
+        p.paragraph_format.line_spacing = Pt(line)
+        # GB 7.2.3: the 标志's top edge 35 mm below the text block's top (信函格式 函: at the top of the block)
+        top_mm = 0.0 if d.doc_type == "函" else BANNER_TOP_MM
+        p.paragraph_format.space_before = Pt(max(0.0, top_mm / 25.4 * 72 - (line - size) / 2))
+        _blank(doc, 2)  # 发文字号 "下空二行"
     if not (banner or d.number):
         return
     if d.doc_type in UPWARD_TYPES and d.signer:
@@ -253,7 +257,7 @@ def _banner(doc: DocxDocument, d: OfficialDocument) -> None:
     else:
         p = add_text(doc, d.number, align=WD_ALIGN_PARAGRAPH.CENTER)
     _red_rule_below(p)
-    _blank(doc, 1)
+    _blank(doc, 2)  # title "红色分隔线下空二行"
 
 
 def _body(doc: DocxDocument, d: OfficialDocument) -> None:
