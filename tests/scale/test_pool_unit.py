@@ -208,6 +208,8 @@ def test_config_errors_say_where_and_what() -> None:
         parse_config({"pools": [{"name": "p", "members": [{"kind": "vllm"}]}]})
     with pytest.raises(BadRequest, match="unique"):
         parse_config({"pools": [{"name": "p", "members": [{"kind": "local", "model": "x"}]}] * 2})
+    with pytest.raises(BadRequest, match="same name"):
+        parse_config({"pools": [{"name": "x", "members": [{"kind": "local", "model": "x"}]}]})
     with pytest.raises(BadRequest, match="(?i)membrs.*extra"):
         parse_config({"pools": [{"name": "p", "membrs": []}]})
 

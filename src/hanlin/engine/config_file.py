@@ -84,6 +84,14 @@ class PoolConfig(_Strict):
     cooldown_s: float = Field(15.0, gt=0, description="first wait before an open circuit is tried again")
     max_cooldown_s: float = Field(300.0, gt=0, description="cap of the doubling wait")
     max_attempts: int = Field(3, ge=1, description="members tried for one request before it fails")
+    n_ctx: int = Field(0, ge=0, description="context tokens per request the members offer (0 = unknown)")
+
+    @model_validator(mode="after")
+    def _no_self_reference(self) -> PoolConfig:
+        if any(m.kind == "local" and m.model == self.name for m in self.members):
+            raise ValueError(f"pool '{self.name}' cannot have a local member of the same name; name the pool "
+                             "differently from the local model")
+        return self
 
 
 class HanlinConfig(_Strict):

@@ -165,7 +165,7 @@ class EnginePool:
 
     def __init__(self, name: str, members: list[Member], *, health_interval_s: float = 10.0,
                  failure_threshold: int = 1, cooldown_s: float = 15.0, max_cooldown_s: float = 300.0,
-                 max_attempts: int = 3) -> None:
+                 max_attempts: int = 3, n_ctx: int = 0) -> None:
         if not members:
             raise BadRequest(f"pool '{name}' has no members")
         self.members = members
@@ -177,7 +177,7 @@ class EnginePool:
         self.retries = 0  # requests moved to another member after a failure before their first token
         self._rr = 0
         self._health_task: asyncio.Task[None] | None = None
-        self.info = EngineInfo(name=name, kind="pool", owned_by="hanlin",
+        self.info = EngineInfo(name=name, kind="pool", owned_by="hanlin", n_ctx=n_ctx,
                                slots=sum(max(1, m.max_concurrency or m.engine.info.slots) for m in members),
                                meta={"members": [m.label for m in members]})
 
@@ -389,7 +389,7 @@ def build_pool(cfg: PoolConfig, manager: EngineManager | None = None) -> EngineP
     members = [build_member(m, i, cfg.name, manager) for i, m in enumerate(cfg.members)]
     return EnginePool(cfg.name, members, health_interval_s=cfg.health_interval_s,
                       failure_threshold=cfg.failure_threshold, cooldown_s=cfg.cooldown_s,
-                      max_cooldown_s=cfg.max_cooldown_s, max_attempts=cfg.max_attempts)
+                      max_cooldown_s=cfg.max_cooldown_s, max_attempts=cfg.max_attempts, n_ctx=cfg.n_ctx)
 
 
 class PoolCollector:
