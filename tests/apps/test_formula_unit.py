@@ -11,13 +11,13 @@ from typing import Any
 
 import openpyxl
 import pytest
+from tests.apps.formula_books import REGIONS, sales_rows, write_csv, write_xlsx
 
 from hanlin.apps.formulas.generate import FormulaGenerator, write_output
 from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import load_workbook_info
 from hanlin.engine.fake import FakeEngine
 from hanlin.errors import BadRequest, NotFound, UnprocessableInput
-from tests.apps.formula_books import REGIONS, sales_rows, write_csv, write_xlsx
 
 ROWS = sales_rows()
 
@@ -186,10 +186,7 @@ def test_million_row_csv_is_sampled_with_bounded_memory(tmp_path: Path) -> None:
     import tracemalloc
 
     big = tmp_path / "big.csv"
-    with big.open("w") as f:
-        f.write("id,region,amount\n")
-        for i in range(1_000_000):
-            f.write(f"{i},{REGIONS[i % 4]},{i % 100}\n")
+    big.write_text("id,region,amount\n" + "".join(f"{i},{REGIONS[i % 4]},{i % 100}\n" for i in range(1_000_000)))
     tracemalloc.start()
     info = load_workbook_info(big)
     _, peak = tracemalloc.get_traced_memory()
@@ -198,3 +195,7 @@ def test_million_row_csv_is_sampled_with_bounded_memory(tmp_path: Path) -> None:
     assert sheet.n_rows == 1_000_000 and sheet.scanned_rows < sheet.n_rows
     assert peak < 64 * 1024 * 1024, f"profiling used {peak / 1e6:.0f} MB"
     assert sheet.column("region").distinct and sheet.column("amount").dtype == "number"
+    # a formula over the whole column is refused honestly rather than executed on a sample
+    d, _ = run_one(big, "amount 总和", *[spec("sum", "amount")] * 2, attempts=2)
+    assert d["formula"] == "=SUM($C$2:$C$1000001)"
+    assert d["verified"] is False or d["value"] == sum(i % 100 for i in range(1_000_000))

@@ -10,17 +10,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
-from hanlin.cli.common import err_console, local_engine, out_console, print_json, run, settings_from, stage_progress
+from hanlin.cli.common import (
+    err_console,
+    local_engine,
+    out_console,
+    print_json,
+    run,
+    settings_from,
+    stage_progress,
+)
 
 
 class DefaultToRun(TyperGroup):
     """Route ``formula ARGS`` to the ``run`` subcommand unless ARGS starts with a subcommand name or --help."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
             args = ["run", *args]
         return super().parse_args(ctx, args)

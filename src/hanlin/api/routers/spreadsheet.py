@@ -71,7 +71,7 @@ class ExplainBody(BaseModel):
 async def formula_explain(body: ExplainBody, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     if not body.formula.strip():
         raise BadRequest("The formula is empty.", param="formula")
-    return services.extras["formulas"].explain(body.formula, body.lang)  # type: ignore[no-any-return]
+    return services.extras["formulas"].explain(body.formula, body.lang)
 
 
 @router.post("/chart")
@@ -82,4 +82,4 @@ async def chart(services: ServicesDep, principal: PrincipalDep, file: UploadFile
     svc = services.extras["charts"]
     data = await _read(file, services)
     with _saved(file, services, data) as path:
-        return await svc.chart_api(path, ask=ask, fmt=format, sheet_name=sheet_name, model=model)  # type: ignore[no-any-return]
+        return await svc.chart_api(path, ask=ask, fmt=format, sheet_name=sheet_name, model=model)

@@ -117,14 +117,14 @@ def recommend(table: Table, k: int = 3) -> list[ChartIntent]:
 def repair_intent(intent: ChartIntent, hints: AskHints, table: Table) -> list[str]:
     """Make the model's intent agree with what the request says; returns the changes."""
     notes: list[str] = []
-    if hints.chart_type and intent.chart_type != hints.chart_type:
-        if not (hints.chart_type == "bar" and intent.chart_type in ("stacked_bar", "histogram")):
-            notes.append(f"chart_type {intent.chart_type} → {hints.chart_type} (request wording)")
-            intent.chart_type = hints.chart_type
-    if hints.aggregate and intent.aggregate != hints.aggregate:
-        if hints.aggregate == "count" or (intent.y and table.field(intent.y).vtype == "quantitative"):
-            notes.append(f"aggregate {intent.aggregate} → {hints.aggregate} (request wording)")
-            intent.aggregate = hints.aggregate
+    bar_family = hints.chart_type == "bar" and intent.chart_type in ("stacked_bar", "histogram")
+    if hints.chart_type and intent.chart_type != hints.chart_type and not bar_family:
+        notes.append(f"chart_type {intent.chart_type} → {hints.chart_type} (request wording)")
+        intent.chart_type = hints.chart_type
+    numeric_y = bool(intent.y) and table.field(intent.y).vtype == "quantitative"
+    if hints.aggregate and intent.aggregate != hints.aggregate and (hints.aggregate == "count" or numeric_y):
+        notes.append(f"aggregate {intent.aggregate} → {hints.aggregate} (request wording)")
+        intent.aggregate = hints.aggregate
     if intent.aggregate == "count" and intent.y and table.field(intent.y).vtype != "quantitative":
         intent.y = ""
     if intent.y and table.field(intent.y).vtype != "quantitative":

@@ -105,7 +105,7 @@ def _passes(row: dict[str, Any], flt: Filter) -> bool:
     else:
         v, w = ("" if v is None else str(v)).strip(), str(w).strip()
     try:
-        return {"=": v == w, "!=": v != w, ">": v > w, ">=": v >= w, "<": v < w, "<=": v <= w}[flt.op]  # type: ignore[operator]
+        return {"=": v == w, "!=": v != w, ">": v > w, ">=": v >= w, "<": v < w, "<=": v <= w}[flt.op]
     except TypeError:
         return False
 

@@ -314,9 +314,8 @@ def sanity_problems(spec: Spec, value: Any, sheet: SheetInfo, info: WorkbookInfo
     """Ways ``value`` cannot be the answer to the spec's request (empty list = plausible)."""
     p = spec.pattern
     num = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if p in AGGREGATES or p == "row_math":
-        if not num:
-            return [f"{p} should give a number, got {value!r}"]
+    if (p in AGGREGATES or p == "row_math") and not num:
+        return [f"{p} should give a number, got {value!r}"]
     if p == "count":
         if float(value) != int(value) or not 0 <= value <= sheet.n_rows:
             return [f"a count must be a whole number between 0 and {sheet.n_rows}, got {value}"]

@@ -70,7 +70,11 @@ def normalise(formula: str) -> str:
     if not f.startswith("="):
         f = "=" + f
     # full-width punctuation a Chinese IME leaves behind
-    return f.translate(str.maketrans({"，": ",", "（": "(", "）": ")", "“": '"', "”": '"', "：": ":", "；": ";"}))
+    if '"' not in f:
+        f = f.replace("“", '"').replace("”", '"')
+    table: dict[str, str | int | None] = {"，": ",", "（": "(", "）": ")", "：": ":", "；": ";"}
+    parts = f.split('"')  # even parts lie outside string literals: only those are fixed
+    return '"'.join(p.translate(str.maketrans(table)) if i % 2 == 0 else p for i, p in enumerate(parts))
 
 
 def known_functions() -> set[str]:

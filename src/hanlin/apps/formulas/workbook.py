@@ -320,27 +320,40 @@ def iter_csv(info: WorkbookInfo) -> Iterator[list[Any]]:
 def _load_csv(path: Path, scan_rows: int) -> WorkbookInfo:
     enc, dialect = _sniff(path)
     info = WorkbookInfo(path, "csv", [], [path.stem], csv_dialect=dialect, csv_encoding=enc)
-    rows = iter_csv(info)
-    first = next(rows, None)
-    if not first or not any(x.strip() for x in first):
-        raise UnprocessableInput(f"'{path.name}' has no header row.", code="empty_sheet")
-    prof = _Profiler(_headers(first))
-    samples: list[list[Any]] = []
-    last, scanned = 1, 0
-    for i, raw in enumerate(rows, start=2):
-        if not any(x.strip() for x in raw):
-            continue
-        last = i
-        if scanned < scan_rows:
+    with path.open(encoding=enc, newline="", errors="replace") as f:
+        rows = csv.reader(f, dialect)
+        first = next(rows, None)
+        if not first or not any(x.strip() for x in first):
+            raise UnprocessableInput(f"'{path.name}' has no header row.", code="empty_sheet")
+        prof = _Profiler(_headers(first))
+        samples: list[list[Any]] = []
+        last, scanned = 1, 0
+        for raw in rows:
+            last += 1
+            if not any(x.strip() for x in raw):
+                continue
             row = [parse_csv_value(x) for x in raw]
             prof.add(row)
             scanned += 1
             if len(samples) < SAMPLE_ROWS:
                 samples.append(row[:len(prof.columns)])
-    if last == 1:
+            if scanned >= scan_rows:
+                last += _count_lines(f)  # the rest is only counted, in 1 MiB chunks
+                break
+    if scanned == 0:
         raise UnprocessableInput(f"'{path.name}' has a header but no data rows.", code="empty_sheet")
     info.sheets = [SheetInfo(path.stem, 1, last, prof.finish(), samples, scanned)]
     return info
+
+
+def _count_lines(f: Any) -> int:
+    n, tail = 0, ""
+    while chunk := f.read(1 << 20):
+        n += chunk.count("\n")
+        tail = chunk
+    if tail and not tail.endswith("\n"):
+        n += 1
+    return n
 
 
 def read_columns(info: WorkbookInfo, sheet: str, min_row: int, max_row: int, min_col: int,
