@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from typing import Any
@@ -66,12 +67,16 @@ async def _burst(services: Any, headers: dict[str, str], n: int) -> list[httpx.R
                                            for _ in range(n)]))
 
 
-@pytest.mark.parametrize(("scope", "db"), [("key", "sqlite"), ("tenant", "sqlite"), ("key", "postgresql")])
+@pytest.mark.parametrize(("scope", "db"), [("key", "sqlite"), ("tenant", "sqlite"), ("key", "postgresql"),
+                                           ("tenant", "redis")])
 def test_50_concurrent_requests_against_10_per_minute(tmp_path: Any, scope: str, db: str) -> None:
-    url = "" if db == "sqlite" else pg_url()
-    if url is None:
-        pytest.skip("HANLIN_TEST_PG_URL is not set")
-    services = make_services(tmp_path, database_url=url)
+    url = "" if db != "postgresql" else pg_url()
+    redis_url = os.environ.get("HANLIN_TEST_REDIS_URL", "") if db == "redis" else ""
+    if url is None or (db == "redis" and not redis_url):
+        pytest.skip(f"no {db} for this run (HANLIN_TEST_PG_URL / HANLIN_TEST_REDIS_URL)")
+    services = make_services(tmp_path, database_url=url, redis_url=redis_url)
+    if redis_url:
+        assert type(services.extras["platform"].quotas.limiter).__name__ == "RedisRateLimiter"
     services.engines.add(SlowFake("fake"))
     p = services.extras["platform"]
     tenant = f"burst-{uuid.uuid4().hex[:8]}"

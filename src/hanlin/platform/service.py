@@ -135,6 +135,8 @@ class Platform:
                               status="rate_limited")
             return JSONResponse(e.to_dict(), status_code=e.status,
                                 headers={"Retry-After": str(max(1, int(e.retry_after + 0.999)))})
+        except HanlinError as e:  # e.g. the shared limiter (Redis) is down: outside the app's error handlers here
+            return JSONResponse(e.to_dict(), status_code=e.status)
         tally, token = start_tally()
         try:
             response = await call_next(request)
