@@ -33,7 +33,8 @@ def render_markdown(d: OfficialDocument) -> str:
     out: list[str] = []
     head = _head_lines(d)
     if head:
-        out += [f"**{head[0]}**" if d.banner else head[0], *head[1:], "", "---", ""]
+        first = f"**{head[0]}**" if d.banner else head[0]
+        out += [first + ("  " if len(head) > 1 else ""), *head[1:], "", "---", ""]  # "  " = Markdown line break
     out += [f"# {d.title}", ""]
     if d.to:
         out += ["、".join(d.to) + "：", ""]
@@ -41,7 +42,7 @@ def render_markdown(d: OfficialDocument) -> str:
         out += [f"**{text}**" if level == 1 else INDENT + text, ""]
     if d.attachments:
         out += [*(ln + "  " for ln in _attachment_lines(d)), ""]
-    out += [x for x in (d.signature, d.date) if x]
+    out.append("  \n".join(x for x in (d.signature, d.date) if x))
     if d.cc:
         out += ["", "---", "抄送：" + "，".join(d.cc) + "。"]
     return "\n".join(out).rstrip() + "\n"
