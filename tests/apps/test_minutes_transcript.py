@@ -24,6 +24,12 @@ def test_bracketed_timestamps() -> None:
     assert t.speakers == ["张伟", "王芳"]
 
 
+def test_english_names_titles_and_inline_times() -> None:
+    t = parse_transcript("John Smith: hello there\n主持人（张伟）：开始\n张伟(00:01:02)：好\nSpeaker 2: ok", None)
+    assert [(u.speaker, u.start) for u in t.utterances] == [("John Smith", None), ("主持人（张伟）", None),
+                                                            ("张伟", 62.0), ("Speaker 2", None)]
+
+
 def test_speaker_time_header_then_text() -> None:
     text = "发言人1 00:00:05\n大家好，今天讨论排期。\n\n发言人2 00:01:10\n我负责测试。\n下周五之前完成。\n"
     t = parse_transcript(text, "meeting.txt")

@@ -81,7 +81,8 @@ def parse_instruction(instr: str | None, speakers: list[str]) -> Plan:
     s = plan.text
     if not s:
         return plan
-    plan.speakers = [sp for sp in speakers if sp and sp in s and not re.search("按" + re.escape(sp), s)]
+    plan.speakers = [sp for sp in speakers if sp and re.search(re.escape(sp) + r"(?!\d)", s)
+                     and not re.search("按" + re.escape(sp), s)]
     if re.search(r"待办|任务|行动项|action items?|to-?dos?", s, re.I):
         plan.focus = "action_items"
     elif re.search(r"决定|决议|结论|decisions?", s, re.I):

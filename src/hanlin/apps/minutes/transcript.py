@@ -19,7 +19,8 @@ from hanlin.errors import UnprocessableInput
 
 UNKNOWN_SPEAKER = "发言人"
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
-_NAME = r"[^\s:：\[\]【】()（）<>,，。.!！?？;；\"“”'‘’]{1,20}|(?:Speaker|speaker|SPEAKER)\s?\d{1,3}"
+_NAME = (r"(?:Speaker|speaker|SPEAKER)\s?\d{1,3}|[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){1,2}|"
+         r"[^\s:：\[\]【】()（）<>,，。.!！?？;；\"“”'‘’]{1,20}(?:[（(][^）)\s]{1,12}[）)])?")
 # [00:01:02] 张伟: text   |  00:01:02 张伟：text
 _TIME_NAME_TEXT = re.compile(rf"^\[?(?P<time>{_TIME})\]?\s+(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
 # 张伟 [00:01:02]: text  |  张伟(00:01:02)：text
