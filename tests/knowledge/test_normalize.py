@@ -76,3 +76,22 @@ def test_newspaper_fixture_reads_as_written() -> None:
     for c in chunks:  # every chunk cites a span of the original that holds its characters
         original = source[c.start:c.end].replace(" ", "").replace("\n", "")
         assert c.text[:6] in original
+
+
+def test_side_by_side_columns_are_read_one_after_the_other() -> None:
+    text = ("上海市政府昨日宣布，将在浦东新区建设        北京市教委发布通知，今年中考将于6月\n"
+            "一座新的国际会议中心，总投资约120亿元，    24日至26日举行，全市共有约11万名考生\n"
+            "预计2026年建成投入使用。该中心建筑面积     报名参加。考试科目包括语文、数学、外语\n"
+            "达到50万平方米。                           等七门。\n")
+    n = normalize(text)
+    left, right = n.text.split("\n")
+    assert left == "上海市政府昨日宣布，将在浦东新区建设一座新的国际会议中心，总投资约120亿元，预计2026年建成投入使用。该中心建筑面积达到50万平方米。"
+    assert right == "北京市教委发布通知，今年中考将于6月24日至26日举行，全市共有约11万名考生报名参加。考试科目包括语文、数学、外语等七门。"
+    i = n.text.index("24日至26日")
+    start, end = n.span(i, i + 7)
+    assert text[start:end] == "24日至26日"
+
+
+def test_a_table_like_layout_is_not_split_into_columns() -> None:
+    text = "姓名    部门    工号\n张三    财务    1001\n李四工程师    研发中心    1002\n王五    人事部门主管    1003\n"
+    assert "张三" in normalize(text).text.split("\n")[1]

@@ -153,10 +153,73 @@ def _joiner(prev: list[Char], nxt: list[Char], blank_between: bool, indented: bo
     return ""
 
 
+_GUTTER = re.compile(r"(?<=\S)[ \u3000]{4,}(?=\S)")
+
+
+def _width(chars: list[Char]) -> int:
+    """Display width: CJK and full-width characters take two columns."""
+    return sum(2 if is_cjk(c) else 1 for c, _ in chars)
+
+
+def _gutter(line: list[Char]) -> tuple[int, int, int] | None:
+    """(start, end, display column of end) of the widest inner whitespace run of ≥ 4 in a line's body."""
+    skip = 1 if line and line[0][0] in "\n\f\v\u2028\u2029" else 0
+    body = "".join(c for c, _ in line[skip:])
+    runs = [(m.start() + skip, m.end() + skip) for m in _GUTTER.finditer(body)]
+    if not runs:
+        return None
+    start, end = max(runs, key=lambda r: r[1] - r[0])
+    return start, end, _width(line[skip:end])
+
+
+def _split_segment(seg: list[list[Char]]) -> list[list[Char]]:
+    """Two columns printed side by side (the right one starting at the same display column) → left, then right."""
+    content = [ln for ln in seg if _body(ln).strip()]
+    gutters = [g for g in (_gutter(ln) for ln in content) if g]
+    if len(content) < 4 or len(gutters) < 0.6 * len(content):
+        return seg
+    cols = sorted(g[2] for g in gutters)
+    mid = cols[len(cols) // 2]
+    if sum(abs(g[2] - mid) <= 3 for g in gutters) < 0.8 * len(gutters):
+        return seg  # gaps all over the place: a table or free layout, not columns
+    left: list[list[Char]] = []
+    right: list[list[Char]] = []
+    for ln in seg:
+        g = _gutter(ln)
+        skip = 1 if ln and ln[0][0] in "\n\f\v\u2028\u2029" else 0
+        lead = len(_body(ln)) - len(_body(ln).lstrip())
+        if g and abs(g[2] - mid) <= 3:
+            left.append(ln[:g[0]])
+            right.append([("\n", ln[g[1]][1]), *ln[g[1]:]])
+        elif _body(ln).strip() and _width(ln[skip:skip + lead]) >= mid - 3:  # only the right column has text
+            right.append([("\n", ln[skip + lead][1]), *ln[skip + lead:]])
+        else:
+            left.append(ln)
+    gap_at = right[0][0][1] if right else 0
+    return [*left, [("\n", gap_at)], *right]
+
+
+def _split_columns(raw: list[list[Char]], repeated: set[str]) -> list[list[Char]]:
+    """Undo side-by-side columns, page by page (pages end at running headers, page numbers or form feeds)."""
+    out: list[list[Char]] = []
+    seg: list[list[Char]] = []
+    for idx, ln in enumerate(raw):
+        body = _body(ln)
+        boundary = (bool(ln) and ln[0][0] == "\f") or _header_key(body) in repeated or (
+            body.strip() != "" and _is_page_number(raw, idx))
+        if boundary:
+            out += _split_segment(seg)
+            seg = []
+            out.append(ln)
+        else:
+            seg.append(ln)
+    return out + _split_segment(seg)
+
+
 def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
     """Normalise messy text. ``repeated`` (from :func:`running_lines`) names running headers to drop."""
     repeated = running_lines(text) if repeated is None else repeated
-    raw = _lines(text)
+    raw = _split_columns(_lines(text), repeated)
     kept: list[tuple[list[Char], bool, bool, int]] = []  # (chars, blank_before, indented, break offset)
     blank = False
     for idx, line in enumerate(raw):
