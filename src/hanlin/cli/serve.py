@@ -29,6 +29,10 @@ def register(app: typer.Typer) -> None:
 
         settings = settings_from(model=model, host=host, port=port, parallel=parallel, threads=threads,
                                  config_file=config)
+        if settings.config_file and not no_preload:  # a pool from the config file has nothing to load here
+            from hanlin.engine.config_file import load_config
+
+            no_preload = settings.model in {p.name for p in load_config(settings.config_file).pools}
         if not no_preload:
             ensure_model_file(settings, settings.model)
         services = build_services(settings)
