@@ -160,6 +160,12 @@ async function sendChat() {
       if (c.citations) out.dataset.citations = JSON.stringify(c.citations);
     }
     history_.push({role: "assistant", content: answer});
+    const cites = JSON.parse(out.dataset.citations || "[]");
+    cites.forEach((c, i) => {
+      const p = document.createElement("div");
+      p.className = "cite"; p.textContent = `[${i + 1}] ${c.document || ""} · ${String(c.text || "").slice(0, 120)}`;
+      out.appendChild(p);
+    });
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     $("#chat-meta").textContent = usage ? `${usage.prompt_tokens} + ${usage.completion_tokens} tokens · ${secs} s` : secs + " s";
   } catch (e) { out.classList.add("error"); out.textContent = e.message; history_.pop(); }
