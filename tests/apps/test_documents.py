@@ -20,7 +20,7 @@ import pytest
 from docx import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
-from docx.shared import Mm, Pt
+from docx.shared import Mm, Pt, RGBColor
 
 from hanlin.apps.documents.app import DocRequest, assemble, draft, render_and_check
 from hanlin.apps.documents.checks import check_docx, check_text
@@ -227,6 +227,23 @@ def test_han_goes_to_one_party_and_number_format(tmp_path: Path) -> None:
     d.number = "甲函2026第3号"
     write_official_document(d, tmp_path / "g.docx")
     assert check_docx(tmp_path / "g.docx", "函").checks["doc_number"] is False
+
+
+def test_jiyao_without_number_or_signature(tmp_path: Path) -> None:
+    from hanlin.apps.documents.schema import OfficialDocument, Paragraph
+    from hanlin.apps.documents.writer import official_document_bytes
+
+    d = OfficialDocument("纪要", "局务会议纪要", [Paragraph("会议研究了两项工作。"), Paragraph("数据质量检查", 1)],
+                         org="某某市统计局", date="2026年6月3日")
+    path = tmp_path / "jy.docx"
+    path.write_bytes(official_document_bytes(d))
+    rep = check_docx(path, "纪要")
+    assert rep.passed, rep.problems
+    assert "signature" not in rep.checks and "doc_number" not in rep.checks and rep.checks["red_separator"]
+    lay = read_layout(path)
+    assert lay.red_rule and lay.date_text == "2026年6月3日"
+    banner = Document(str(path)).paragraphs[0]
+    assert banner.text == "某某市统计局会议纪要" and banner.runs[0].font.color.rgb == RGBColor(0xFF, 0, 0)
 
 
 def test_normalisers() -> None:

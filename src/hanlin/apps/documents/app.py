@@ -105,7 +105,8 @@ def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
     attachments = [a for a in attachments if a] if "附件" in req.brief else []
     return OfficialDocument(
         doc_type=req.doc_type, title=ensure_title(str(data.get("title", "")), req.doc_type), paragraphs=paragraphs,
-        org=org, number=normalize_number(req.number), to=to, attachments=attachments, signature=org,
+        org=org, number=normalize_number(req.number), to=to, attachments=attachments,
+        signature="" if req.doc_type == "纪要" else org,  # GB/T 9704 10.2: a 纪要 has no 署名
         date=normalize_date(req.date or None), signer=req.signer.strip(),
     )
 

@@ -138,11 +138,14 @@ def find_parts(paragraphs: list[DocxParagraph]) -> Parts:
     i = 0
     if nonempty and is_red(nonempty[0]):
         parts.banner, i = nonempty[0], 1
-    for j, p in enumerate(nonempty[i:i + 2], start=i):
-        if bottom_border_color(p) == W.RED_HEX:
-            parts.number = parts.separator = p
-            i = j + 1
-            break
+    # the red rule is the bottom border of the 发文字号 paragraph, which is empty when there is no number
+    start = paragraphs.index(parts.banner) + 1 if parts.banner is not None else 0
+    rule = next((p for p in paragraphs[start:start + 4] if bottom_border_color(p) == W.RED_HEX), None)
+    if rule is not None:
+        parts.separator = rule
+        if rule.text.strip():
+            parts.number = rule
+            i += 1
     if i < len(nonempty) and alignment(nonempty[i]) == WD_ALIGN_PARAGRAPH.CENTER:
         parts.title, i = nonempty[i], i + 1
     if i < len(nonempty) and nonempty[i].text.strip().endswith(("：", ":")):
@@ -221,7 +224,7 @@ def _layout_checks(parts: Parts, rep: CheckReport) -> None:
     rep.add("line_spacing", not loose, f"paragraphs with a line pitch over 28.95 pt break the 22-line page: {loose}")
 
 
-def _signature_checks(parts: Parts, rep: CheckReport) -> None:
+def _signature_checks(parts: Parts, rep: CheckReport, doc_type: str) -> None:
     d = parts.date
     text = d.text.strip() if d is not None else ""
     rep.add("date_arabic", bool(DATE_RE.match(text)),
@@ -229,8 +232,9 @@ def _signature_checks(parts: Parts, rep: CheckReport) -> None:
     right = _pt(d.paragraph_format.right_indent) / W.BODY_PT if d is not None else -1
     rep.add("date_position", d is not None and alignment(d) == WD_ALIGN_PARAGRAPH.RIGHT and abs(right - 4) < 0.25,
             f"成文日期 must be right-aligned 4 characters from the right edge (found {right:.2f})")
-    rep.add("signature", parts.signature is not None and bool(parts.signature.text.strip()),
-            "no 发文机关署名 above the 成文日期")
+    if doc_type != "纪要":  # GB/T 9704 10.2: a 纪要 carries no 署名
+        rep.add("signature", parts.signature is not None and bool(parts.signature.text.strip()),
+                "no 发文机关署名 above the 成文日期")
 
 
 def _page_number_checks(doc: Any, rep: CheckReport) -> None:
@@ -270,7 +274,7 @@ def check_docx(path: str | Path, doc_type: str) -> CheckReport:
     _page_checks(doc, rep)
     parts = find_parts(list(doc.paragraphs))
     _layout_checks(parts, rep)
-    _signature_checks(parts, rep)
+    _signature_checks(parts, rep, doc_type)
     _page_number_checks(doc, rep)
     number = parts.number.text.split("\t")[0].strip() if parts.number is not None else None
     content_checks(doc_type, rep, number=number or None,

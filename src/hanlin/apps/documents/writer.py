@@ -324,3 +324,12 @@ def write_official_document(d: OfficialDocument, path: str | Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     build_official_document(d).save(str(out))
     return out
+
+
+def official_document_bytes(d: OfficialDocument) -> bytes:
+    """The same .docx in memory (for HTTP responses and other apps)."""
+    import io
+
+    buf = io.BytesIO()
+    build_official_document(d).save(buf)
+    return buf.getvalue()
