@@ -97,7 +97,11 @@ $("#login-form").addEventListener("submit", async (e) => {
   try { await login($("#login-key").value.trim()); } catch (err) { state.key = ""; $("#login-error").textContent = err.message; }
 });
 $("#logout").addEventListener("click", logout);
-$("#lang").addEventListener("click", () => { lang = lang === "en" ? "zh" : "en"; localStorage.setItem("hanlin_lang", lang); applyLang(); });
+$("#lang").addEventListener("click", () => {
+  lang = lang === "en" ? "zh" : "en"; localStorage.setItem("hanlin_lang", lang); applyLang();
+  const tab = location.hash.slice(1);
+  if (state.me && loaders[tab]) loaders[tab]();  // redraw what was built with the other language
+});
 
 const loaders = {usage: loadUsage, kb: loadKbs, apps: loadApps};
 function show(tab) {
@@ -364,7 +368,7 @@ function barChart(rows) {
   if (!days.length) return `<p class=muted>${t("no.data")}</p>`;
   const max = Math.max(...Object.values(byDay), 1); const w = 640; const h = 160; const bw = Math.min(40, (w - 40) / days.length - 4);
   const bars = days.map((d, i) => {
-    const bh = Math.round((byDay[d] / max) * (h - 30)); const x = 40 + i * (bw + 4);
+    const bh = Math.round((byDay[d] / max) * (h - 44)); const x = 40 + i * (bw + 4);
     return `<rect x="${x}" y="${h - 20 - bh}" width="${bw}" height="${bh}" fill="#c0504d"><title>${d}: ${byDay[d]} tokens</title></rect>` +
       `<text x="${x}" y="${h - 6}">${d.slice(5)}</text><text x="${x}" y="${h - 24 - bh}">${byDay[d]}</text>`;
   }).join("");
