@@ -111,15 +111,29 @@ def test_rest_ad(fake_client: Any, fake_engine: FakeEngine) -> None:
     assert fake_client.post("/v1/apps/ad", json={"product": "x", "platform": "微博"}).status_code == 400
 
 
+def _e2e_cli_ad(server: Any) -> None:
+    import json
+
+    proc = server.cli("ad", "--product", "手工红糖，云南甘蔗熬制", "--platform", "抖音", "--n", "1", "--json",
+                      "--url", server.url, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)
+    assert out["platform"] == "抖音" and len(out["variants"]) == 1
+    assert all(ad_length(v["text"]) <= 55 and not v["banned_terms"] for v in out["variants"])
+
+
 @pytest.mark.e2e
 def test_e2e_ads_every_platform(server: Any) -> None:
+    """One variant per platform over REST plus the CLI, all at once (the server batches them)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    def ask(platform: str) -> httpx.Response:  # concurrent: the server batches them in its slots
-        return httpx.post(server.base_url + "/apps/ad", timeout=600,
+    def ask(platform: str) -> httpx.Response:
+        return httpx.post(server.base_url + "/apps/ad", timeout=900,
                           json={"product": "某品牌保温杯，双层真空，12小时保温，500毫升", "platform": platform, "n": 1})
-    with ThreadPoolExecutor(len(PLATFORMS)) as pool:
+    with ThreadPoolExecutor(len(PLATFORMS) + 1) as pool:
+        cli = pool.submit(_e2e_cli_ad, server)
         replies = dict(zip(PLATFORMS, pool.map(ask, PLATFORMS), strict=True))
+        cli.result()
     for platform, r in replies.items():
         p = PLATFORMS[platform]
         assert r.status_code == 200, r.text
@@ -134,15 +148,3 @@ def test_e2e_ads_every_platform(server: Any) -> None:
             if v["flagged"]:
                 assert v["rewritten_by"] in ("model", "rules")  # flagged → rewritten, never silent
         assert body["checks"]["within_limits"] and body["checks"]["no_banned_terms"]
-
-
-@pytest.mark.e2e
-def test_e2e_cli_ad(server: Any) -> None:
-    import json
-
-    proc = server.cli("ad", "--product", "手工红糖，云南甘蔗熬制", "--platform", "抖音", "--n", "1", "--json",
-                      "--url", server.url)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout)
-    assert out["platform"] == "抖音" and len(out["variants"]) == 1
-    assert all(ad_length(v["text"]) <= 55 and not v["banned_terms"] for v in out["variants"])

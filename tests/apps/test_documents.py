@@ -332,9 +332,8 @@ def test_pdf_through_libreoffice(tmp_path: Path) -> None:
 
 # ---- real model -----------------------------------------------------------------------------------------
 
-@pytest.mark.e2e
-def test_e2e_rest_document_with_real_model(server: Any) -> None:
-    r = httpx.post(server.base_url + "/apps/document", timeout=600, json={
+def _e2e_rest_tongzhi(server: Any) -> None:
+    r = httpx.post(server.base_url + "/apps/document", timeout=900, json={
         "type": "通知", "brief": "定于下周五下午召开全市安全生产工作会议，请各区县分管领导参加", "org": "某某市人民政府办公室",
         "number": "某政办发〔2026〕8号", "to": "各区县人民政府、市政府各部门", "date": "2026-06-01"})
     assert r.status_code == 200, r.text
@@ -349,12 +348,10 @@ def test_e2e_rest_document_with_real_model(server: Any) -> None:
         assert body["checks"][name] is True, (name, body["problems"])
 
 
-@pytest.mark.e2e
-def test_e2e_cli_qingshi(server: Any, tmp_path: Path) -> None:
-    out = tmp_path / "qs.docx"
+def _e2e_cli_qingshi(server: Any, out: Path) -> None:
     proc = server.cli("doc", "--type", "请示", "--brief", "申请追加办公设备购置经费20万元", "--org", "某某市统计局",
                       "--number", "某统发[2026]7号", "--to", "某某市财政局", "-o", str(out), "--json",
-                      "--url", server.url)
+                      "--url", server.url, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     assert result["output"] == str(out) and result["type"] == "请示"
@@ -365,3 +362,14 @@ def test_e2e_cli_qingshi(server: Any, tmp_path: Path) -> None:
     assert result["checks"]["request_sentence"] and result["checks"]["single_recipient"]
     body_end = texts[-3].rstrip("。")
     assert body_end.endswith(("请批示", "请审批", "请批准", "请予批准", "请审示", "请核准", "请予审批", "请指示", "请批复"))
+
+
+@pytest.mark.e2e
+def test_e2e_documents_with_real_model(server: Any, tmp_path: Path) -> None:
+    """REST (通知) and CLI (请示) at the same time: the server batches both in its slots."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        jobs = [pool.submit(_e2e_rest_tongzhi, server), pool.submit(_e2e_cli_qingshi, server, tmp_path / "qs.docx")]
+        for job in jobs:
+            job.result()
