@@ -313,4 +313,9 @@ def test_a_failed_health_check_is_not_counted_as_a_failed_request() -> None:
         await pool.check_members()
         st = pool.status()[0]
         assert st["state"] == "down" and st["failed"] == 0 and st["last_error"] == "health check failed"
+        # still dead when its cooldown ends: the next round takes it out again, for twice as long
+        pool.members[0].open_until = time.monotonic() - 1
+        assert pool.status()[0]["state"] == "half-open"
+        await pool.check_members()
+        assert pool.status()[0]["state"] == "down" and pool.members[0].cooldown_s == 60
     asyncio.run(run())

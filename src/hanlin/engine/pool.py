@@ -346,7 +346,7 @@ class EnginePool:
                 ok = False
             if ok and m.open_until:
                 self._close_circuit(m)
-            elif not ok and not m.open_until:
+            elif not ok and m.open_until <= time.monotonic():  # up, or half-open after its cooldown
                 m.last_error = "health check failed"
                 self._trip(m)
         await asyncio.gather(*(one(m) for m in self.members))
