@@ -141,6 +141,8 @@ def repair_intent(intent: ChartIntent, hints: AskHints, table: Table) -> list[st
         intent.sort = hints.sort
     if hints.time_unit and intent.time_unit == "none" and table.field(intent.x).vtype == "temporal":
         intent.time_unit = hints.time_unit
+    if intent.chart_type in ("scatter", "grouped_scatter") and intent.aggregate != "count":
+        intent.aggregate = "none"  # a scatter shows the raw pairs
     if intent.chart_type in ("bar", "line", "pie", "stacked_bar", "grouped_line", "area") and \
             intent.aggregate == "none" and intent.y and table.field(intent.x).cardinality < len(table.rows):
         intent.aggregate = "sum"

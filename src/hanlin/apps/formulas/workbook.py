@@ -14,16 +14,18 @@ import re
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from openpyxl.utils import get_column_letter
+from openpyxl.utils import column_index_from_string, get_column_letter
 
 from hanlin.errors import BadRequest, NotFound, UnprocessableInput
 
 MAX_DISTINCT = 40  # distinct values kept per column (enum for criteria)
 SCAN_ROWS = 20_000  # rows scanned for types/distinct values; the rest is only counted
 SAMPLE_ROWS = 5
+CACHE_CELLS = 400_000  # sheets up to this many cells are cached whole for repeated executions
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 EXCEL_EPOCH = dt.datetime(1899, 12, 30)
 _DATE_RE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?$")
@@ -370,18 +372,43 @@ def read_columns(info: WorkbookInfo, sheet: str, min_row: int, max_row: int, min
             vals = [parse_csv_value(x) for x in raw[min_col - 1:max_col]]
             out.append(vals + [None] * (width - len(vals)))
     else:
-        wb = _open_xlsx(info.path)
-        try:
-            ws = wb[_real_sheet_name(info, sheet)]
-            for row in ws.iter_rows(min_row=min_row, max_row=max_row, min_col=min_col, max_col=max_col,
-                                    values_only=True):
-                vals = list(row)
+        name = _real_sheet_name(info, sheet)
+        cached = _sheet_values(str(info.path), info.path.stat().st_mtime, name)
+        if cached is not None:
+            for row in cached[min_row - 1:max_row]:
+                vals = list(row[min_col - 1:max_col])
                 out.append(vals + [None] * (width - len(vals)))
-        finally:
-            wb.close()
+        else:
+            wb = _open_xlsx(info.path)
+            try:
+                for row in wb[name].iter_rows(min_row=min_row, max_row=max_row, min_col=min_col, max_col=max_col,
+                                              values_only=True):
+                    vals = list(row)
+                    out.append(vals + [None] * (width - len(vals)))
+            finally:
+                wb.close()
     while len(out) < max_row - min_row + 1:
         out.append([None] * width)
     return out
+
+
+@lru_cache(maxsize=4)
+def _sheet_values(path: str, mtime: float, sheet: str) -> tuple[tuple[Any, ...], ...] | None:
+    """All values of a small sheet (≤ CACHE_CELLS), kept so repeated executions do not reopen the file."""
+    wb = _open_xlsx(Path(path))
+    try:
+        ws = wb[sheet]
+        dims = ws.calculate_dimension() if hasattr(ws, "calculate_dimension") else ""
+        m = re.match(r"[A-Z]+(\d+):([A-Z]+)(\d+)$", str(dims))
+        if not m or int(m[3]) * column_index_from_string(m[2]) > CACHE_CELLS:
+            return None
+        rows = ws.iter_rows(min_row=1, min_col=1, max_row=int(m[3]), max_col=column_index_from_string(m[2]),
+                            values_only=True)
+        return tuple(tuple(r) for r in rows)
+    except Exception:  # noqa: BLE001 - fall back to streaming reads
+        return None
+    finally:
+        wb.close()
 
 
 def _real_sheet_name(info: WorkbookInfo, sheet: str) -> str:
