@@ -111,6 +111,28 @@ def test_rest_ad(fake_client: Any, fake_engine: FakeEngine) -> None:
     assert fake_client.post("/v1/apps/ad", json={"product": "x", "platform": "微博"}).status_code == 400
 
 
+def test_cli_ad_with_fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    import hanlin.cli.documents as cli_docs
+    from hanlin.cli.main import app
+
+    async def fake_local_engine(*_a: Any, **_k: Any) -> FakeEngine:
+        return FakeEngine(responses=[{"variants": [{"title": "顶级红糖", "text": "云南甘蔗古法熬制"},
+                                                   {"title": "冬日暖饮", "text": "一口回甘，暖到心里"}]},
+                                     {"title": "还是顶级", "text": "最好的红糖"}])
+    monkeypatch.setattr(cli_docs, "local_engine", fake_local_engine)
+    res = CliRunner().invoke(app, ["ad", "--product", "手工红糖", "--platform", "小红书", "--n", "2", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout[res.stdout.index("{"):])
+    assert [v["rewritten_by"] for v in out["variants"]] == ["rules", None]
+    assert out["checks"]["no_banned_terms"] and not find_banned(out["variants"][0]["title"])
+    human = CliRunner().invoke(app, ["ad", "--product", "手工红糖", "--platform", "朋友圈", "--n", "1"])
+    assert human.exit_code == 0 and "朋友圈" in human.stdout
+
+
 def _e2e_cli_ad(server: Any) -> None:
     import json
 

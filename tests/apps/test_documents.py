@@ -330,6 +330,28 @@ def test_pdf_through_libreoffice(tmp_path: Path) -> None:
     assert abs(float(page.mediabox.width) - 595.3) < 3 and abs(float(page.mediabox.height) - 841.9) < 3  # A4
 
 
+def test_cli_doc_with_fake_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    import hanlin.cli.documents as cli_docs
+    from hanlin.cli.main import app
+
+    async def fake_local_engine(*_a: Any, **_k: Any) -> FakeEngine:
+        return FakeEngine(responses=[fake_draft("报告")])
+    monkeypatch.setattr(cli_docs, "local_engine", fake_local_engine)
+    monkeypatch.setenv("HANLIN_HOME", str(tmp_path / "home"))
+    out = tmp_path / "out" / "报告.docx"
+    res = CliRunner().invoke(app, ["doc", "--type", "报告", "--brief", "上半年工作", "--org", "某某市统计局",
+                                   "--number", "某统发〔2026〕3号", "--to", "某某市人民政府", "--date", "2026-07-01",
+                                   "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    result = json.loads(res.stdout[res.stdout.index("{"):])
+    assert result["output"] == str(out) and result["passed"] and set(result) >= {"output", "type", "checks"}
+    assert_gb9704(read_layout(out))
+    bad = CliRunner().invoke(app, ["doc", "--type", "便条", "--brief", "x", "-o", str(out)])
+    assert bad.exit_code != 0
+
+
 # ---- real model -----------------------------------------------------------------------------------------
 
 def _e2e_rest_tongzhi(server: Any) -> None:
