@@ -119,6 +119,7 @@ def test_perfect_and_constant_models_score_as_expected(tmp_path: Path) -> None:
     # gold cycles A,B,C,D,A over 5 items per subject: 2 of 5 are A
     assert rec["metrics"]["correct"] == 6 and rec["metrics"]["accuracy"] == pytest.approx(0.4)
     assert rec["breakdown"]["physics"] == {"accuracy": 0.4, "n": 5, "correct": 2}
+    assert rec["metrics"]["top_letter_share"] == 1.0 and rec["metrics"]["best_constant_accuracy"] == 0.4
     assert rec["breakdown"]["[STEM]"]["n"] == 10
     assert rec["published"] and all("zero-shot" in k for k in rec["published"])
 

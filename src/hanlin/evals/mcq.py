@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import csv
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,9 +170,16 @@ def to_result(name: str, ctx: EvalContext, results: list[dict[str, Any]], chance
               published: dict[str, dict[str, float]], notes: str) -> EvalResult:
     s = summarise(results)
     subject_accs = [t.accuracy for t in s.subjects.values()]
+    n = max(1, s.overall.n)
+    preds = Counter(r.get("pred") for r in results if r.get("pred"))
+    golds = Counter(r["gold"] for r in results)
     metrics = {"accuracy": round(s.overall.accuracy, 4), "correct": s.overall.correct,
                "subject_mean_accuracy": round(sum(subject_accs) / len(subject_accs), 4) if subject_accs else 0.0,
-               "chance": round(chance, 4), "invalid": s.invalid}
+               "chance": round(chance, 4), "invalid": s.invalid,
+               # floors that expose letter bias: always answering the commonest gold letter scores this much,
+               # and this share of the model's answers is its favourite letter
+               "best_constant_accuracy": round(max(golds.values(), default=0) / n, 4),
+               "top_letter_share": round(max(preds.values(), default=0) / n, 4)}
     breakdown: dict[str, dict[str, float]] = {}
     for cat, t in sorted(s.categories.items()):
         breakdown[f"[{cat}]"] = {"accuracy": round(t.accuracy, 4), "n": t.n, "correct": t.correct}

@@ -72,6 +72,11 @@ def _suite_section(config: str, recs: list[dict[str, Any]]) -> list[str]:
     lines.append("| mean of subject accuracies | " + " | ".join(
         _pct(r["metrics"].get("subject_mean_accuracy")) for r in recs) + " |")
     lines.append("| chance | " + " | ".join(_pct(r["metrics"].get("chance")) for r in recs) + " |")
+    if any("best_constant_accuracy" in r["metrics"] for r in recs):
+        lines.append("| always the commonest gold letter | " + " | ".join(
+            _pct(r["metrics"].get("best_constant_accuracy")) for r in recs) + " |")
+        lines.append("| share of answers that are the model's favourite letter | " + " | ".join(
+            _pct(r["metrics"].get("top_letter_share")) for r in recs) + " |")
     lines.append("| invalid answers | " + " | ".join(str(r["metrics"].get("invalid", 0)) for r in recs) + " |")
     n_common, acc_common = common_accuracy(recs)
     if n_common:
