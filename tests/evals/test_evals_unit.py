@@ -283,3 +283,28 @@ def test_eval_api_job_runs_and_reports(fake_services: Any, fake_client: Any, tmp
     assert fake_client.post("/v1/evals", json={"suite": "ceval", "model": "fake", "shots": 50}).status_code == 400
     suites = {s["name"] for s in fake_client.get("/v1/evals/suites").json()["data"]}
     assert {"ceval", "cmmlu", "ocnli", "cluewsc", "chid"} <= suites
+
+
+def test_custom_app_is_evaluated_through_the_chat_service(fake_services: Any, fake_client: Any,
+                                                          tmp_path: Path) -> None:
+    fake_services.settings.eval_data = make_ceval(tmp_path / "data")
+    engine = fake_services.engines.loaded()["fake"]
+    engine.responder = lambda r: json.dumps(gold_of(r))
+    created = fake_client.post("/v1/custom-apps", json={"name": "答题助手", "system_prompt": "你是严谨的考官。"})
+    if created.status_code == 404:
+        pytest.skip("custom apps are not installed")
+    assert created.status_code == 201, created.text
+    r = fake_client.post("/v1/evals", json={"suite": "ceval", "model": "app:答题助手", "limit": 3})
+    assert r.status_code == 202, r.text
+    deadline = time.time() + 30
+    body: dict[str, Any] = {}
+    while time.time() < deadline:
+        body = fake_client.get(f"/v1/evals/{r.json()['id']}").json()
+        if body["state"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert body["state"] == "succeeded", body
+    assert body["result"]["model"] == "app:答题助手" and body["result"]["metrics"]["accuracy"] == 1.0
+    # the app's system prompt reached the engine, and the answer was constrained by the JSON schema
+    assert all("response_format" in q for q in engine.requests)
+    assert any("你是严谨的考官。" in str(q["messages"]) for q in engine.requests)
