@@ -89,6 +89,10 @@ def test_tenants_do_not_see_each_other(auth_client: Any, auth_services: Any, adm
     assert auth_client.get(f"/v1/jobs/{job['id']}", headers=a).status_code == 200
     assert auth_client.get(f"/v1/jobs/{job['id']}", headers=b).status_code == 404
     assert [k["tenant_id"] for k in auth_client.get("/v1/keys", headers=b).json()["data"]] == ["tenant-b"]
+    if auth_client.post("/v1/knowledge-bases", json={"name": "制度"}, headers=a).status_code == 201:
+        assert auth_client.get("/v1/knowledge-bases/制度", headers=a).status_code == 200
+        assert auth_client.get("/v1/knowledge-bases/制度", headers=b).status_code == 404
+        assert "制度" not in auth_client.get("/v1/knowledge-bases", headers=b).text
 
 
 def test_scopes_limit_models_and_apps(auth_client: Any, admin_headers: dict[str, str]) -> None:
