@@ -117,7 +117,9 @@ def fake_draft(doc_type: str, *, to: list[str] | None = None, last: str = "请�
             {"level": 3, "text": "重点行业和重点部位"},
             {"level": 4, "text": "危险化学品仓库"},
             {"level": 1, "text": "工作安排"},
+            {"level": 2, "text": "（二）时间要求。请于3月31日前报送自查报告"},
             {"level": 0, "text": last},
+            {"level": 0, "text": "下一步工作主要集中在以下几个方面："},
         ],
         "attachments": ["安全检查表"],
         "signature": "某某市人民政府",
@@ -161,6 +163,10 @@ def test_headings_numbered_by_code_with_their_fonts(tmp_path: Path) -> None:
     assert fonts["1.重点行业和重点部位"] == "仿宋_GB2312"
     assert fonts["（1）危险化学品仓库"] == "仿宋_GB2312"
     assert fonts["二、工作安排"] == "黑体"  # counters continue across body paragraphs
+    inline = next(p for p in doc.paragraphs if p.text.startswith("（一）时间要求"))  # counter reset under 二、
+    assert [(r.text, east_asia(r)) for r in inline.runs] == [("（一）时间要求。", "楷体_GB2312"),
+                                                              ("请于3月31日前报送自查报告", "仿宋_GB2312")]
+    assert not any(p.text.endswith("：") for p in doc.paragraphs if p.text.startswith("下一步"))  # dangling lead-in
     assert result["checks"]["heading_fonts"]
 
 

@@ -96,6 +96,8 @@ def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
     elif req.doc_type in SINGLE_RECIPIENT_TYPES:
         to = to[:1]
     paragraphs = _clean_paragraphs(list(data.get("paragraphs") or []), org)
+    while paragraphs and paragraphs[-1].text.endswith(("：", ":")):
+        paragraphs.pop()  # a lead-in ("主要集中在以下几个方面：") with nothing after it: the draft stopped short
     if not paragraphs:
         paragraphs = [Paragraph(req.brief.strip())]
     if req.doc_type == "请示" and not paragraphs[-1].text.rstrip("。.！!").endswith(REQUEST_ENDINGS):

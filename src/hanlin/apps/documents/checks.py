@@ -214,8 +214,9 @@ def _layout_checks(parts: Parts, rep: CheckReport) -> None:
     for p in parts.body:
         for level, rx in HEADING_RE.items():
             if rx.match(p.text.strip()):
-                fonts = para_fonts(p)
-                if not fonts or any(f != W.HEADING_FONTS[level] for f, _ in fonts):
+                runs = _runs(p)  # the heading is the first run; text run in after it is body type
+                if not runs or run_east_asia_font(runs[0], p) != W.HEADING_FONTS[level] \
+                        or any(run_east_asia_font(r, p) not in (W.HEADING_FONTS[level], W.FONT_BODY) for r in runs):
                     wrong.append(f"{p.text[:8]}… should be {W.HEADING_FONTS[level]}")
                 break
     rep.add("heading_fonts", not wrong, "; ".join(wrong))

@@ -11,6 +11,7 @@ character in from the edge; 署名 centred over the 成文日期, which sits 4 c
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -260,13 +261,24 @@ def _banner(doc: DocxDocument, d: OfficialDocument) -> None:
     _blank(doc, 2)  # title "红色分隔线下空二行"
 
 
+def split_heading(text: str) -> tuple[str, str]:
+    """"一、总体要求。各单位要……" → ("一、总体要求。", "各单位要……"): only the heading takes 黑体/楷体."""
+    m = re.search(r"[。：:]", text)
+    if not m or m.end() >= len(text):
+        return text, ""
+    return text[:m.end()], text[m.end():]
+
+
 def _body(doc: DocxDocument, d: OfficialDocument) -> None:
     add_text(doc, d.title, font=FONT_TITLE, size=TITLE_PT, align=WD_ALIGN_PARAGRAPH.CENTER)
     _blank(doc, 1)
     if d.to:
         add_text(doc, "、".join(d.to) + "：")
     for level, text in number_paragraphs(d.paragraphs):
-        add_text(doc, text, font=HEADING_FONTS[level], indent_chars=2)
+        head, rest = split_heading(text) if level in (1, 2) else (text, "")
+        p = add_text(doc, head, font=HEADING_FONTS[level], indent_chars=2)
+        if rest:  # a heading run in with its text: the text after the heading is body type
+            set_run_font(p.add_run(rest), FONT_BODY, BODY_PT)
     if d.attachments:
         _blank(doc, 1)
         if len(d.attachments) == 1:
