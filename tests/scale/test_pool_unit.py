@@ -137,6 +137,7 @@ def test_all_members_down_is_a_503_that_names_the_pool() -> None:
         with pytest.raises(Unavailable) as ei:
             await collect(pool)
         assert "'m'" in ei.value.message and ei.value.status == 503
+        assert pool.retries == 1  # moved once, from the first member to the second; the last failure is not a retry
         with pytest.raises(Unavailable) as ei2:  # both circuits open now: fail fast, no engine called
             await pool.chat({"messages": []})
         assert "2 of 2 down" in ei2.value.message

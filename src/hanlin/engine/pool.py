@@ -253,6 +253,7 @@ class EnginePool:
                 m = self.pick(tried)
             except Unavailable:
                 break
+            self.retries += bool(tried)  # counted when a request actually moves to another member
             tried.add(self.members.index(m))
             try:
                 async with self._slot(m):
@@ -260,7 +261,6 @@ class EnginePool:
             except _RETRYABLE as e:
                 self._failure(m, e)
                 last = e
-                self.retries += 1
                 continue
             self._success(m)
             return result
@@ -295,6 +295,7 @@ class EnginePool:
                 m = self.pick(tried)
             except Unavailable:
                 break
+            self.retries += bool(tried)
             tried.add(self.members.index(m))
             held: list[Chunk] = []  # the opening role chunk is held back until a token proves the member works
             started = False
@@ -321,7 +322,6 @@ class EnginePool:
                                           f"the answer above is incomplete ({msg})",
                                           code="engine_failed_mid_stream") from e
                     last = e
-                    self.retries += 1
                     continue
                 finally:
                     with contextlib.suppress(Exception):
