@@ -222,6 +222,14 @@ def test_qingshi_rules(tmp_path: Path) -> None:
     assert check_docx(path, "请示").checks["request_sentence"] is False
 
 
+def test_qingshi_request_moved_to_the_end() -> None:
+    data = {"title": "关于追加经费的请示", "to": ["某某市财政局"], "paragraphs": [
+        {"level": 0, "text": "因工作需要，拟追加经费。"}, {"level": 0, "text": "以上请示妥否，请批示。"},
+        {"level": 0, "text": "经费主要用于更换电脑。"}]}
+    d = assemble(DocRequest(doc_type="请示", brief="追加经费", org="某局"), data)
+    assert [p.text for p in d.paragraphs] == ["因工作需要，拟追加经费。", "经费主要用于更换电脑。", "以上请示妥否，请批示。"]
+
+
 def test_han_goes_to_one_party_and_number_format(tmp_path: Path) -> None:
     d = assemble(DocRequest(doc_type="函", brief="商洽", org="甲局", number="甲函(2026)3"),
                  {"title": "关于商洽培训事宜", "to": ["乙局", "丙局"], "paragraphs": [{"level": 0, "text": "现就培训事宜函商。"}]})

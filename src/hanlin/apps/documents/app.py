@@ -86,6 +86,19 @@ def _clean_paragraphs(raw: list[dict[str, Any]], org: str) -> list[Paragraph]:
     return out
 
 
+def _is_request(p: Paragraph) -> bool:
+    return p.text.rstrip("。.！!").endswith(REQUEST_ENDINGS)
+
+
+def _request_last(paragraphs: list[Paragraph]) -> list[Paragraph]:
+    """A 请示 ends with its request: move a short request the draft put earlier, or append 妥否，请批示。"""
+    if _is_request(paragraphs[-1]):
+        return paragraphs
+    early = [p for p in paragraphs if _is_request(p) and len(p.text) <= 30]
+    rest = [p for p in paragraphs if p not in early]
+    return [*rest, early[-1] if early else Paragraph("妥否，请批示。")]
+
+
 def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
     """Model draft + user facts → a complete document. User facts win; code enforces the type's rules."""
     model_sig = str(data.get("signature", "")).strip()
@@ -100,8 +113,8 @@ def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
         paragraphs.pop()  # a lead-in ("主要集中在以下几个方面：") with nothing after it: the draft stopped short
     if not paragraphs:
         paragraphs = [Paragraph(req.brief.strip())]
-    if req.doc_type == "请示" and not paragraphs[-1].text.rstrip("。.！!").endswith(REQUEST_ENDINGS):
-        paragraphs.append(Paragraph("妥否，请批示。"))
+    if req.doc_type == "请示":
+        paragraphs = _request_last(paragraphs)
     # attachments only when the brief mentions one: a weak model invents them otherwise
     attachments = [strip_numbering(str(a)) for a in data.get("attachments") or [] if str(a).strip()]
     attachments = [a for a in attachments if a] if "附件" in req.brief else []
