@@ -21,8 +21,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def stubs() -> Iterator[tuple[Stub, Stub]]:
-    a = start_stub("a", tokens=40, token_delay=0.05)
-    b = start_stub("b", tokens=40, token_delay=0.05)
+    a = start_stub("a", tokens=60, token_delay=0.05)
+    b = start_stub("b", tokens=60, token_delay=0.05)
     yield a, b
     for s in (a, b):
         if s.proc.poll() is None:
