@@ -146,3 +146,28 @@ def test_app_routes_count_against_requests_per_minute(auth_client: Any, admin_he
     rows = auth_client.get("/v1/usage", headers=h).json()["data"]
     assert sum(r["requests"] for r in rows) == 4
 
+
+
+def test_monthly_budget_holds_under_concurrency(tmp_path: Any) -> None:
+    """20 simultaneous requests against a 100-token budget: running requests hold their estimate, so the
+    tenant cannot spend the same remainder 20 times (without holds all 20 would pass: ~620 tokens)."""
+    services = make_services(tmp_path)
+    services.engines.add(SlowFake("fake", responder=lambda body: "很" * 60))  # 30 completion tokens each
+    p = services.extras["platform"]
+    _, secret = p.keys.create(tenant_id="budget", actor="test")
+    p.tenants.set_quota("budget", {"monthly_tokens": 100}, actor="test")
+    body = {"messages": [{"role": "user", "content": "你好"}], "max_tokens": 40}
+
+    async def burst() -> list[httpx.Response]:
+        from hanlin.api.app import create_app
+
+        transport = httpx.ASGITransport(app=create_app(services.settings, services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
+            h = {"Authorization": f"Bearer {secret}"}
+            return list(await asyncio.gather(*[client.post("/v1/chat/completions", json=body, headers=h)
+                                               for _ in range(20)]))
+    codes = [r.status_code for r in asyncio.run(burst())]
+    spent = p.usage.summary(tenant_id="budget")["totals"]["total_tokens"]
+    assert codes.count(200) >= 1 and codes.count(429) >= 15, codes
+    assert spent <= 100, spent
+    assert p.quotas._held("t:budget") == 0  # every hold was released when its request ended

@@ -1,17 +1,18 @@
 """Quotas: requests/minute and tokens/minute per key and per tenant, monthly token budgets.
 
-Admission (before any generation): monthly budgets and tokens/minute must not be used up already, then one
-request is taken from the tenant's and the key's requests/minute windows — atomically, so 50 simultaneous
-requests against 10/minute let exactly 10 through. After generation the real token count (streaming included)
-is charged. Token limits are checked before and charged after, so requests already running when a token limit
-is reached may overshoot it by their own size; request limits are exact.
+Admission (before any generation): the monthly budgets must have room for the request's estimated cost,
+which is then held until the real tokens are charged; tokens/minute must not be used up; then one request is
+taken from the tenant's and the key's requests/minute windows — atomically, so 50 simultaneous requests
+against 10/minute let exactly 10 through. After generation the real token count (streaming included) is
+charged. Tokens/minute is checked before and charged after, so requests already running when it is reached
+may overshoot it by their own size; request limits are exact.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -25,6 +26,21 @@ from hanlin.store.db import Store
 MINUTE = 60.0
 LIMITS_TTL_S = 2.0      # quota edits made by another process (the CLI) apply within this
 BUDGET_REFRESH_S = 30.0  # month totals are re-read from the database (other nodes) this often
+HOLD_MAX_S = 600.0       # a budget hold older than this is ignored (its request died without a usage row)
+DEFAULT_COMPLETION_ESTIMATE = 256  # held for a request without max_tokens
+
+
+@dataclass
+class Reservation:
+    """Budget tokens held by one running request (dropped after HOLD_MAX_S in case it never finishes)."""
+
+    tokens: int
+    scopes: list[str]
+    created: float = field(default_factory=time.monotonic)
+    released: bool = False
+
+    def stale(self) -> bool:
+        return time.monotonic() - self.created > HOLD_MAX_S
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,7 @@ class QuotaService:
         self._limits: dict[str, tuple[float, Limits]] = {}
         self._month: dict[str, tuple[float, float, int]] = {}  # scope -> (month start, read at, tokens)
         self._lock = threading.Lock()
+        self._holds: dict[str, list[Reservation]] = {}
 
     # --- limits --------------------------------------------------------------------------------------------
     def invalidate(self) -> None:
@@ -85,28 +102,56 @@ class QuotaService:
         return used
 
     # --- admission and charging ------------------------------------------------------------------------------
-    def admit(self, principal: Principal) -> None:
-        """Raise RateLimited (429 + Retry-After) when the caller is over any limit; else take one request."""
+    def admit(self, principal: Principal, estimate: int = 0) -> Reservation:
+        """Raise RateLimited (429 + Retry-After) when the caller is over any limit; else take one request and
+        hold ``estimate`` tokens of the monthly budgets until :meth:`release` (after the real tokens are
+        charged), so concurrent requests cannot all spend the same remainder."""
         scopes = self._scopes(principal)
-        for scope, who in scopes:
-            lim = self.limits(scope)
-            if lim.monthly_tokens is not None and self.month_tokens(scope) >= lim.monthly_tokens:
-                raise RateLimited(f"The monthly token budget of {who} ({lim.monthly_tokens}) is used up; it "
-                                  "renews on the 1st (UTC) or an admin can raise it.",
-                                  retry_after=max(1.0, next_month_start() - time.time()),
-                                  code="monthly_budget_exceeded")
-            if lim.tpm is not None:
-                ok, wait = self.limiter.hit(f"tpm:{scope}", lim.tpm, MINUTE, 0)
-                if not ok:
-                    raise RateLimited(f"Tokens per minute limit of {who} ({lim.tpm}) reached; retry in "
-                                      f"{wait:.0f} s.", retry_after=wait, code="tokens_per_minute_exceeded")
-        for scope, who in scopes:
-            lim = self.limits(scope)
-            if lim.rpm is not None:
-                ok, wait = self.limiter.hit(f"rpm:{scope}", lim.rpm, MINUTE, 1)
-                if not ok:
-                    raise RateLimited(f"Requests per minute limit of {who} ({lim.rpm}) reached; retry in "
-                                      f"{wait:.0f} s.", retry_after=wait, code="requests_per_minute_exceeded")
+        held = self._reserve_budgets(scopes, max(0, estimate))
+        try:
+            for scope, who in scopes:
+                lim = self.limits(scope)
+                if lim.tpm is not None:
+                    ok, wait = self.limiter.hit(f"tpm:{scope}", lim.tpm, MINUTE, 0)
+                    if not ok:
+                        raise RateLimited(f"Tokens per minute limit of {who} ({lim.tpm}) reached; retry in "
+                                          f"{wait:.0f} s.", retry_after=wait, code="tokens_per_minute_exceeded")
+            for scope, who in scopes:
+                lim = self.limits(scope)
+                if lim.rpm is not None:
+                    ok, wait = self.limiter.hit(f"rpm:{scope}", lim.rpm, MINUTE, 1)
+                    if not ok:
+                        raise RateLimited(f"Requests per minute limit of {who} ({lim.rpm}) reached; retry in "
+                                          f"{wait:.0f} s.", retry_after=wait, code="requests_per_minute_exceeded")
+        except BaseException:
+            self.release(held)
+            raise
+        return held
+
+    def _reserve_budgets(self, scopes: list[tuple[str, str]], estimate: int) -> Reservation:
+        budgets = [(scope, who, lim.monthly_tokens) for scope, who in scopes
+                   if (lim := self.limits(scope)).monthly_tokens is not None]
+        used = {scope: self.month_tokens(scope) for scope, _, _ in budgets}  # database reads outside the lock
+        held = Reservation(estimate, [scope for scope, _, _ in budgets])
+        with self._lock:  # check every budget and hold the estimate in one step
+            for scope, who, budget in budgets:
+                if used[scope] + self._held(scope) >= (budget or 0):
+                    raise RateLimited(f"The monthly token budget of {who} ({budget}) is used up (or held by "
+                                      "requests still running); it renews on the 1st (UTC) or an admin can "
+                                      "raise it.", retry_after=max(1.0, next_month_start() - time.time()),
+                                      code="monthly_budget_exceeded")
+            for scope in held.scopes:
+                self._holds.setdefault(scope, []).append(held)
+        return held
+
+    def _held(self, scope: str) -> int:
+        fresh = [r for r in self._holds.get(scope, []) if not r.released and not r.stale()]
+        self._holds[scope] = fresh
+        return sum(r.tokens for r in fresh)
+
+    def release(self, held: Reservation | None) -> None:
+        if held is not None:
+            held.released = True
 
     def charge(self, principal: Principal, tokens: int) -> None:
         if tokens <= 0:

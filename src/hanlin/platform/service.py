@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -24,7 +26,7 @@ from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
 from hanlin.platform.metering import Tally, current_tally, install_metering, start_tally, stop_tally
 from hanlin.platform.principal import Principal
-from hanlin.platform.quotas import QuotaService
+from hanlin.platform.quotas import DEFAULT_COMPLETION_ESTIMATE, QuotaService, Reservation
 from hanlin.platform.tenants import TenantStore
 from hanlin.platform.usage import UsageMeter
 from hanlin.serving.chat import Prepared
@@ -48,6 +50,23 @@ def is_metered(method: str, path: str) -> bool:
     return path.startswith("/v1/knowledge-bases/") and path.endswith(METERED_SUFFIXES)
 
 
+@dataclass
+class HoldBox:
+    """Carries a chat request's budget hold from the quota hook to the usage sink (or the error path)."""
+
+    held: Reservation | None = None
+
+
+_hold_box: ContextVar[HoldBox | None] = ContextVar("hanlin_budget_hold", default=None)
+
+
+def estimate_tokens(body: dict[str, Any]) -> int:
+    """What a chat request may cost, held against monthly budgets while it runs: ~2 characters per prompt
+    token (Chinese and English alike for Qwen's tokenizer, roughly) plus max_tokens."""
+    chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
+    return chars // 2 + int(body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE)
+
+
 class Platform:
     def __init__(self, store: Store, settings: Settings, limiter: RateLimiter | None = None) -> None:
         self.store = store
@@ -62,11 +81,17 @@ class Platform:
     # --- chat hooks ------------------------------------------------------------------------------------------
     async def quota_hook(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared) -> Prepared:
         try:
-            self.quotas.admit(principal)
+            held = self.quotas.admit(principal, estimate_tokens(prepared.body))
         except RateLimited:
             self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id,
                               model=req.model or self.settings.model, status="rate_limited")
             raise
+        box = _hold_box.get()
+        if box is None:  # called without the middleware (in-process use): the sink runs in this context
+            box = HoldBox()
+            _hold_box.set(box)
+        self.quotas.release(box.held)
+        box.held = held
         return prepared
 
     def usage_sink(self, principal: Principal, model: str, usage: dict[str, int], latency_s: float,
@@ -78,6 +103,9 @@ class Platform:
                           prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
                           total_tokens=total, latency_s=latency_s, status=status)
         self._charge(principal, total)
+        box = _hold_box.get()
+        if box is not None:  # the real tokens are charged now: drop this request's budget hold
+            self.quotas.release(box.held)
 
     def _charge(self, principal: Principal, tokens: int) -> None:
         try:
@@ -129,7 +157,7 @@ class Platform:
         started = time.time()
         route = request.url.path[len("/v1/"):]
         try:
-            self.quotas.admit(principal)
+            self.quotas.release(self.quotas.admit(principal))  # these routes' tokens are charged when they end
         except RateLimited as e:
             self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="", route=route,
                               status="rate_limited")
@@ -163,7 +191,14 @@ class Platform:
                            who: Callable[[Request], Principal | None]) -> Response:
         """The chat service meters what it serves; record refused chat requests (404 app, 403 scope, 400...)."""
         started = time.time()
-        response = await call_next(request)
+        box = HoldBox()  # the quota hook, running in the route's task, puts its budget hold here
+        token = _hold_box.set(box)
+        try:
+            response = await call_next(request)
+        finally:
+            _hold_box.reset(token)
+        if response.status_code >= 400:  # refused after admission (unknown app, scope...): nothing to hold
+            self.quotas.release(box.held)
         if response.status_code < 400 or response.status_code in (401, 429):  # 429s are recorded by the hook
             return response
         principal = who(request)
