@@ -121,7 +121,7 @@ async def _rgb_item(ctx: EvalContext, item: dict[str, Any]) -> dict[str, Any]:
 
 @suite("rgb", "RGB zh (dev): retrieval hit@k, grounded-answer accuracy, rejection rate", "rgb_zh")
 async def rgb(ctx: EvalContext) -> EvalResult:
-    items = load_rgb(ctx.data_dir, ctx.limit)
+    items = load_rgb(ctx.data_dir / "rgb_zh", ctx.limit)
     res = await map_items(ctx, items, lambda it: f"rgb-{it['id']}", lambda it: _rgb_item(ctx, it), "rgb")
     n = len(res) or 1
 
@@ -218,7 +218,7 @@ async def read(ctx: EvalContext, question: str, hits: list[Hit]) -> dict[str, An
 async def cmrc(ctx: EvalContext) -> EvalResult:
     from hanlin.config import Settings
 
-    paras, questions = load_cmrc(ctx.data_dir)
+    paras, questions = load_cmrc(ctx.data_dir / "cmrc2018")
     questions = questions[:ctx.limit] if ctx.limit else questions
     ctx.progress(0, len(questions), "indexing 848 paragraphs")
     loaded = await asyncio.to_thread(cmrc_index, paras, Settings().home / "cache" / "rag")
