@@ -91,9 +91,14 @@ def test_redis_down_refuses_with_a_clear_503() -> None:
     from hanlin.platform.limits_redis import RedisRateLimiter
 
     with socket_closed_port() as port:
-        lim = RedisRateLimiter(f"redis://127.0.0.1:{port}/0", timeout_s=0.5)
+        lim = RedisRateLimiter(f"redis://127.0.0.1:{port}/0", timeout_s=0.5, retry_s=30)
         with pytest.raises(Unavailable, match="HANLIN_REDIS_URL"):
             lim.hit("k", 10, 60)
+        calls = []
+        lim._script = lambda **kw: calls.append(kw)  # type: ignore[method-assign]
+        with pytest.raises(Unavailable) as ei:  # refused at once while it is known to be down: no new attempt
+            lim.hit("k", 10, 60)
+        assert not calls and ei.value.status == 503 and ei.value.code == "rate_limiter_unavailable"
 
 
 class socket_closed_port:  # noqa: N801 - a context manager used like a function

@@ -9,11 +9,14 @@ after the last hit. Same semantics as :class:`hanlin.platform.limits.LocalRateLi
 that the window is not full; the answer is ``(allowed, retry_after_s)``.
 
 If Redis cannot be reached the request is refused with 503 (fail closed): a quota that silently stops
-counting would be worse than an outage the operator sees.
+counting would be worse than an outage the operator sees. The calls are synchronous (about one loopback or LAN
+round trip), so after a failure the limiter refuses at once for ``retry_s`` instead of letting every request
+wait for a connect timeout on the event loop.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -72,10 +75,12 @@ return {1, '0'}
 class RedisRateLimiter:
     """``RateLimiter`` over Redis (``HANLIN_REDIS_URL``, e.g. ``redis://127.0.0.1:6379/0``)."""
 
-    def __init__(self, url: str, *, client: Any = None, timeout_s: float = 2.0) -> None:
+    def __init__(self, url: str, *, client: Any = None, timeout_s: float = 0.5, retry_s: float = 1.0) -> None:
         import redis
 
-        self.url = url
+        self.url, self.retry_s = url, retry_s
+        self._down_until = 0.0
+        self._down_reason = ""
         self._redis = client or redis.Redis.from_url(url, socket_timeout=timeout_s,
                                                      socket_connect_timeout=timeout_s)
         self._script = self._redis.register_script(HIT_SCRIPT)
@@ -88,16 +93,22 @@ class RedisRateLimiter:
         import redis
 
         window_ms = max(1, int(window_s * 1000))
+        if time.monotonic() < self._down_until:
+            raise self._unavailable(self._down_reason)
         try:
             allowed, retry_ms = self._script(keys=self._keys(key),
                                              args=[int(limit), window_ms, max(0, int(cost)), uuid.uuid4().hex])
         except redis.RedisError as e:
-            raise Unavailable(f"The shared rate-limit store (Redis at {self._safe_url()}) is unreachable: {e}. "
-                              "Requests are refused until it is back (HANLIN_REDIS_URL).",
-                              code="rate_limiter_unavailable") from e
+            self._down_until, self._down_reason = time.monotonic() + self.retry_s, str(e)
+            raise self._unavailable(str(e)) from e
         if int(allowed) == 1:
             return True, 0.0
         return False, max(0.001, float(retry_ms) / 1000.0)
+
+    def _unavailable(self, reason: str) -> Unavailable:
+        return Unavailable(f"The shared rate-limit store (Redis at {self._safe_url()}) is unreachable: {reason}. "
+                           "Requests are refused until it is back (HANLIN_REDIS_URL).",
+                           code="rate_limiter_unavailable", extra={"retry_after_s": self.retry_s})
 
     def used(self, key: str, window_s: float) -> int:
         """The cost counted in ``key``'s current window (for display; a zero-cost check does not add)."""
