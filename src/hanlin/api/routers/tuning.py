@@ -1,0 +1,60 @@
+"""Fine-tuning jobs in OpenAI's shapes: ``/v1/fine_tuning/jobs`` (create, list, get, events, cancel)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.errors import Unavailable
+
+router = APIRouter(prefix="/v1/fine_tuning", tags=["fine-tuning"])
+
+
+class CreateJob(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    model: str | None = Field(None, description="base model (a local GGUF: embedded or `hanlin models add`)")
+    training_file: str | None = Field(None, description="JSONL path on the server (or a label with training_data)")
+    training_data: str | None = Field(None, description="the JSONL text itself, for remote clients")
+    validation_file: str | None = None
+    validation_data: str | None = None
+    hyperparameters: dict[str, Any] | None = None
+    suffix: str | None = Field(None, description="the new model is served as ft:SUFFIX")
+    seed: int | None = None
+
+
+def _svc(services: Any) -> Any:
+    svc = services.extras.get("tuning")
+    if svc is None:
+        raise Unavailable("fine-tuning is not installed on this server")
+    return svc
+
+
+@router.post("/jobs")
+async def create_job(body: CreateJob, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return _svc(services).create(principal.tenant_id, body.model_dump())
+
+
+@router.get("/jobs")
+async def list_jobs(services: ServicesDep, principal: PrincipalDep, limit: int = 20) -> dict[str, Any]:
+    return _svc(services).list(principal.tenant_id, limit=max(1, min(limit, 100)))
+
+
+@router.get("/jobs/{job_id}")
+async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return _svc(services).get(job_id, principal.tenant_id)
+
+
+@router.get("/jobs/{job_id}/events")
+async def job_events(job_id: str, services: ServicesDep, principal: PrincipalDep, after: str | None = None,
+                     limit: int = 20, order: Literal["asc", "desc"] = "desc") -> dict[str, Any]:
+    return _svc(services).events(job_id, principal.tenant_id, after=after, limit=max(1, min(limit, 500)),
+                                 order=order)
+
+
+@router.post("/jobs/{job_id}/cancel")
+async def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    return _svc(services).cancel(job_id, principal.tenant_id)
