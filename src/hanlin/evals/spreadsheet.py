@@ -80,18 +80,19 @@ def compare_workbooks(output: Path, answer: Path, position: str, answer_sheet: s
     return True
 
 
-def _grid_text(path: Path, limit_rows: int = 12, limit_cols: int = 12) -> str:
+def _grid_text(path: Path, limit_rows: int = 10, limit_cols: int = 10) -> str:
     import openpyxl
 
     wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
     parts = []
     try:
-        for ws in wb.worksheets[:3]:
+        for ws in wb.worksheets[:2]:  # short: prompt processing dominates on CPU
             parts.append(f"Sheet '{ws.title}':")
             for r in ws.iter_rows(min_row=1, max_row=limit_rows, max_col=limit_cols):
-                cells = [f"{c.coordinate}={c.value!r}" for c in r if getattr(c, "value", None) not in (None, "")]
+                cells = [f"{c.coordinate}={str(c.value)[:30]!r}" for c in r
+                         if getattr(c, "value", None) not in (None, "")]
                 if cells:
-                    parts.append("  " + "; ".join(cells)[:400])
+                    parts.append("  " + "; ".join(cells)[:250])
     finally:
         wb.close()
     return "\n".join(parts)
@@ -155,7 +156,7 @@ async def _sb_formula(ctx: EvalContext, task: dict[str, Any], inp: Path, sheet: 
 
     formula = ""
     for attempt in range(1, 3):
-        res = await generate_json(ctx.engine, messages, schema, name="formula", max_tokens=200)
+        res = await generate_json(ctx.engine, messages, schema, name="formula", max_tokens=160)
         formula = str((res.data or {}).get("formula", "")) if isinstance(res.data, dict) else ""
         ex = execute(formula, info, sheet, (int(m[2]), column_index_from_string(m[1])))
         if ex.ok:
