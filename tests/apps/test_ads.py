@@ -14,7 +14,14 @@ import httpx
 import pytest
 
 from hanlin.apps.ads.app import AdRequest, generate_ads
-from hanlin.apps.ads.rules import PLATFORMS, ad_length, find_banned, rewrite_banned, truncate
+from hanlin.apps.ads.rules import (
+    PLATFORMS,
+    ad_length,
+    find_banned,
+    rewrite_banned,
+    truncate,
+    unsupported_numbers,
+)
 from hanlin.engine.fake import FakeEngine
 from hanlin.errors import BadRequest
 
@@ -63,7 +70,8 @@ def test_flagged_variant_rewritten_by_model() -> None:
     assert first["rewritten_by"] == "model" and first["text"] == "好用的保温杯，品质可靠"
     assert {f["term"] for f in first["flagged"]} == {"最好", "国家级"} and first["original"]["text"].startswith("最好")
     assert second["rewritten_by"] is None and not second["flagged"]
-    assert out["checks"] == {"within_limits": True, "no_banned_terms": True, "variant_count": True}
+    assert out["checks"] == {"within_limits": True, "no_banned_terms": True, "numbers_supported": True,
+                             "variant_count": True}
     rewrite_prompt = engine.requests[1]["messages"][-1]["content"]
     assert "最好" in rewrite_prompt and "广告法" in rewrite_prompt  # the model is told why
 
@@ -92,6 +100,20 @@ def test_over_long_copy_is_cut_to_the_platform_limit(platform: str) -> None:
         assert 0 < ad_length(v["title"]) <= p.title_max
 
 
+def test_invented_numbers_are_flagged_and_removed() -> None:
+    assert unsupported_numbers("500毫升大容量，12小时保温", "保温杯，500毫升，12小时保温") == []
+    assert unsupported_numbers("1000毫升，24小时保温", "保温杯，500毫升，12小时保温") == ["1000", "24"]
+    engine = FakeEngine(responses=[
+        {"variants": [{"text": "1000毫升大容量，12小时保温，送杯套"}]},
+        {"text": "依旧1000毫升，12小时保温"},  # the rewrite keeps the invented number: rules step in
+    ])
+    out = asyncio.run(generate_ads(engine, AdRequest(product="保温杯，500毫升，12小时保温，送杯套", n=1)))
+    v = out["variants"][0]
+    assert [f["term"] for f in v["flagged"]] == ["1000"] and v["flagged"][0]["kind"] == "unsupported_number"
+    assert v["rewritten_by"] == "rules" and v["text"] == "12小时保温，送杯套"
+    assert v["unsupported_numbers"] == [] and out["checks"]["numbers_supported"]
+
+
 def test_validation() -> None:
     with pytest.raises(BadRequest, match="platform"):
         AdRequest(product="x", platform="微博").validate()
@@ -103,7 +125,7 @@ def test_validation() -> None:
 
 def test_rest_ad(fake_client: Any, fake_engine: FakeEngine) -> None:
     fake_engine.enqueue({"variants": [{"title": "冬日暖杯", "text": "12小时保温，通勤好伴侣"}]})
-    r = fake_client.post("/v1/apps/ad", json={"product": "保温杯", "platform": "公众号", "n": 1})
+    r = fake_client.post("/v1/apps/ad", json={"product": "保温杯，12小时保温", "platform": "公众号", "n": 1})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["platform"] == "公众号" and body["limits"] == {"title": 64, "text": 120}

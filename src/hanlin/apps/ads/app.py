@@ -9,12 +9,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from hanlin.apps.ads import prompts
-from hanlin.apps.ads.rules import PLATFORMS, Platform, ad_length, find_banned, rewrite_banned, truncate
+from hanlin.apps.ads.rules import (
+    PLATFORMS,
+    Platform,
+    ad_length,
+    drop_clauses_with,
+    find_banned,
+    rewrite_banned,
+    truncate,
+    unsupported_numbers,
+)
 from hanlin.apps.llm import generate_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, EngineError, HanlinError
 
 MAX_VARIANTS = 10
+NUMBERS_LAW = "《广告法》第十一条：广告使用数据应当真实、准确"
 FIELDS = ("title", "text")
 
 
@@ -44,8 +54,19 @@ def _fields(platform: Platform, raw: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _findings(fields: dict[str, str]) -> list[dict[str, Any]]:
-    return [{"field": k, **f.to_dict()} for k, v in fields.items() for f in find_banned(v)]
+def _findings(fields: dict[str, str], product: str) -> list[dict[str, Any]]:
+    """Banned absolute terms, and numbers the product description does not state."""
+    found = [{"field": k, "kind": "absolute_term", **f.to_dict()} for k, v in fields.items() for f in find_banned(v)]
+    for k, v in fields.items():
+        for n in unsupported_numbers(v, product):
+            found.append({"field": k, "kind": "unsupported_number", "term": n, "start": v.find(n),
+                          "reason": f"数字“{n}”在产品信息中没有出处：{NUMBERS_LAW}"})
+    return found
+
+
+def _rules_rewrite(fields: dict[str, str], product: str) -> dict[str, str]:
+    out = {k: rewrite_banned(v) for k, v in fields.items()}
+    return {k: drop_clauses_with(v, unsupported_numbers(v, product)) or v for k, v in out.items()}
 
 
 def _over_limit(platform: Platform, fields: dict[str, str]) -> list[str]:
@@ -69,22 +90,25 @@ async def _model_rewrite(engine: Engine, product: str, platform: Platform, field
 async def _finalize(engine: Engine, req: AdRequest, platform: Platform, fields: dict[str, str],
                     usage: dict[str, int]) -> dict[str, Any]:
     """Check one variant; rewrite when flagged (model first, then rules); enforce the length limit."""
-    flagged = _findings(fields)
+    flagged = _findings(fields, req.product)
     original = dict(fields)
     rewritten_by: str | None = None
     if flagged:
         reasons = sorted({f["reason"] for f in flagged})
         candidate = await _model_rewrite(engine, req.product, platform, fields, reasons, usage)
-        if candidate and all(candidate.values()) and not _findings(candidate) and not _over_limit(platform, candidate):
+        if candidate and all(candidate.values()) and not _findings(candidate, req.product) \
+                and not _over_limit(platform, candidate):
             fields, rewritten_by = candidate, "model"
         else:
-            fields, rewritten_by = {k: rewrite_banned(v) for k, v in fields.items()}, "rules"
+            fields, rewritten_by = _rules_rewrite(fields, req.product), "rules"
     truncated = _over_limit(platform, fields)
     fields = {k: truncate(v, platform.limits()[k]) for k, v in fields.items()}
-    remaining = _findings(fields)
+    remaining = _findings(fields, req.product)
     lengths = {k: ad_length(v) for k, v in fields.items()}
     return {**fields, "length": lengths, "within_limits": not _over_limit(platform, fields) and all(fields.values()),
-            "banned_terms": [f["term"] for f in remaining], "flagged": flagged, "rewritten_by": rewritten_by,
+            "banned_terms": [f["term"] for f in remaining if f["kind"] == "absolute_term"],
+            "unsupported_numbers": [f["term"] for f in remaining if f["kind"] == "unsupported_number"],
+            "flagged": flagged, "rewritten_by": rewritten_by,
             "original": original if rewritten_by else None, "truncated": truncated}
 
 
@@ -107,6 +131,7 @@ async def generate_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
     variants = await asyncio.gather(*(_finalize(engine, req, platform, d, usage) for d in drafts))
     checks = {"within_limits": all(v["within_limits"] for v in variants),
               "no_banned_terms": all(not v["banned_terms"] for v in variants),
+              "numbers_supported": all(not v["unsupported_numbers"] for v in variants),
               "variant_count": len(variants) == req.n}
     return {"product": req.product, "platform": platform.name, "limits": platform.limits(), "unit": "汉字",
             "variants": list(variants), "checks": checks, "usage": usage}

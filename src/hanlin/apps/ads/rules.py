@@ -138,3 +138,25 @@ def _sub_outside_allowed(text: str, term: Term) -> str:
         parts += [text[last:m.start()], term.replacement]
         last = m.end()
     return "".join(parts) + text[last:]
+
+
+# ---- numbers the product description does not support ---------------------------------------------------
+
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def unsupported_numbers(text: str, source: str) -> list[str]:
+    """Numbers in the copy that the product description never states (a small model invents 1000毫升 for
+    500毫升). 《广告法》第十一条: data used in an ad must be true and accurate."""
+    known = set(_NUMBER.findall(source))
+    return [n for n in dict.fromkeys(_NUMBER.findall(text)) if n not in known]
+
+
+def drop_clauses_with(text: str, numbers: list[str]) -> str:
+    """Deterministic fallback: remove each clause that carries an unsupported number."""
+    if not numbers:
+        return text
+    pieces = re.split(r"(?<=[，,。！!？?；;])", text)
+    bad = re.compile(r"(?<![\d.])(?:" + "|".join(map(re.escape, numbers)) + r")(?![\d.])")
+    kept = "".join(p for p in pieces if not bad.search(p)).strip("，,；; ")
+    return kept
