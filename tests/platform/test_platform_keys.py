@@ -109,5 +109,10 @@ def test_scopes_limit_models_and_apps(auth_client: Any, admin_headers: dict[str,
     _, fake_only = create_key(auth_client, admin_headers, tenant="acme", scopes=["model:fake"])
     assert chat(auth_client, fake_only).status_code == 200
     assert chat(auth_client, fake_only, model="app:writer").status_code == 403
+    r = auth_client.post("/v1/completions", json={"prompt": "你好", "max_tokens": 2}, headers=fake_only)
+    assert r.status_code == 200
+    r = auth_client.post("/v1/completions", json={"model": "other", "prompt": "你好"}, headers=fake_only)
+    assert r.status_code == 403
+    assert auth_client.post("/v1/embeddings", json={"input": "你好"}, headers=fake_only).status_code == 403
     bad = auth_client.post("/v1/admin/keys", json={"tenant": "acme", "scopes": ["everything"]}, headers=admin_headers)
     assert bad.status_code == 400

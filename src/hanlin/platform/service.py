@@ -7,6 +7,7 @@ knowledge base questions, completions, embeddings), and puts :class:`Platform` i
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hanlin.config import Settings
-from hanlin.errors import AuthenticationError, HanlinError, RateLimited
+from hanlin.errors import AuthenticationError, HanlinError, PermissionDenied, RateLimited
 from hanlin.platform.apps import AppStore, make_app_hook
 from hanlin.platform.audit import AuditLog, actor_of
 from hanlin.platform.auth import Authenticator
@@ -156,6 +157,9 @@ class Platform:
         """Quotas before, and a usage row with the tokens its engines used after, a non-chat generation route."""
         started = time.time()
         route = request.url.path[len("/v1/"):]
+        denied = await self._scope_check(request, principal)
+        if denied is not None:
+            return denied
         try:
             self.quotas.release(self.quotas.admit(principal))  # these routes' tokens are charged when they end
         except RateLimited as e:
@@ -173,6 +177,21 @@ class Platform:
         status = "ok" if response.status_code < 400 else f"http_{response.status_code}"
         self.record_tally(principal, route, tally, time.time() - started, status)
         return response
+
+    async def _scope_check(self, request: Request, principal: Principal) -> Response | None:
+        """/v1/completions and /v1/embeddings name a model in their JSON body: keep scoped keys to theirs."""
+        path = request.url.path
+        if not principal.scopes or path not in ("/v1/completions", "/v1/embeddings"):
+            return None
+        try:
+            model = (json.loads(await request.body() or b"{}") or {}).get("model")
+        except (ValueError, AttributeError):
+            return None  # the route answers the malformed body with 400
+        default = self.settings.embedding_model if path.endswith("embeddings") else self.settings.model
+        if principal.allows(f"model:{model or default}"):
+            return None
+        err = PermissionDenied(f"This API key may not use model '{model or default}'", param="model")
+        return JSONResponse(err.to_dict(), status_code=err.status)
 
     def _audit_knowledge(self, principal: Principal, method: str, path: str) -> None:
         parts = path.strip("/").split("/")[2:]  # after v1/knowledge-bases
