@@ -170,8 +170,8 @@ def usage(tenant: Annotated[str | None, typer.Option("--tenant", help="only this
     if as_json:
         print_json(summary)
         return
-    _table("Usage", ["day", "tenant", "model", "requests", "errors", "prompt", "completion", "total"],
-           [[r["day"], r["tenant_id"], r["model"] or "-", r["requests"], r["errors"], r["prompt_tokens"],
+    _table("Usage", ["day", "tenant", "model", "requests", "jobs", "errors", "prompt", "completion", "total"],
+           [[r["day"], r["tenant_id"], r["model"] or "-", r["requests"], r["jobs"], r["errors"], r["prompt_tokens"],
              r["completion_tokens"], r["total_tokens"]] for r in summary["data"]])
     tot = summary["totals"]
     out_console.print(f"total: {tot['requests']} requests, {tot['total_tokens']} tokens")
