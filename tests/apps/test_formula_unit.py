@@ -199,3 +199,17 @@ def test_million_row_csv_is_sampled_with_bounded_memory(tmp_path: Path) -> None:
     d, _ = run_one(big, "amount 总和", *[spec("sum", "amount")] * 2, attempts=2)
     assert d["formula"] == "=SUM($C$2:$C$1000001)"
     assert d["verified"] is False or d["value"] == sum(i % 100 for i in range(1_000_000))
+
+
+def test_date_criteria_and_text_join(book: Path) -> None:
+    cutoff = dt.datetime(2024, 7, 1)
+    d, _ = run_one(book, "2024年7月1日以后北京的订单有多少个",
+                   spec("count", "订单号", [crit("日期", "2024-07-01", ">="), crit("地区", "北京")]))
+    assert d["verified"] and 'DATE(2024,7,1)' in d["formula"]
+    assert d["value"] == sum(1 for r in ROWS if r["日期"] >= cutoff and r["地区"] == "北京")
+    # a date the request never wrote is dropped rather than trusted
+    d, _ = run_one(book, "北京的订单有多少个", spec("count", "订单号", [crit("日期", "2023-01-01", ">="),
+                                                              crit("地区", "北京")]))
+    assert d["value"] == sum(1 for r in ROWS if r["地区"] == "北京") and d["repairs"]
+    d, _ = run_one(book, "把地区和产品拼接起来", spec("row_math", "地区", second="产品", operation="&"))
+    assert d["verified"] and d["value"] == ROWS[0]["地区"] + ROWS[0]["产品"]

@@ -17,7 +17,7 @@ AGGREGATES = {"sum": ("SUMIFS", "SUM"), "average": ("AVERAGEIFS", "AVERAGE"), "c
 ROW_PATTERNS = ("row_math", "date_part", "text")
 PATTERNS = [*AGGREGATES, "lookup", *ROW_PATTERNS, "freeform"]
 OPS = ["=", ">", ">=", "<", "<=", "<>"]
-OPERATIONS = ["none", "+", "-", "*", "/", "year", "month", "day", "weekday", "left", "right", "len", "upper",
+OPERATIONS = ["none", "+", "-", "*", "/", "&", "year", "month", "day", "weekday", "left", "right", "len", "upper",
               "lower", "trim"]
 DATE_OPS = {"year": "YEAR", "month": "MONTH", "day": "DAY", "weekday": "WEEKDAY"}
 TEXT_OPS = {"left": "LEFT", "right": "RIGHT", "len": "LEN", "upper": "UPPER", "lower": "LOWER", "trim": "TRIM"}
@@ -107,6 +107,7 @@ class Hints:
     columns: list[str]
     values: list[Criterion]  # (column, "=", value) for values written in the request
     numbers: list[float]
+    dates: list[tuple[int, int, int | None]] = field(default_factory=list)  # (year, month, day?) written
 
     def to_prompt(self) -> str:
         parts = []
@@ -140,7 +141,9 @@ def request_hints(request: str, sheet: SheetInfo) -> Hints:
         stripped = stripped.replace(_norm(name), " ")
     numbers = [float(x) for x in re.findall(r"(?<![0-9A-Za-z.])-?\d+(?:\.\d+)?", stripped)]
     pattern = next((p for p, words in PATTERN_WORDS if any(w in stripped for w in words)), None)
-    return Hints(pattern, columns, values, numbers)
+    dates = [(int(y), int(m), int(d) if d else None) for y, m, d in
+             re.findall(r"((?:19|20)\d{2})\s*[年\-/.]\s*(\d{1,2})(?:\s*[月\-/.]\s*(\d{1,2}))?", request)]
+    return Hints(pattern, columns, values, numbers, dates)
 
 
 def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str]:
@@ -156,6 +159,9 @@ def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str
             v = c.value
             said = (_norm(str(v)) in text) if not isinstance(v, (int, float)) else \
                 any(abs(float(v) - x) < 1e-9 for x in hints.numbers)
+            d = _as_date(v) if sheet.column(c.column).dtype == "date" else None
+            if d is not None:  # a date criterion must be a date the request wrote (year and month)
+                said = any(d.year == y and d.month == m and (dd is None or dd == d.day) for y, m, dd in hints.dates)
             if said:
                 kept.append(c)
             else:
@@ -276,9 +282,9 @@ def _row_formula(spec: Spec, sheet: SheetInfo, prefix: bool, row: int) -> str:
     p = quote_sheet(sheet.name) + "!" if prefix else ""
     ref = f"{p}{a.letter}{row}"
     op = spec.operation
-    if spec.pattern == "row_math" or op in ("+", "-", "*", "/"):
-        if op not in ("+", "-", "*", "/"):
-            raise SpecError("row_math needs operation + - * or /")
+    if spec.pattern == "row_math" or op in ("+", "-", "*", "/", "&"):
+        if op not in ("+", "-", "*", "/", "&"):
+            raise SpecError("row_math needs operation + - * / or & (join text)")
         b = _column(sheet, spec.second_column, "second_column")
         return f"={ref}{op}{p}{b.letter}{row}"
     if op in DATE_OPS:
@@ -314,7 +320,7 @@ def sanity_problems(spec: Spec, value: Any, sheet: SheetInfo, info: WorkbookInfo
     """Ways ``value`` cannot be the answer to the spec's request (empty list = plausible)."""
     p = spec.pattern
     num = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if (p in AGGREGATES or p == "row_math") and not num:
+    if (p in AGGREGATES or (p == "row_math" and spec.operation != "&")) and not num:
         return [f"{p} should give a number, got {value!r}"]
     if p == "count":
         if float(value) != int(value) or not 0 <= value <= sheet.n_rows:
