@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 SB_FLOOR = {"soft": 8.0, "hard": 6.0}  # README: input unchanged, 50 tasks
 SB_SYSTEM = ("You are an Excel expert. Write ONE Excel formula for the given target cell that answers the "
              "request; it will be copied to every cell of the answer range (use relative row references so it "
-             "fills down). Only functions Excel has. Output JSON {\"formula\": \"=...\"}.")
+             "fills down). Only functions Excel has. Reply with the formula only, starting with =.")
 
 
 # ------------------------------------------------------------------ SpreadsheetBench scoring (official rules)
@@ -138,31 +138,41 @@ def apply_formula(inp: Path, out: Path, formula: str, sheet: str, rng: str, max_
     return ok
 
 
+def extract_formula(text: str) -> str:
+    """The first ``=...`` line of a reply (code fences and prose around it are ignored)."""
+    for line in text.replace("`", "\n").splitlines():
+        line = line.strip()
+        if line.startswith("="):
+            return line
+    m = re.search(r"=\s*[A-Z][A-Z0-9.]*\(.*", text)
+    return m[0].strip() if m else ""
+
+
 async def _sb_formula(ctx: EvalContext, task: dict[str, Any], inp: Path, sheet: str, rng: str) -> tuple[str, int]:
+    from openpyxl.utils import column_index_from_string
+
     from hanlin.apps.formulas.verify import execute
     from hanlin.apps.formulas.workbook import load_workbook_info
-    from hanlin.apps.llm import generate_json
+    from hanlin.apps.llm import generate_text
 
     first = _answer_cells(rng)[0]
     user = (f"{_grid_text(inp)}\n\nRequest: {task['instruction']}\nTarget sheet: '{sheet}', answer range {rng}; "
-            f"write the formula for cell {first}.")
+            f"write the formula for cell {first}. Reply with the formula only.")
+    # plain text, not JSON: small models break formulas with quotes when they must escape them in a JSON string
     messages = [{"role": "system", "content": SB_SYSTEM}, {"role": "user", "content": user}]
-    schema = {"type": "object", "properties": {"formula": {"type": "string", "maxLength": 300}},
-              "required": ["formula"]}
     info = load_workbook_info(inp)
     m = re.match(r"([A-Z]+)(\d+)", first)
     assert m is not None
-    from openpyxl.utils import column_index_from_string
-
     formula = ""
     for attempt in range(1, 3):
-        res = await generate_json(ctx.engine, messages, schema, name="formula", max_tokens=160)
-        formula = str((res.data or {}).get("formula", "")) if isinstance(res.data, dict) else ""
-        ex = execute(formula, info, sheet, (int(m[2]), column_index_from_string(m[1])))
-        if ex.ok:
+        text, _ = await generate_text(ctx.engine, messages, max_tokens=160, temperature=0.2)
+        formula = extract_formula(text)
+        ex = execute(formula, info, sheet, (int(m[2]), column_index_from_string(m[1]))) if formula else None
+        if ex is not None and ex.ok:
             return ex.formula, attempt
-        messages += [{"role": "assistant", "content": res.raw},
-                     {"role": "user", "content": f"Executing it failed: {ex.error}. Fix the formula."}]
+        messages += [{"role": "assistant", "content": text},
+                     {"role": "user", "content": f"Executing it failed: {ex.error if ex else 'no formula found'}. "
+                                                 "Reply with the corrected formula only."}]
     return formula, 2
 
 
