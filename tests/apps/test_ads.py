@@ -17,6 +17,7 @@ from hanlin.apps.ads.app import AdRequest, generate_ads
 from hanlin.apps.ads.rules import (
     PLATFORMS,
     ad_length,
+    dedupe_clauses,
     find_banned,
     rewrite_banned,
     truncate,
@@ -47,6 +48,13 @@ def test_rules_rewrite_removes_every_term() -> None:
         fixed = rewrite_banned(text)
         assert fixed and not find_banned(fixed), fixed
     assert rewrite_banned("最近上新，第一季度热销") == "最近上新，第一季度热销"
+
+
+def test_looping_clauses_collapsed() -> None:
+    assert dedupe_clauses("双层真空，送杯套，送杯套，送杯套，送杯套") == "双层真空，送杯套"
+    assert dedupe_clauses("一杯暖到心里。一杯暖到心里。") == "一杯暖到心里。"
+    engine = FakeEngine(responses=[{"variants": [{"text": "12小时保温，送杯套，送杯套，送杯套"}]}])
+    assert _run(engine, n=1)["variants"][0]["text"] == "12小时保温，送杯套"
 
 
 def test_lengths() -> None:
@@ -91,7 +99,9 @@ def test_failed_model_rewrite_falls_back_to_rules() -> None:
 @pytest.mark.parametrize("platform", list(PLATFORMS))
 def test_over_long_copy_is_cut_to_the_platform_limit(platform: str) -> None:
     p = PLATFORMS[platform]
-    long = "双层真空设计，十二小时长效保温，" * 80
+    a, b, c = "早晚冬夏春秋昼夜", "办公通勤户外居家出差露营旅行运动", "温暖舒心贴心省心"
+    long = "".join(f"{x}间{b[i:i + 2]}{c[j:j + 2]}，" for x in a for i in range(0, 16, 2) for j in range(0, 8, 2))
+    assert ad_length(long) > 1000 and len(set(long.split("，"))) > 200  # distinct clauses: nothing to collapse
     engine = FakeEngine(responses=[{"variants": [{"title": "保温杯" * 30, "text": long}]}])
     v = _run(engine, platform=platform, n=1)["variants"][0]
     assert ad_length(v["text"]) <= p.text_max and v["within_limits"]

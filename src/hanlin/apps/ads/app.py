@@ -13,6 +13,7 @@ from hanlin.apps.ads.rules import (
     PLATFORMS,
     Platform,
     ad_length,
+    dedupe_clauses,
     drop_clauses_with,
     find_banned,
     rewrite_banned,
@@ -48,9 +49,9 @@ class AdRequest:
 
 
 def _fields(platform: Platform, raw: dict[str, Any]) -> dict[str, str]:
-    out = {"text": str(raw.get("text", "")).strip()}
+    out = {"text": dedupe_clauses(str(raw.get("text", "")).strip())}
     if platform.title_max:
-        out["title"] = str(raw.get("title", "")).strip()
+        out["title"] = dedupe_clauses(str(raw.get("title", "")).strip())
     return out
 
 

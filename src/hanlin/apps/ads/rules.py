@@ -160,3 +160,18 @@ def drop_clauses_with(text: str, numbers: list[str]) -> str:
     bad = re.compile(r"(?<![\d.])(?:" + "|".join(map(re.escape, numbers)) + r")(?![\d.])")
     kept = "".join(p for p in pieces if not bad.search(p)).strip("，,；; ")
     return kept
+
+
+def dedupe_clauses(text: str) -> str:
+    """"送杯套，送杯套，送杯套" → "送杯套": a small model loops on a clause; keep its first occurrence."""
+    pieces = re.split(r"(?<=[，,。！!？?；;、])", text)
+    seen: set[str] = set()
+    out: list[str] = []
+    for piece in pieces:
+        key = piece.rstrip("，,。！!？?；;、 ").strip()
+        if key and key in seen:
+            continue
+        seen.add(key)
+        out.append(piece)
+    kept = "".join(out).rstrip("，,；;、")
+    return kept or text
