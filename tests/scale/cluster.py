@@ -37,10 +37,11 @@ class Stub:
         self.proc.wait(timeout=10)
 
 
-def start_stub(name: str, *, tokens: int = 8, token_delay: float = 0.0, model: str = "stub-model") -> Stub:
+def start_stub(name: str, *, tokens: int = 8, token_delay: float = 0.0, ttft: float = 0.0,
+               model: str = "stub-model") -> Stub:
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(STUB), "--port", str(port), "--name", name, "--model", model,
-                             "--tokens", str(tokens), "--token-delay", str(token_delay)],
+                             "--tokens", str(tokens), "--token-delay", str(token_delay), "--ttft", str(ttft)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -63,7 +64,7 @@ def write_config(path: Path, pools: dict[str, list[dict[str, Any]]], **pool_opts
 
 def start_node(home: Path, config: Path, model: str, **env: str) -> RunningServer:
     """`hanlin serve --config` with no local model: every model it serves is a pool."""
-    return start_server(home, extra_args=("--no-preload", "--config", str(config)), HANLIN_MODEL=model, **env)
+    return start_server(home, extra_args=("--config", str(config)), HANLIN_MODEL=model, **env)
 
 
 @dataclass

@@ -40,6 +40,7 @@ def make_app(name: str, model: str, tokens: int, token_delay: float, ttft: float
         body = await request.json()
         stats["requests"] += 1
         stats["last_body"] = body
+        stats["last_authorization"] = request.headers.get("authorization")
         n = max(1, min(int(body.get("max_tokens") or tokens), tokens))
         cid, created = f"chatcmpl-{uuid.uuid4().hex[:12]}", int(time.time())
         usage = {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}

@@ -20,26 +20,29 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def stubs() -> Iterator[tuple[Stub, Stub]]:
+def stubs() -> Iterator[tuple[Stub, Stub, Stub]]:
     a = start_stub("a", tokens=60, token_delay=0.05)
     b = start_stub("b", tokens=60, token_delay=0.05)
-    yield a, b
-    for s in (a, b):
+    slow = start_stub("slow", tokens=4, ttft=30)  # sends the role chunk, then nothing for 30 s
+    yield a, b, slow
+    for s in (a, b, slow):
         if s.proc.poll() is None:
             s.kill()
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory, stubs: tuple[Stub, Stub]) -> Iterator[RunningServer]:
-    a, b = stubs
+def node(tmp_path_factory: pytest.TempPathFactory, stubs: tuple[Stub, Stub, Stub]) -> Iterator[RunningServer]:
+    a, b, slow = stubs
     home = tmp_path_factory.mktemp("pool-node")
     cfg = write_config(home / "hanlin.yaml", {
         "chat": [{"kind": "vllm", "base_url": a.base_url, "model": "stub-model", "name": "a"},
                  {"kind": "llamacpp", "base_url": b.base_url, "model": "stub-model", "name": "b"}],
         "guided": [{"kind": "vllm", "base_url": b.base_url, "model": "Qwen/Qwen2.5-72B-Instruct",
-                    "structured_output": "guided_json"}],
+                    "structured_output": "guided_json", "api_key_env": "STUB_B_KEY"}],
+        "timeouts": [{"kind": "vllm", "base_url": slow.base_url, "name": "slow", "timeout_s": 1},
+                     {"kind": "vllm", "base_url": b.base_url, "name": "b"}],
     }, health_interval_s=1, cooldown_s=2)
-    srv = start_node(home, cfg, "chat")
+    srv = start_node(home, cfg, "chat", STUB_B_KEY="sk-stub-b")
     yield srv
     stop_server(srv)
 
@@ -51,15 +54,18 @@ def test_pool_is_listed_once(node: RunningServer) -> None:
     assert health["kind"] == "pool"
 
 
-def test_structured_output_and_tools_reach_vllm_as_guided_json(node: RunningServer, stubs: tuple[Stub, Stub]) -> None:
+def test_structured_output_and_tools_reach_vllm_as_guided_json(node: RunningServer,
+                                                              stubs: tuple[Stub, Stub, Stub]) -> None:
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
     r = httpx.post(node.base_url + "/chat/completions", timeout=30, json={
         "model": "guided", "messages": [{"role": "user", "content": "数字"}], "max_tokens": 3,
         "response_format": {"type": "json_schema", "json_schema": {"name": "n", "schema": schema}}})
     assert r.status_code == 200
-    sent = stubs[1].stats()["last_body"]
+    stats = stubs[1].stats()
+    sent = stats["last_body"]
     assert sent["model"] == "Qwen/Qwen2.5-72B-Instruct" and sent["guided_json"] == schema
     assert "response_format" not in sent
+    assert stats["last_authorization"] == "Bearer sk-stub-b"  # the key named by api_key_env
     tool = {"type": "function", "function": {"name": "get_weather", "description": "天气",
                                              "parameters": {"type": "object",
                                                             "properties": {"city": {"type": "string"}}}}}
@@ -70,8 +76,21 @@ def test_structured_output_and_tools_reach_vllm_as_guided_json(node: RunningServ
     assert "tools" not in sent and "get_weather" in str(sent["guided_json"])
 
 
-def test_kill_one_engine_under_load(node: RunningServer, stubs: tuple[Stub, Stub]) -> None:
-    a, b = stubs
+def test_a_member_past_its_timeout_before_the_first_token_is_retried(node: RunningServer,
+                                                                    stubs: tuple[Stub, Stub, Stub]) -> None:
+    slow = stubs[2]
+    before = slow.stats()["requests"]
+
+    async def two() -> list[StreamResult]:  # at once: least-outstanding sends one to each member
+        async with httpx.AsyncClient(timeout=60) as client:
+            return list(await asyncio.gather(*(stream_chat(client, node.url, "timeouts") for _ in range(2))))
+    results = asyncio.run(two())
+    assert all(r.status == 200 and r.error is None and r.text.startswith("[b]") for r in results)
+    assert slow.stats()["requests"] == before + 1  # tried once, timed out after 1 s, retried on "b"
+
+
+def test_kill_one_engine_under_load(node: RunningServer, stubs: tuple[Stub, Stub, Stub]) -> None:
+    a, b, _ = stubs
 
     async def run() -> tuple[list[StreamResult], list[StreamResult]]:
         streaming_from_a = asyncio.Event()

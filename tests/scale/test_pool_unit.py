@@ -306,17 +306,23 @@ def test_streams_cut_together_open_the_circuit_once() -> None:
     asyncio.run(run())
 
 
-def test_a_failed_health_check_is_not_counted_as_a_failed_request() -> None:
+def test_health_checks_take_members_out_and_back_but_do_not_end_a_circuit() -> None:
     async def run() -> None:
         a = ScriptedEngine("a")
         a.healthy = False
-        pool = pool_of(a, ScriptedEngine("b"))
+        pool = pool_of(a, ScriptedEngine("b"), cooldown_s=60)
         await pool.check_members()
         st = pool.status()[0]
-        assert st["state"] == "down" and st["failed"] == 0 and st["last_error"] == "health check failed"
-        # still dead when its cooldown ends: the next round takes it out again, for twice as long
-        pool.members[0].open_until = time.monotonic() - 1
-        assert pool.status()[0]["state"] == "half-open"
+        assert st["state"] == "down" and not st["healthy"] and st["failed"] == 0  # not a failed request
+        assert st["last_error"] == "health check failed"
+        a.healthy = True
         await pool.check_members()
-        assert pool.status()[0]["state"] == "down" and pool.members[0].cooldown_s == 60
+        assert pool.status()[0]["state"] == "up"  # answers again: back at once
+        # a member that answers health checks but fails requests stays out for its cooldown
+        a.fail_before = True
+        pool._rr = -1
+        await collect(pool)
+        await pool.check_members()
+        st = pool.status()[0]
+        assert st["state"] == "down" and st["healthy"] and 59 < st["retry_in_s"] <= 60
     asyncio.run(run())

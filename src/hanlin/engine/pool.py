@@ -1,9 +1,9 @@
 """An engine pool: one model name served by several engines (vLLM, llama.cpp servers, other Hanlin nodes,
 local xllamacpp instances).
 
-Routing picks the member with the fewest outstanding requests. A member that fails is taken out (its circuit
-opens) and tried again after a cooldown that doubles while it keeps failing, or as soon as a periodic health
-check sees it answer. A request that fails before its first token is retried on another member, so clients
+Routing picks the member with the fewest outstanding requests. A member whose requests fail is taken out (its
+circuit opens) and gets a trial request after a cooldown that doubles while it keeps failing. A member that does
+not answer the periodic health check is out until it answers again. A request that fails before its first token is retried on another member, so clients
 never see an engine dying under them unless it had already started streaming to them; then the stream ends
 with an SSE error event (``api/sse.py``) saying the answer is incomplete.
 """
@@ -116,7 +116,8 @@ class Member:
     engine: Engine
     max_concurrency: int = 0
     outstanding: int = 0
-    open_until: float = 0.0  # 0 = circuit closed
+    open_until: float = 0.0  # 0 = circuit closed; else taken out until then (after failed requests)
+    healthy: bool = True  # the last health check answered
     consecutive_failures: int = 0
     cooldown_s: float = 15.0
     served: int = 0
@@ -129,13 +130,15 @@ class Member:
             self._sem = asyncio.Semaphore(self.max_concurrency)
 
     def available(self, now: float) -> bool:
-        return self.open_until == 0.0 or now >= self.open_until  # closed, or half-open (cooldown over)
+        # healthy, and the circuit closed or half-open (its cooldown over: the next request is a trial)
+        return self.healthy and (self.open_until == 0.0 or now >= self.open_until)
 
     def status(self) -> dict[str, Any]:
         now = time.monotonic()
-        state = "up" if self.open_until == 0.0 else ("half-open" if now >= self.open_until else "down")
+        state = ("down" if not self.available(now) else "up" if self.open_until == 0.0 else "half-open")
         return {"member": self.label, "kind": self.engine.info.kind, "state": state,
                 "outstanding": self.outstanding, "served": self.served, "failed": self.failed,
+                "healthy": self.healthy,
                 "retry_in_s": round(max(0.0, self.open_until - now), 1) if self.open_until else 0.0,
                 "last_error": self.last_error}
 
@@ -195,7 +198,8 @@ class EnginePool:
         candidates = [i for i, m in enumerate(self.members) if i not in exclude and m.available(now)]
         if not candidates:
             down = [m for m in self.members if not m.available(now)]
-            wait = min((m.open_until - now for m in down), default=self.base_cooldown_s)
+            wait = min((m.open_until - now if m.healthy else self.health_interval_s for m in down),
+                       default=self.base_cooldown_s)
             raise Unavailable(f"Model '{self.info.name}': no engine of its pool can take the request "
                               f"({len(down)} of {len(self.members)} down; next retry in {max(wait, 0):.0f} s). "
                               "Check the upstream servers or the pool in the --config file.",
@@ -207,9 +211,7 @@ class EnginePool:
 
     def _success(self, m: Member) -> None:
         m.served += 1
-        self._close_circuit(m)
-
-    def _close_circuit(self, m: Member) -> None:
+        m.healthy = True
         if m.open_until or m.consecutive_failures:
             if m.open_until:
                 log.info("pool %s: member %s is back", self.info.name, m.label)
@@ -338,17 +340,20 @@ class EnginePool:
 
     # --- health checks -------------------------------------------------------------------------------------
     async def check_members(self) -> None:
-        """One round of health checks: a down member that answers comes back, an up one that does not goes out."""
+        """One round of health checks. A member that does not answer is out until it answers again. Answering does
+        not end a circuit opened by failed requests (a server can list its models yet fail to generate): that
+        member gets its trial request when its cooldown is over."""
         async def one(m: Member) -> None:
             try:
                 ok = await asyncio.wait_for(m.engine.health(), timeout=max(1.0, self.health_interval_s))
             except Exception:
                 ok = False
-            if ok and m.open_until:
-                self._close_circuit(m)
-            elif not ok and m.open_until <= time.monotonic():  # up, or half-open after its cooldown
-                m.last_error = "health check failed"
-                self._trip(m)
+            if ok != m.healthy:
+                log.log(logging.INFO if ok else logging.WARNING, "pool %s: member %s %s its health check",
+                        self.info.name, m.label, "passes" if ok else "fails")
+                m.healthy = ok
+                if not ok:
+                    m.last_error = "health check failed"
         await asyncio.gather(*(one(m) for m in self.members))
 
     async def _health_loop(self) -> None:
@@ -415,7 +420,7 @@ class PoolCollector:
         for name, pool in self.pools.items():
             retries.add_metric([name], pool.retries)
             for m in pool.members:
-                up.add_metric([name, m.label], 1.0 if m.open_until == 0.0 or now >= m.open_until else 0.0)
+                up.add_metric([name, m.label], 1.0 if m.available(now) else 0.0)
                 outstanding.add_metric([name, m.label], m.outstanding)
                 served.add_metric([name, m.label], m.served)
                 failed.add_metric([name, m.label], m.failed)
