@@ -57,6 +57,13 @@ def test_looping_clauses_collapsed() -> None:
     assert _run(engine, n=1)["variants"][0]["text"] == "12小时保温，送杯套"
 
 
+def test_field_cut_by_the_grammar_backs_off_to_a_clause() -> None:
+    title = "超级保温杯，双层真空，12小时保温，50"  # 20 characters: the 小红书 title cap stopped it mid-number
+    engine = FakeEngine(responses=[{"variants": [{"title": title, "text": "双层真空，12小时保温"}]}])
+    v = _run(engine, platform="小红书", n=1)["variants"][0]
+    assert v["title"] == "超级保温杯，双层真空，12小时保温" and not v["flagged"]
+
+
 def test_lengths() -> None:
     assert ad_length("中文") == 2 and ad_length("abcd") == 2 and ad_length("中a") == 2
     long = "这款保温杯采用双层真空设计，十二小时保温保冷。轻巧便携，适合上班通勤和户外出行。"

@@ -48,11 +48,19 @@ class AdRequest:
         return PLATFORMS[self.platform]
 
 
+def _trim_cut(text: str, cap: int) -> str:
+    """The grammar stops a field at ``cap`` characters, mid-word ("12小时保温，50"): back off to the last
+    clause boundary when the field ran into the cap."""
+    if len(text) < cap:
+        return text
+    idx = max(text.rfind(m) for m in "，。！？；,!?;")
+    return text[:idx].rstrip("，,；;") if idx >= len(text) // 2 else text
+
+
 def _fields(platform: Platform, raw: dict[str, Any]) -> dict[str, str]:
-    out = {"text": dedupe_clauses(str(raw.get("text", "")).strip())}
-    if platform.title_max:
-        out["title"] = dedupe_clauses(str(raw.get("title", "")).strip())
-    return out
+    caps = {"text": min(platform.text_max, prompts.GEN_TEXT_CAP), "title": platform.title_max}
+    keys = ("text", "title") if platform.title_max else ("text",)
+    return {k: _trim_cut(dedupe_clauses(str(raw.get(k, "")).strip()), caps[k]) for k in keys}
 
 
 def _findings(fields: dict[str, str], product: str) -> list[dict[str, Any]]:
