@@ -64,7 +64,11 @@ class ChatService:
         for hook in self.hooks:
             prepared = await hook(principal, req, prepared)
         prepared.tool_mode = plan_tools(req, prepared.body)
-        if not principal.allows(f"model:{prepared.model}") and not principal.allows(f"app:{req.model}"):
+        requested = req.model or prepared.model
+        app_ref = requested if requested.startswith("app:") else ""  # scope of a custom app: "app:NAME"
+        if app_ref:
+            app_ref = app_ref.split("@", 1)[0]  # "app:NAME@2" is covered by a scope on "app:NAME"
+        if not principal.allows(f"model:{prepared.model}") and not (app_ref and principal.allows(app_ref)):
             raise PermissionDenied(f"This API key may not use model '{req.model}'", param="model")
         return prepared
 
@@ -118,9 +122,11 @@ class ChatService:
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         first = True
+        streamed = 0  # content chunks: llama.cpp sends at most one token per chunk
         try:
             async for chunk in engine.stream({**prepared.body, "stream_options": {"include_usage": True}}):
                 chunk["model"] = name
+                streamed += sum(1 for c in chunk.get("choices") or [] if (c.get("delta") or {}).get("content"))
                 if chunk.get("usage"):
                     usage = usage_of(chunk)
                     if not want_usage:
@@ -134,7 +140,15 @@ class ChatService:
             status = "ok"
         finally:
             gauge.dec()
+            if not usage["total_tokens"] and streamed:  # the client left before the usage chunk: bill what
+                usage = _estimated_usage(prepared.body, streamed)  # was generated, prompt estimated
             self._record(principal, name, usage, started, status)
+
+
+def _estimated_usage(body: dict[str, Any], completion: int) -> dict[str, int]:
+    chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
+    prompt = max(1, chars * 2 // 3)  # ≈ tokens for mixed Chinese/Latin text with Qwen's tokenizer
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
 def _chunks_from_response(resp: dict[str, Any], want_usage: bool) -> list[dict[str, Any]]:
