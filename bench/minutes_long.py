@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ async def main() -> None:
     print(f"model: {engine.info.name} ({engine.info.kind}, {engine.info.slots} slots, threads={settings.n_threads}); "
           f"load {load_s:.1f} s", flush=True)
     t1 = time.perf_counter()
+    cpu0 = _cpu()
 
     def progress(fraction: float, stage: str) -> None:
         print(f"  [{time.perf_counter() - t1:7.1f} s] {fraction:5.1%} {stage}", flush=True)
@@ -70,7 +72,15 @@ async def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
     total = s["timings_s"]["total"]
-    print(f"\nTOTAL {total:.1f} s ({total / 60:.1f} min) for {transcript.chars} characters", file=sys.stderr)
+    cpu = _cpu() - cpu0
+    print(f"\nTOTAL wall {total:.1f} s ({total / 60:.1f} min) for {transcript.chars} characters; "
+          f"process CPU {cpu:.0f} s = {cpu / max(1, settings.n_threads):.0f} s on {settings.n_threads} idle cores "
+          f"(the wall time counts other processes on shared cores; the CPU time does not)", file=sys.stderr)
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 if __name__ == "__main__":

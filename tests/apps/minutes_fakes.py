@@ -19,12 +19,12 @@ MEETING = "\n".join([
 
 def _lines(body: dict[str, Any]) -> dict[int, str]:
     """Utterance index → speaker, read from the prompt like a model would."""
-    user = body["messages"][-1]["content"]
+    user = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
     return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] (\S+?)：", user, re.M)}
 
 
 def _texts(body: dict[str, Any]) -> dict[int, str]:
-    user = body["messages"][-1]["content"]
+    user = "\n".join(m["content"] for m in body["messages"] if m["role"] == "user")
     return {int(m.group(1)): m.group(2) for m in re.finditer(r"^\[(\d+)\] \S+?：(.*)$", user, re.M)}
 
 

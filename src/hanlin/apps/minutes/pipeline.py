@@ -36,7 +36,7 @@ class Options:
     max_chapters: int = 12
     max_utts: int = 60
     concurrency: int = 4
-    max_tokens: int = 700
+    max_tokens: int = 500
     repair: bool = True
     extractive: bool = True  # add keyword-found decisions/action items when the model gives none
     title: str | None = None
@@ -77,7 +77,7 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     repaired = {k: 0 for k in KINDS}
     if failures and opts.repair:
         t1 = time.perf_counter()
-        fixed = await _ask(engine, prompts.repair_messages(lang, lines, failures),
+        fixed = await _ask(engine, prompts.repair_messages(msgs, data, lang, failures),
                            repair_schema(speakers, line_ids), opts.max_tokens // 2, usage) or {}
         again, _ = verify_items(checker, fixed, VerifyStats())
         for kind in KINDS:  # a repaired item stands in for a failed one of its kind

@@ -34,13 +34,13 @@ OVERVIEW_SYSTEM = {
            "positions, outcomes)."),
 }
 
-REPAIR_SYSTEM = {
-    "zh": ("你是会议纪要校对员。下面的条目引用的行号不能支持条目内容，原因已注明。请对照会议片段改正："
-           "观点的 lines 必须是该发言人自己说话的行号；待办的负责人必须是发言人或在所引行中被点名。"
-           "改不对的条目就不要输出。只输出 JSON。"),
-    "en": ("You check meeting minutes. The items below cite lines that do not support them; the reason is given. "
-           "Fix them against the transcript: a view cites only its speaker's own lines; an action item's owner is a "
-           "speaker or is named in the cited lines. Leave out items you cannot fix. JSON only."),
+REPAIR_USER = {
+    "zh": ("下面这些条目没有通过校验（原因在括号里）：\n{items}\n请对照上面的会议片段改正后重新输出："
+           "观点的 lines 必须是该发言人自己说话的行号；待办的负责人必须是发言人或在所引行中被点名，所引行要有分配任务的话；"
+           "决定所引的行要有表示决定的话。改不对的条目就不要输出。"),
+    "en": ("These items failed the checks (reason in brackets):\n{items}\nFix them against the transcript above: a "
+           "view cites only its speaker's own lines; an action item's owner is a speaker or is named in the cited "
+           "lines, which must assign the task; a decision's lines must state it. Leave out items you cannot fix."),
 }
 
 
@@ -88,10 +88,12 @@ def overview_messages(lang: str, chapters: list[dict[str, Any]], budget: int = 3
     return [{"role": "system", "content": OVERVIEW_SYSTEM[lang]}, {"role": "user", "content": body}]
 
 
-def repair_messages(lang: str, lines: str, failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def repair_messages(chapter: list[dict[str, Any]], answer: dict[str, Any], lang: str,
+                    failures: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The chapter conversation plus one more turn, so the engine can reuse the cached prompt prefix."""
     import json
 
     items = "\n".join(f"- {json.dumps(f['item'], ensure_ascii=False)}（{f['reason']}）" for f in failures)
-    user = f"会议片段：\n{lines}\n\n需要改正的条目：\n{items}" if lang == "zh" else \
-        f"Transcript:\n{lines}\n\nItems to fix:\n{items}"
-    return [{"role": "system", "content": REPAIR_SYSTEM[lang]}, {"role": "user", "content": user}]
+    ask = REPAIR_USER[lang].format(items=items)
+    return [*chapter, {"role": "assistant", "content": json.dumps(answer, ensure_ascii=False)},
+            {"role": "user", "content": ask}]

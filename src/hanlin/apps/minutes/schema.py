@@ -21,8 +21,8 @@ def _text(max_len: int) -> dict[str, Any]:
     return {"type": "string", "minLength": 2, "maxLength": max_len}
 
 
-def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int = 4, max_items: int = 3,
-                   summary_len: int = 160) -> dict[str, Any]:
+def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int = 4, max_items: int = 2,
+                   summary_len: int = 120) -> dict[str, Any]:
     """One chapter: title, summary, views per speaker, decisions, action items — all with cited lines."""
     return {
         "type": "object",
@@ -31,15 +31,15 @@ def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int =
             "summary": _text(summary_len),
             "views": {"type": "array", "maxItems": max_views, "items": {
                 "type": "object",
-                "properties": {"speaker": {"type": "string", "enum": speakers}, "text": _text(80),
+                "properties": {"speaker": {"type": "string", "enum": speakers}, "text": _text(60),
                                "lines": _lines(line_ids)},
                 "required": ["speaker", "text", "lines"]}},
             "decisions": {"type": "array", "maxItems": max_items, "items": {
-                "type": "object", "properties": {"text": _text(80), "lines": _lines(line_ids)},
+                "type": "object", "properties": {"text": _text(60), "lines": _lines(line_ids)},
                 "required": ["text", "lines"]}},
             "action_items": {"type": "array", "maxItems": max_items, "items": {
                 "type": "object",
-                "properties": {"owner": _text(20), "task": _text(80), "due": {"type": "string", "maxLength": 20},
+                "properties": {"owner": _text(20), "task": _text(60), "due": {"type": "string", "maxLength": 20},
                                "lines": _lines(line_ids)},
                 "required": ["owner", "task", "due", "lines"]}},
         },
