@@ -2,7 +2,8 @@
 
 - every cited index exists (and lies inside the part of the meeting the item was drawn from);
 - a speaker's view cites that speaker's own utterances (other people's lines are trimmed; none left = fail);
-- an action item's owner is a speaker or is named in the cited lines;
+- an action item's owner is a speaker or is named in the cited lines, and the lines assign or promise a task
+  (a due date the lines do not state is cleared); a decision's lines contain a decision/consensus phrase;
 - no invented speakers;
 - the cited lines share words with the item (a weak lexical support check, catches citations of unrelated lines).
 Failed items go back to the model once with the reason (pipeline.py); what still fails is dropped and counted.
