@@ -91,9 +91,13 @@ def load(path: str | Path) -> Dataset:
     return parse_text(text, str(p))
 
 
-def validate(path: str | Path, *, param: str = "training_file", min_examples: int = 1) -> Dataset:
-    """Load and check a JSONL file; raise one 422 listing every bad line (up to 50) with its number."""
+def validate(path: str | Path, *, param: str = "training_file", min_examples: int = 1,
+             label: str | None = None) -> Dataset:
+    """Load and check a JSONL file; raise one 422 listing every bad line (up to 50) with its number.
+
+    ``label`` names the file in messages (the user's name for it, not a staging copy)."""
     ds = load(path)
+    ds.path = label or ds.path
     if ds.errors:
         shown = ds.errors[:MAX_REPORTED]
         more = f" (and {len(ds.errors) - len(shown)} more)" if len(ds.errors) > len(shown) else ""

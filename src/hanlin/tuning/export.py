@@ -9,6 +9,7 @@ adapted weight two tensors ``<gguf base name>.lora_a`` (shape rank x in, as PyTo
 from __future__ import annotations
 
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +21,42 @@ SUPPORTED_ARCHS = ("qwen2", "qwen3", "qwen2moe", "gemma", "gemma2", "phi3", "sta
 _PEFT_RE = re.compile(r"^(?:base_model\.model\.)?(.+)\.lora_([AB])(?:\.[\w-]+)?\.weight$")
 
 
-def read_architecture(base_gguf: str | Path) -> tuple[str, int]:
-    """``(general.architecture, block_count)`` of a base GGUF."""
-    import gguf
+_SCALAR = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
-    reader = gguf.GGUFReader(str(base_gguf))
-    arch_field = reader.fields["general.architecture"]
-    arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
-    blocks_field = reader.fields[f"{arch}.block_count"]
-    return arch, int(blocks_field.parts[blocks_field.data[0]][0])
+
+def _read_value(f: Any, vtype: int) -> Any:
+    if vtype == 8:  # string
+        (n,) = struct.unpack("<Q", f.read(8))
+        return f.read(n).decode("utf-8", "replace")
+    if vtype == 9:  # array: element type, count, elements
+        etype, count = struct.unpack("<IQ", f.read(12))
+        return [_read_value(f, etype) for _ in range(count)]
+    fmt = _SCALAR[vtype]
+    return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+
+def read_architecture(base_gguf: str | Path) -> tuple[str, int]:
+    """``(general.architecture, block_count)`` of a base GGUF, read from the header's first key/values.
+
+    (``gguf.GGUFReader`` maps every tensor and the whole vocabulary first: minutes on a busy machine.)
+    """
+    with open(base_gguf, "rb") as f:
+        if f.read(4) != b"GGUF":
+            raise BadRequest(f"{base_gguf} is not a GGUF file", param="model")
+        _version, _n_tensors, n_kv = struct.unpack("<IQQ", f.read(20))
+        arch, blocks = "", -1
+        for _ in range(n_kv):
+            (klen,) = struct.unpack("<Q", f.read(8))
+            key = f.read(klen).decode("utf-8", "replace")
+            (vtype,) = struct.unpack("<I", f.read(4))
+            value = _read_value(f, vtype)
+            if key == "general.architecture":
+                arch = str(value)
+            elif arch and key == f"{arch}.block_count":
+                blocks = int(value)
+            if arch and blocks >= 0:
+                return arch, blocks
+    raise BadRequest(f"{base_gguf} has no general.architecture/block_count metadata", param="model")
 
 
 def check_supported(arch: str) -> None:
@@ -80,3 +108,14 @@ def write_adapter_gguf(state: dict[str, Any], out: str | Path, *, arch: str, n_b
     writer.close()
     tmp.replace(out)
     return len(pairs)
+
+
+def adapter_from_checkpoint(checkpoint: str | Path, base_gguf: str | Path, out: str | Path) -> dict[str, Any]:
+    """Export the LoRA saved in a training checkpoint (e.g. of a run that was stopped early)."""
+    import torch
+
+    saved = torch.load(str(checkpoint), weights_only=False)
+    arch, n_blocks = read_architecture(base_gguf)
+    alpha = float(saved["config"]["alpha"])
+    n = write_adapter_gguf(saved["lora"], out, arch=arch, n_blocks=n_blocks, alpha=alpha)
+    return {"step": saved["step"], "adapted_weights": n, "history": saved["history"], "val": saved["val"]}

@@ -85,7 +85,8 @@ class TuningService:
             shutil.copyfile(src, dest)
         else:
             return None
-        return data.validate(dest, param=param)
+        label = Path(path).name if path else param.replace("file", "data")
+        return data.validate(dest, param=param, label=label)
 
     def create(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Validate everything (data line by line, base model, name) before the job is queued."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter
@@ -35,7 +36,8 @@ def _svc(services: Any) -> Any:
 
 @router.post("/jobs")
 async def create_job(body: CreateJob, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return _svc(services).create(principal.tenant_id, body.model_dump())
+    # validation reads and checks every line and copies the files: keep it off the event loop
+    return await asyncio.to_thread(_svc(services).create, principal.tenant_id, body.model_dump())
 
 
 @router.get("/jobs")
