@@ -219,8 +219,12 @@ async def cmrc(ctx: EvalContext) -> EvalResult:
     from hanlin.config import Settings
 
     paras, questions = load_cmrc(ctx.data_dir / "cmrc2018")
+    if ctx.options.get("paragraphs"):  # a smaller base (faster on a busy CPU): the first N paragraphs only
+        paras = paras[:int(ctx.options["paragraphs"])]
+        kept = {pid for pid, _ in paras}
+        questions = [q for q in questions if q["para"] in kept]
     questions = questions[:ctx.limit] if ctx.limit else questions
-    ctx.progress(0, len(questions), "indexing 848 paragraphs")
+    ctx.progress(0, len(questions), f"indexing {len(paras)} paragraphs")
     loaded = await asyncio.to_thread(cmrc_index, paras, Settings().home / "cache" / "rag")
     by_id = dict(paras)
 
@@ -251,4 +255,5 @@ async def cmrc(ctx: EvalContext) -> EvalResult:
         details=res,
         notes="End to end: the question retrieves top-5 chunks of all 848 dev paragraphs (Hanlin hybrid), the LLM "
               "reads them and answers with a span + [n]; markers removed before EM/F1. Baseline: the same reader "
-              "given the gold paragraph. found_relevant = share of questions whose hits pass the relevance threshold.")
+              "given the gold paragraph. found_relevant = share of questions whose hits pass the relevance threshold. "
+              f"Base: {len(paras)} paragraphs (--option paragraphs=N for fewer).")
