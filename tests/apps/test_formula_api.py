@@ -68,7 +68,7 @@ def test_rest_formula_explain_and_errors(fake_client, fake_engine, tmp_path: Pat
     assert r.status_code == 422 and "xlsx" in r.json()["error"]["message"]
     r = fake_client.post("/v1/apps/formula", data={"request": "x"}, files={"file": ("a.pdf", b"%PDF")})
     assert r.status_code == 400
-    r = fake_client.post("/v1/apps/formula", data={"request": "「库存」合计"},
+    r = fake_client.post("/v1/apps/formula", data={"request": "\"库存\"列合计"},
                          files={"file": ("s.xlsx", book.read_bytes())})
     assert r.status_code == 404 and "库存" in r.json()["error"]["message"]
     r = fake_client.post("/v1/apps/formula/explain", json={"formula": "=SUM(("})

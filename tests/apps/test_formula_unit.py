@@ -39,7 +39,7 @@ def book(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
     return write_csv(ROWS, tmp_path / "sales.csv")
 
 
-def run_one(path: Path, request: str, *responses: dict[str, Any], target: str | None = None,
+def run_one(path: Path, request: str, *responses: dict[str, Any] | str, target: str | None = None,
             attempts: int = 3) -> tuple[dict[str, Any], FakeEngine]:
     eng = FakeEngine()
     for r in responses:
@@ -213,3 +213,13 @@ def test_date_criteria_and_text_join(book: Path) -> None:
     assert d["value"] == sum(1 for r in ROWS if r["地区"] == "北京") and d["repairs"]
     d, _ = run_one(book, "把地区和产品拼接起来", spec("row_math", "地区", second="产品", operation="&"))
     assert d["verified"] and d["value"] == ROWS[0]["地区"] + ROWS[0]["产品"]
+
+
+def test_reply_cut_off_by_max_tokens_is_salvaged(book: Path) -> None:
+    # the 0.5B sometimes pads the inside of the JSON object with newlines until max_tokens
+    cut = ('{\n "pattern": "sum",\n "value_column": "销售额",\n "criteria": [{"column": "地区", "op": "=", '
+           '"value": "北京"}],\n "second_column": "",\n' + "\n" * 40)
+    d, _ = run_one(book, "北京地区的销售额总和", cut)
+    assert d["verified"] and d["value"] == pytest.approx(sum(r["销售额"] for r in ROWS if r["地区"] == "北京"))
+    d, _ = run_one(book, "北京地区的销售额总和", "not json at all", attempts=1)
+    assert d["verified"] is False and d["problems"] == ["the reply was not valid JSON"]

@@ -12,7 +12,7 @@ from hanlin.apps.charts.profile import Table, load_table
 from hanlin.apps.charts.recommend import ask_hints, recommend, repair_intent
 from hanlin.apps.charts.render import format_of, render, render_bytes
 from hanlin.apps.charts.spec import CHART_TYPES, ChartIntent, build_vegalite, intent_schema
-from hanlin.apps.llm import generate_json
+from hanlin.apps.formulas.llmjson import ask_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, UnprocessableInput
 from hanlin.services import Services
@@ -39,15 +39,18 @@ async def choose_intent(engine: Engine, table: Table, ask: str, max_tokens: int 
                 {"role": "user", "content": f"{_table_prompt(table)}\n要求：{ask}"}]
     notes: list[str] = []
     for attempt in range(2):
-        res = await generate_json(engine, messages, intent_schema(table), name="chart", max_tokens=max_tokens)
-        intent = ChartIntent.from_json(res.data if isinstance(res.data, dict) else {})
+        data, raw = await ask_json(engine, messages, intent_schema(table), name="chart", max_tokens=max_tokens,
+                                   seed=42 + attempt)
+        intent = ChartIntent.from_json(data if isinstance(data, dict) else {})
+        if intent.x not in table.columns:  # salvaged reply without x: take the first column the request names
+            intent.x = (hints.columns or [recommend(table, 1)[0].x])[0]
         notes = repair_intent(intent, hints, table)
         try:
             build_vegalite(table, intent)
             return intent, notes
         except UnprocessableInput as e:
             log.info("chart attempt %d rejected: %s", attempt + 1, e.message)
-            messages = [*messages, {"role": "assistant", "content": res.raw},
+            messages = [*messages, {"role": "assistant", "content": raw[:1500]},
                         {"role": "user", "content": f"这个图表不成立：{e.message}。请改正后重新输出 JSON。"}]
     fallback = recommend(table, 1)[0]
     return fallback, [*notes, "the model's chart did not validate; used the rule-based recommendation"]

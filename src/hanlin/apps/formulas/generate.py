@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable
@@ -16,9 +15,9 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from hanlin.apps.formulas import patterns as P
 from hanlin.apps.formulas.catalogue import catalogue
 from hanlin.apps.formulas.explain import explain
+from hanlin.apps.formulas.llmjson import ask_json
 from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import SheetInfo, WorkbookInfo, describe, load_workbook_info
-from hanlin.apps.llm import generate_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
 
@@ -104,15 +103,17 @@ class FormulaGenerator:
         last: FormulaResult | None = None
         for attempt in range(1, self.max_attempts + 1):
             progress(0.1 + 0.8 * (attempt - 1) / self.max_attempts, f"attempt {attempt}")
-            res = await generate_json(self.engine, messages, schema, name="formula_spec",
-                                      max_tokens=self.max_tokens)
-            spec = P.Spec.from_json(res.data if isinstance(res.data, dict) else {})
+            data, raw = await ask_json(self.engine, messages, schema, name="formula_spec",
+                                       max_tokens=self.max_tokens, seed=41 + attempt)
+            spec = P.Spec.from_json(data if isinstance(data, dict) else {})
             result = self._try(spec, request, info, sheet, hints, target, attempt)
+            if data is None:
+                result.problems = ["the reply was not valid JSON"]
             if result.verified:
                 progress(1.0, "verified")
                 return result
             last = result
-            messages = [*messages, {"role": "assistant", "content": res.raw or json.dumps(res.data)},
+            messages = [*messages, {"role": "assistant", "content": raw[:1500]},
                         {"role": "user", "content": "这个结果没有通过验证：" + "；".join(result.problems)
                          + "。请改正后重新输出 JSON。"}]
         assert last is not None
@@ -171,9 +172,15 @@ def _is_ref_error(err: str) -> bool:
     return any(w in err for w in ("sheet", "reference", "outside the data", "named range", "circular"))
 
 
+_COLUMN_MENTION = re.compile(r"[「【\[]([^」】\]]{1,30})[」】\]]|[\"“']([^\"”']{1,30})[\"”']\s*(?:列|字段|这一列|column)"
+                             r"|column\s+[\"“']([^\"”']{1,30})[\"”']", re.I)
+
+
 def _check_named_columns(request: str, sheet: SheetInfo) -> None:
-    """A column named in quotes or brackets that the sheet lacks is a user error, not something to guess."""
-    for name in re.findall(r"[「【\[\"“']([^」】\]\"”']{1,30})[」】\]\"”']", request):
+    """A column named in 「」/【】/[] (or quoted and called 列/column) that the sheet lacks is a user error,
+    not something to guess."""
+    for m in _COLUMN_MENTION.finditer(request):
+        name = next(g for g in m.groups() if g)
         if any(P._norm(name) == P._norm(c.name) for c in sheet.columns):
             continue
         if any(P._norm(name) == P._norm(v) for c in sheet.columns for v in c.distinct):
