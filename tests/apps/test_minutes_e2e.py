@@ -46,7 +46,8 @@ def test_cli_minutes_json_and_docx(server: Any, tmp_path: Path) -> None:
     src = tmp_path / "周会.txt"
     src.write_text(MEETING, encoding="utf-8")
     out = tmp_path / "纪要.docx"
-    r = server.cli("minutes", str(src), "--json", "--format", "docx", "-o", str(out), "--url", server.url)
+    r = server.cli("minutes", str(src), "--json", "--format", "docx", "-o", str(out), "--url", server.url,
+                   timeout=1500)
     assert r.returncode == 0, r.stderr[-2000:]
     m = json.loads(r.stdout)
     assert_contract(m)
@@ -67,7 +68,7 @@ def test_api_upload_job_with_instruction(server: Any) -> None:
                         data={"instruction": "只看前一小时"})
         assert r.status_code == 202, r.text
         job_id = r.json()["id"]
-        deadline = time.time() + 600
+        deadline = time.time() + 1500
         while time.time() < deadline:
             job = client.get(f"/v1/jobs/{job_id}").json()
             if job["state"] in ("succeeded", "failed", "cancelled"):
