@@ -19,6 +19,8 @@ def _docs() -> str:
 def _commands(t: typer.Typer, prefix: str = "hanlin") -> list[str]:
     out = []
     for cmd in t.registered_commands:
+        if cmd.hidden:  # e.g. `formula run`, reached as `hanlin formula REQUEST`
+            continue
         name = cmd.name or (cmd.callback.__name__.replace("_", "-") if cmd.callback else "")
         out.append(f"{prefix} {name}")
     for group in t.registered_groups:
