@@ -25,7 +25,7 @@ TEXT_OPS = {"left": "LEFT", "right": "RIGHT", "len": "LEN", "upper": "UPPER", "l
 # keyword -> pattern, checked in this order (the first hit wins)
 PATTERN_WORDS: list[tuple[str, tuple[str, ...]]] = [
     ("average", ("平均", "均值", "average", "mean")),
-    ("count", ("多少个", "多少条", "多少笔", "多少次", "多少人", "多少家", "几个", "几笔", "几条", "个数", "笔数", "人数",
+    ("count", ("订单数", "单数", "条数", "多少个", "多少条", "多少笔", "多少次", "多少人", "多少家", "几个", "几笔", "几条", "个数", "笔数", "人数",
                "次数", "计数", "数量是多少", "count", "how many", "number of")),
     ("max", ("最大", "最高", "最多", "max", "highest", "largest", "maximum")),
     ("min", ("最小", "最低", "最少", "min", "lowest", "smallest", "minimum")),
@@ -108,6 +108,8 @@ class Hints:
     values: list[Criterion]  # (column, "=", value) for values written in the request
     numbers: list[float]
     dates: list[tuple[int, int, int | None]] = field(default_factory=list)  # (year, month, day?) written
+    comparisons: list[Criterion] = field(default_factory=list)  # "数量大于30" → 数量 > 30
+    date_criteria: list[Criterion] = field(default_factory=list)  # "2024年7月1日以后" → 日期 >= 2024-07-01
 
     def to_prompt(self) -> str:
         parts = []
@@ -143,12 +145,88 @@ def request_hints(request: str, sheet: SheetInfo) -> Hints:
     pattern = next((p for p, words in PATTERN_WORDS if any(w in stripped for w in words)), None)
     dates = [(int(y), int(m), int(d) if d else None) for y, m, d in
              re.findall(r"((?:19|20)\d{2})\s*[年\-/.]\s*(\d{1,2})(?:\s*[月\-/.]\s*(\d{1,2}))?", request)]
-    return Hints(pattern, columns, values, numbers, dates)
+    hints = Hints(pattern, columns, values, numbers, dates)
+    hints.comparisons = _comparisons(text, sheet)
+    hints.date_criteria = _date_criteria(request, dates, sheet, columns)
+    return hints
+
+
+_CMP_WORDS = [(">=", ("大于等于", "不少于", "不低于", "至少", ">=", "atleast", "以上")), ("<=", ("小于等于", "不超过",
+              "不高于", "至多", "<=", "atmost", "以下")), (">", ("大于", "超过", "高于", "多于", ">", "morethan",
+              "greaterthan", "over", "above")), ("<", ("小于", "低于", "少于", "<", "lessthan", "fewerthan", "under",
+              "below")), ("=", ("等于", "="))]
+
+
+def _comparisons(text: str, sheet: SheetInfo) -> list[Criterion]:
+    out: list[Criterion] = []
+    for col in sheet.columns:
+        if col.dtype != "number" or not _norm(col.name):
+            continue
+        for m in re.finditer(re.escape(_norm(col.name)) + r"(?:的|is|was|of)?(\D{0,12}?)(-?\d+(?:\.\d+)?)", text):
+            word, num = m[1], float(m[2])
+            tail = text[m.end():m.end() + 3]  # "30以上" puts the word after the number
+            op = ">=" if "以上" in tail else "<=" if "以下" in tail else \
+                next((o for o, words in _CMP_WORDS if any(w in word for w in words)), None)
+            if op is None:
+                continue
+            out.append(Criterion(col.name, op, int(num) if num.is_integer() else num))
+    return out
+
+
+def _date_criteria(request: str, dates: list[tuple[int, int, int | None]], sheet: SheetInfo,
+                   columns: list[str]) -> list[Criterion]:
+    date_cols = [c.name for c in sheet.columns if c.dtype == "date"]
+    named = [c for c in columns if c in date_cols]
+    if not dates or not date_cols or (len(date_cols) > 1 and not named):
+        return []
+    col = (named or date_cols)[0]
+    low = request.lower()
+    y, m, d = dates[0]
+    start = f"{y:04d}-{m:02d}-{(d or 1):02d}"
+    if re.search(r"以后|之后|以来|开始|起|after|since|from", low):
+        return [Criterion(col, ">" if ("之后" in low or "after" in low) and d and "以后" not in low else ">=", start)]
+    if re.search(r"以前|之前|before|until|earlier", low):
+        return [Criterion(col, "<", start)]
+    if d is None:  # a whole month: [first day, first day of next month)
+        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+        return [Criterion(col, ">=", start), Criterion(col, "<", f"{ny:04d}-{nm:02d}-01")]
+    return [Criterion(col, "=", start)]
+
+
+def _drop_misplaced(kept: list[Criterion], hints: Hints, sheet: SheetInfo, notes: list[str]) -> list[Criterion]:
+    """Criteria on the wrong column: a value the request names belongs to its own column; a > or < needs a
+    numeric or date column."""
+    out = []
+    for c in kept:
+        home = [h.column for h in hints.values if str(h.value) == str(c.value)]
+        dtype = sheet.column(c.column).dtype
+        if home and c.column not in home:
+            notes.append(f"dropped criterion {c.column}={c.value} ('{c.value}' is a value of {home[0]})")
+        elif c.op not in ("=", "<>") and dtype not in ("number", "date", "mixed"):
+            notes.append(f"dropped criterion {c.column}{c.op}{c.value} ({c.column} holds {dtype})")
+        else:
+            out.append(c)
+    return out
+
+
+def _date_part_repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str, notes: list[str]) -> None:
+    if hints.pattern != "date_part" or spec.pattern == "date_part":
+        return
+    low = request.lower()
+    op = next((o for o, words in (("weekday", ("星期", "周几", "weekday")), ("year", ("年份", "year")),
+                                  ("month", ("月份", "month")), ("day", ("日期中的日", "day of month")))
+               if any(w in low for w in words)), None)
+    dates = [c.name for c in sheet.columns if c.dtype == "date"]
+    named = [c for c in hints.columns if c in dates]
+    if op and dates:
+        notes.append(f"pattern {spec.pattern} → date_part {op} (request wording)")
+        spec.pattern, spec.operation, spec.value_column, spec.criteria = "date_part", op, (named or dates)[0], []
 
 
 def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str]:
     """Make the model's spec agree with what the request literally says. Returns the changes made."""
     notes: list[str] = []
+    _date_part_repair(spec, hints, sheet, request, notes)
     if hints.pattern in AGGREGATES and spec.pattern in AGGREGATES and spec.pattern != hints.pattern:
         notes.append(f"pattern {spec.pattern} → {hints.pattern} (request wording)")
         spec.pattern = hints.pattern
@@ -166,10 +244,17 @@ def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str
                 kept.append(c)
             else:
                 notes.append(f"dropped criterion {c.column}{c.op}{v} (not in the request)")
-        for h in hints.values:
-            if not any(c.column == h.column and str(c.value) == str(h.value) for c in kept):
+        kept = _drop_misplaced(kept, hints, sheet, notes)
+        dated = {c.column for c in kept if sheet.column(c.column).dtype == "date"}
+        for h in [*hints.values, *hints.comparisons, *hints.date_criteria]:
+            same = [c for c in kept if c.column == h.column and c.op == h.op]
+            if h in hints.date_criteria and h.column in dated:
+                continue
+            if not any(str(c.value) == str(h.value) or (isinstance(c.value, (int, float)) and
+                                                         str(float(c.value)) == str(float(h.value))
+                                                         if not isinstance(h.value, str) else False) for c in same):
                 kept.append(h)
-                notes.append(f"added criterion {h.column}={h.value} (named in the request)")
+                notes.append(f"added criterion {h.column}{h.op}{h.value} (written in the request)")
         spec.criteria = kept[:3] if spec.pattern != "lookup" else kept[:1]
     if spec.pattern in ("sum", "average", "max", "min"):
         numeric = [n for n in hints.columns if sheet.column(n).dtype == "number"]
