@@ -308,3 +308,25 @@ def test_custom_app_is_evaluated_through_the_chat_service(fake_services: Any, fa
     # the app's system prompt reached the engine, and the answer was constrained by the JSON schema
     assert all("response_format" in q for q in engine.requests)
     assert any("你是严谨的考官。" in str(q["messages"]) for q in engine.requests)
+
+
+def test_one_engine_blip_is_retried_but_a_dead_engine_fails(tmp_path: Path) -> None:
+    from hanlin.errors import EngineError
+
+    data = make_ceval(tmp_path / "data", per_subject=2)
+    calls = {"n": 0}
+
+    def blip(request: dict[str, Any]) -> str:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise EngineError("upstream timed out")
+        return gold_of(request)
+
+    rec = run(LlamaLikeFake(blip), tmp_path / "h1", data)
+    assert rec["n"] == 6 and rec["metrics"]["accuracy"] == 1.0 and calls["n"] == 7
+
+    def dead(request: dict[str, Any]) -> str:
+        raise EngineError("upstream unreachable")
+
+    with pytest.raises(EngineError):
+        run(LlamaLikeFake(dead), tmp_path / "h2", data)

@@ -9,6 +9,7 @@ of the letters (``mode=json``). ``--option mode=json|grammar`` forces one.
 from __future__ import annotations
 
 import ast
+import asyncio
 import csv
 import json
 from collections import Counter, defaultdict
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import Engine
-from hanlin.errors import BadRequest
+from hanlin.errors import BadRequest, EngineError
 from hanlin.evals.base import EvalContext, EvalResult, suite
 from hanlin.evals.runner import map_items
 
@@ -120,7 +121,12 @@ def parse_answer(content: str, letters: str) -> str | None:
 
 
 async def score_item(engine: Engine, item: MCQItem, exemplars: list[MCQItem], mode: str) -> dict[str, Any]:
-    resp = await engine.chat(answer_request(item, exemplars, mode))
+    body = answer_request(item, exemplars, mode)
+    try:
+        resp = await engine.chat(body)
+    except EngineError:  # an upstream blip (timeout, 5xx) should not end a long run: one retry, then fail
+        await asyncio.sleep(1.0)
+        resp = await engine.chat(body)
     content = resp["choices"][0]["message"].get("content") or ""
     pred = parse_answer(content, item.letters)
     gold = item.letters[item.answer]
