@@ -73,13 +73,11 @@ async def main() -> None:
             report["base_with_instruction"] = await run_model("base+instruction", base, rows, args.max_tokens,
                                                               INSTRUCTION)
         await base.close()
-    if not args.adapter:
-        print(json.dumps(report, ensure_ascii=False, indent=2))
-        return
-    tuned = LlamaCppEngine("tuned", Path(args.base), slots=4, ctx_per_slot=1024, threads=args.threads,
-                           lora_path=args.adapter)
-    report["tuned"] = await run_model("tuned", tuned, rows, args.max_tokens)
-    await tuned.close()
+    if args.adapter:
+        tuned = LlamaCppEngine("tuned", Path(args.base), slots=4, ctx_per_slot=1024, threads=args.threads,
+                               lora_path=args.adapter)
+        report["tuned"] = await run_model("tuned", tuned, rows, args.max_tokens)
+        await tuned.close()
     text = json.dumps(report, ensure_ascii=False, indent=2)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
