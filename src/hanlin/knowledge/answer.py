@@ -45,7 +45,7 @@ def citation(hit: Hit, n: int) -> dict[str, Any]:
 
 
 def _bigrams(text: str) -> set[str]:
-    t = re.sub(r"\s+|[\[\]【】\d，。、；：！？,.;:!?（）()“”]", "", text)
+    t = re.sub(r"\s+|[，。、；：！？,.;:!?（）()“”]", "", _MARKER.sub("", text))  # digits count: "12人"
     return {t[i:i + 2] for i in range(len(t) - 1)}
 
 
