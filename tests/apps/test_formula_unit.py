@@ -234,10 +234,12 @@ def test_reply_cut_off_by_max_tokens_is_salvaged(book: Path) -> None:
      sum(1 for r in ROWS if r["数量"] > 30)),
     ("2024年7月1日以后的订单有多少个", spec("count", "订单号", [crit("订单号", "2024-07-10", ">=")]),
      sum(1 for r in ROWS if r["日期"] >= dt.datetime(2024, 7, 1))),
+    ("2024年7月1日以后的订单有多少个", spec("count", "订单号", [crit("日期", "2024-07-01", ">")]),
+     sum(1 for r in ROWS if r["日期"] >= dt.datetime(2024, 7, 1))),
     ("2024年3月的销售额合计", spec("sum", "销售额"),
      sum(r["销售额"] for r in ROWS if (r["日期"].year, r["日期"].month) == (2024, 3))),
     ("每个订单日期的月份", spec("sum", "日期"), ROWS[0]["日期"].month),
-], ids=["wrong-column", "numeric-compare", "date-after", "whole-month", "date-part"])
+], ids=["wrong-column", "numeric-compare", "date-after", "date-op", "whole-month", "date-part"])
 def test_request_wording_repairs_weak_model_choices(book: Path, request_text: str, model_spec: dict[str, Any],
                                                     expected: Any) -> None:
     d, _ = run_one(book, request_text, model_spec, attempts=1)

@@ -245,6 +245,12 @@ def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str
             else:
                 notes.append(f"dropped criterion {c.column}{c.op}{v} (not in the request)")
         kept = _drop_misplaced(kept, hints, sheet, notes)
+        for c in kept:  # "以后" includes the day, "之前" excludes it: the request's wording sets the operator
+            h = next((h for h in hints.date_criteria if h.column == c.column and _as_date(h.value) ==
+                      _as_date(c.value) and h.op != c.op and len(hints.date_criteria) == 1), None)
+            if h is not None:
+                notes.append(f"criterion {c.column}{c.op}{c.value} → {h.op} (request wording)")
+                c.op = h.op
         dated = {c.column for c in kept if sheet.column(c.column).dtype == "date"}
         for h in [*hints.values, *hints.comparisons, *hints.date_criteria]:
             same = [c for c in kept if c.column == h.column and c.op == h.op]
