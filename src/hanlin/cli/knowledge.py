@@ -156,7 +156,9 @@ def ask(question: str, kb: Annotated[str, typer.Option("--kb", help="knowledge b
     async def go() -> dict[str, Any]:
         engine = await local_engine(settings, model, url)
         try:
-            return await svc.ask(tenant, kb, question, engine, k, _filters(where), rerank, max_tokens)  # type: ignore[no-any-return]
+            result: dict[str, Any] = await svc.ask(tenant, kb, question, engine, k, _filters(where), rerank,
+                                                   max_tokens)
+            return result
         finally:
             await engine.close()
     with err_console.status("retrieving and answering…"):

@@ -148,7 +148,7 @@ def extract_csv(data: bytes, name: str) -> list[Block]:
     try:
         dialect = csv.Sniffer().sniff(text[:4096], delimiters=",\t;|")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     rows = list(csv.reader(io.StringIO(text), dialect))
     return _table_blocks(rows, {})
 

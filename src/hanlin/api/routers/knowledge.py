@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1", tags=["knowledge"])
 
 
 def _svc(services: Any) -> KnowledgeService:
-    return services.extras["knowledge"]  # type: ignore[no-any-return]
+    return services.extras["knowledge"]
 
 
 class CreateKB(BaseModel):
