@@ -247,16 +247,21 @@ class EnginePool:
         finally:
             m.outstanding -= 1
 
-    async def _call(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+    def _candidates(self) -> Iterator[Member]:
+        """Members to try for one request, each at most once, up to max_attempts; stops when none is up."""
         tried: set[int] = set()
-        last: BaseException | None = None
         for _ in range(min(self.max_attempts, len(self.members))):
             try:
                 m = self.pick(tried)
             except Unavailable:
-                break
+                return
             self.retries += bool(tried)  # counted when a request actually moves to another member
             tried.add(self.members.index(m))
+            yield m
+
+    async def _call(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+        last: BaseException | None = None
+        for m in self._candidates():
             try:
                 async with self._slot(m):
                     result = await fn(m.engine)
@@ -290,15 +295,8 @@ class EnginePool:
         return resp
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        tried: set[int] = set()
         last: BaseException | None = None
-        for _ in range(min(self.max_attempts, len(self.members))):
-            try:
-                m = self.pick(tried)
-            except Unavailable:
-                break
-            self.retries += bool(tried)
-            tried.add(self.members.index(m))
+        for m in self._candidates():
             held: list[Chunk] = []  # the opening role chunk is held back until a token proves the member works
             started = False
             async with self._slot(m):
