@@ -87,6 +87,51 @@ def test_request_is_constrained_to_the_choice_letters() -> None:
     assert "答案：" in body["messages"][-1]["content"]
 
 
+def test_logprobs_mode_asks_for_one_constrained_token_with_letter_logprobs() -> None:
+    item = mcq.MCQItem("x/1", "law", "问题？", ["甲", "乙", "丙", "丁"], 2)
+    body = mcq.answer_request(item, [], "logprobs")
+    assert body["grammar"] == 'root ::= "A" | "B" | "C" | "D"' and body["max_tokens"] == 1
+    assert body["logprobs"] is True and body["top_logprobs"] >= 4
+    resp = {"choices": [{"logprobs": {"content": [{"top_logprobs": [
+        {"token": "B", "logprob": -0.5}, {"token": " A", "logprob": -1.0}, {"token": "答案", "logprob": -2.0},
+        {"token": "A", "logprob": -3.0}, {"token": "C", "logprob": -4.0}]}]}}]}
+    # " A" is the likelier spelling of A; D is missing from the top tokens
+    assert mcq.letter_logprobs(resp, "ABCD") == {"A": -1.0, "B": -0.5, "C": -4.0, "D": mcq.MISSING_LOGPROB}
+    assert mcq.letter_logprobs({"choices": [{"message": {"content": "B"}}]}, "ABCD") is None
+
+
+class BiasedLogprobFake(LlamaLikeFake):
+    """A model with a strong prior for "B" that still ranks the right letter second: the constrained answer is
+    always B, and only its log-probabilities carry the knowledge."""
+
+    async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        resp = await super().chat(request)
+        gold = gold_of(request)
+        lp = {x: -4.0 for x in "ABCD"}
+        lp["B"] = -0.2
+        lp[gold] = -0.2 if gold == "B" else -1.5
+        top = sorted(({"token": x, "logprob": v} for x, v in lp.items()), key=lambda t: -t["logprob"])
+        resp["choices"][0]["logprobs"] = {"content": [{"token": "B", "logprob": lp["B"], "top_logprobs": top}]}
+        return resp
+
+
+def test_batch_calibration_removes_a_letter_prior_without_labels(tmp_path: Path) -> None:
+    data = make_ceval(tmp_path / "data", per_subject=8)  # 24 items, gold cycles A,B,C,D
+    rec = run(BiasedLogprobFake(lambda r: "B"), tmp_path / "h", data)
+    m = rec["metrics"]
+    assert m["calibrated"] is True and m["accuracy_uncalibrated"] == 0.25 and m["top_letter_share_uncalibrated"] == 1.0
+    assert m["accuracy"] == 1.0 and m["top_letter_share"] < 0.5
+    assert set(rec["items"].values()) == {True} and len(rec["items"]) == 24
+    # switched off, or too few items to estimate the prior: the plain constrained answer is the score
+    off = run(BiasedLogprobFake(lambda r: "B"), tmp_path / "h2", data, options={"calibrate": "none"})
+    few = run(BiasedLogprobFake(lambda r: "B"), tmp_path / "h3", data, limit=mcq.MIN_CALIBRATION_ITEMS - 1)
+    assert off["metrics"]["calibrated"] is False and off["metrics"]["accuracy"] == 0.25
+    assert few["metrics"]["calibrated"] is False and few["metrics"]["top_letter_share"] == 1.0
+    assert "accuracy_uncalibrated" not in off["metrics"] and "accuracy_uncalibrated" not in few["metrics"]
+    with pytest.raises(BadRequest, match="calibrate"):
+        run(BiasedLogprobFake(lambda r: "B"), tmp_path / "h4", data, options={"calibrate": "maybe"})
+
+
 def test_parse_answer_accepts_only_a_choice() -> None:
     assert mcq.parse_answer("B", "ABCD") == "B"
     assert mcq.parse_answer('"C"  \n', "ABCD") == "C"

@@ -80,11 +80,15 @@ class EvalResult:
     breakdown: dict[str, dict[str, float]] = field(default_factory=dict)  # per subject/task: metric -> value
     details: list[dict[str, Any]] = field(default_factory=list)
     notes: str = ""
+    items: dict[str, bool] = field(default_factory=dict)  # item id -> correct, as scored (reports compare models)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"suite": self.suite, "model": self.model, "n": self.n, "metrics": self.metrics,
-                "baselines": self.baselines, "published": self.published, "breakdown": self.breakdown,
-                "notes": self.notes, "details": self.details[:50]}
+        out = {"suite": self.suite, "model": self.model, "n": self.n, "metrics": self.metrics,
+               "baselines": self.baselines, "published": self.published, "breakdown": self.breakdown,
+               "notes": self.notes, "details": self.details[:50]}
+        if self.items:
+            out["items"] = self.items
+        return out
 
 
 SuiteFn = Callable[[EvalContext], Awaitable[EvalResult]]

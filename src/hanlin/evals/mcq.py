@@ -1,9 +1,17 @@
 """Multiple-choice suites: C-Eval (val), CMMLU, FewCLUE tasks.
 
 The model's reply is constrained to one of the choice letters, so the answer is always a choice and never parsed
-out of free text; ``max_tokens`` stays small, decoding is greedy. In-process llama.cpp engines use a GBNF grammar
-of the bare letters (``mode=grammar``); other engines (upstream servers) get a JSON schema whose root is an enum
-of the letters (``mode=json``). ``--option mode=json|grammar`` forces one.
+out of free text; decoding is greedy. Three scoring modes (``--option mode=...``):
+
+- ``logprobs`` (default for in-process llama.cpp): one token under a GBNF grammar of the bare letters, and the
+  log-probability of every letter at that position (llama.cpp reports the distribution before the grammar). The
+  letters' probabilities are then *batch-calibrated* (see :func:`calibrate`): small models have a strong prior
+  for one letter (the 0.5B answers "B" to 82% of C-Eval), and dividing each letter's probability by its mean
+  over the run's items removes that prior without using any labels. Both numbers are reported:
+  ``accuracy`` (calibrated) and ``accuracy_uncalibrated`` (the plain constrained answer).
+  ``--option calibrate=none`` turns the calibration off.
+- ``grammar``: the constrained letter only (no log-probabilities, no calibration).
+- ``json`` (default for upstream servers): a JSON schema whose root is an enum of the letters.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import ast
 import asyncio
 import csv
 import json
+import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -25,6 +34,10 @@ from hanlin.evals.runner import map_items
 
 SYSTEM = "你是考试答题助手。只回答正确选项的字母。"
 MAX_TOKENS = 5
+TOP_LOGPROBS = 20  # the letters are nearly always in the top 20 right after "答案："
+MISSING_LOGPROB = -30.0  # a letter outside the reported top tokens
+MIN_CALIBRATION_ITEMS = 20  # fewer items estimate the letter prior too noisily: report uncalibrated
+MODES = ("logprobs", "grammar", "json")
 
 # From the data READMEs (hkust-nlp/ceval README, CMMLU README_EN.md): published, not measured here.
 CEVAL_PUBLISHED = {  # zero-shot | five-shot accuracy %, validation split, answer-only
@@ -101,14 +114,17 @@ def answer_request(item: MCQItem, exemplars: list[MCQItem], mode: str = "grammar
     """The chat body that constrains the reply to one of ``item.letters``.
 
     grammar: a GBNF of the bare letters (llama.cpp): the letter is the very next token after "答案：".
+    logprobs: the same grammar, one token, plus the top log-probabilities at that position.
     json: a JSON schema whose root is an enum of the letters (any server with json_schema support); its output
     is the quoted letter.
     """
     body: dict[str, Any] = {"messages": build_messages(item, exemplars), "max_tokens": MAX_TOKENS,
                             "temperature": 0.0, "seed": 0}
-    if mode == "grammar":
+    if mode in ("grammar", "logprobs"):
         body["grammar"] = "root ::= " + " | ".join(f'"{x}"' for x in item.letters)
-    else:
+    if mode == "logprobs":
+        body.update(max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS)
+    if mode == "json":
         schema = {"type": "string", "enum": list(item.letters)}
         body["response_format"] = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
     return body
@@ -118,6 +134,23 @@ def parse_answer(content: str, letters: str) -> str | None:
     """Read the constrained reply ("B" or '"B"'); None when it is not one of the letters."""
     text = (content or "").strip().strip('"').strip()
     return text if len(text) == 1 and text in letters else None
+
+
+def letter_logprobs(resp: dict[str, Any], letters: str) -> dict[str, float] | None:
+    """Each letter's log-probability at the answer position, from an OpenAI-style ``logprobs`` block; a letter
+    missing from the top tokens gets MISSING_LOGPROB. None when the engine reported no log-probabilities."""
+    try:
+        top = resp["choices"][0]["logprobs"]["content"][0]["top_logprobs"]
+    except (KeyError, IndexError, TypeError):
+        return None
+    out: dict[str, float] = {}
+    for t in top or []:
+        tok = str(t.get("token", "")).strip()
+        if len(tok) == 1 and tok in letters and tok not in out:  # "B" and " B": the likelier spelling counts
+            out[tok] = float(t["logprob"])
+    if not out:
+        return None
+    return {x: round(out.get(x, MISSING_LOGPROB), 5) for x in letters}
 
 
 async def score_item(engine: Engine, item: MCQItem, exemplars: list[MCQItem], mode: str) -> dict[str, Any]:
@@ -131,9 +164,42 @@ async def score_item(engine: Engine, item: MCQItem, exemplars: list[MCQItem], mo
     pred = parse_answer(content, item.letters)
     gold = item.letters[item.answer]
     usage = resp.get("usage") or {}
+    lp = letter_logprobs(resp, item.letters) if mode == "logprobs" else None
     return {"subject": item.subject, "category": item.category, "pred": pred, "gold": gold,
             "correct": pred == gold, "prompt_tokens": usage.get("prompt_tokens", 0),
-            **({} if pred else {"raw": content[:80]})}
+            **({"logprobs": lp} if lp else {}), **({} if pred else {"raw": content[:80]})}
+
+
+def _probs(lp: dict[str, float], letters: str) -> list[float]:
+    vals = [lp.get(x, MISSING_LOGPROB) for x in letters]
+    top = max(vals)
+    exp = [math.exp(v - top) for v in vals]
+    total = sum(exp)
+    return [e / total for e in exp]
+
+
+def calibrate(results: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """Batch calibration (Zhou et al., "Batch Calibration", ICLR 2024): estimate the model's letter prior as the
+    mean of its letter probabilities over the items of the run, and pick argmax p(letter | item) / prior(letter).
+    Uses no labels. Items are grouped by their number of choices. Returns the results with ``pred``/``correct``
+    replaced by the calibrated ones (the constrained answer kept as ``pred_uncalibrated``), or None when some item
+    has no log-probabilities or a group is too small to estimate a prior."""
+    if not results or any(not r.get("logprobs") for r in results):
+        return None
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, r in enumerate(results):
+        groups["".join(sorted(r["logprobs"]))].append(i)
+    out = [dict(r) for r in results]
+    for letters, idx in groups.items():
+        if len(idx) < MIN_CALIBRATION_ITEMS:
+            return None
+        probs = [_probs(results[i]["logprobs"], letters) for i in idx]
+        prior = [max(1e-9, sum(p[j] for p in probs) / len(probs)) for j in range(len(letters))]
+        for i, p in zip(idx, probs, strict=True):
+            scores = [math.log(max(pj, 1e-12)) - math.log(q) for pj, q in zip(p, prior, strict=True)]
+            pred = letters[max(range(len(letters)), key=lambda j: scores[j])]
+            out[i].update(pred_uncalibrated=results[i]["pred"], pred=pred, correct=pred == results[i]["gold"])
+    return out
 
 
 # ---- aggregation ----------------------------------------------------------------------------------------------
@@ -173,7 +239,14 @@ def summarise(results: Iterable[dict[str, Any]]) -> Summary:
 
 
 def to_result(name: str, ctx: EvalContext, results: list[dict[str, Any]], chance: float,
-              published: dict[str, dict[str, float]], notes: str) -> EvalResult:
+              published: dict[str, dict[str, float]], notes: str, ids: list[str] | None = None) -> EvalResult:
+    raw_accuracy = sum(bool(r["correct"]) for r in results) / max(1, len(results))
+    raw_share = Counter(r.get("pred") for r in results if r.get("pred")).most_common(1)
+    calibrated = calibrate(results) if str(ctx.options.get("calibrate", "batch")) != "none" else None
+    if calibrated is not None:
+        results = calibrated
+        notes = (f"{notes} Letters batch-calibrated over the {len(results)} items (label-free: each letter's "
+                 "probability divided by its mean over the run); accuracy_uncalibrated is the plain constrained answer.")
     s = summarise(results)
     subject_accs = [t.accuracy for t in s.subjects.values()]
     n = max(1, s.overall.n)
@@ -185,15 +258,20 @@ def to_result(name: str, ctx: EvalContext, results: list[dict[str, Any]], chance
                # floors that expose letter bias: always answering the commonest gold letter scores this much,
                # and this share of the model's answers is its favourite letter
                "best_constant_accuracy": round(max(golds.values(), default=0) / n, 4),
-               "top_letter_share": round(max(preds.values(), default=0) / n, 4)}
+               "top_letter_share": round(max(preds.values(), default=0) / n, 4),
+               "calibrated": calibrated is not None}
+    if calibrated is not None:
+        metrics["accuracy_uncalibrated"] = round(raw_accuracy, 4)
+        metrics["top_letter_share_uncalibrated"] = round(raw_share[0][1] / n if raw_share else 0.0, 4)
     breakdown: dict[str, dict[str, float]] = {}
     for cat, t in sorted(s.categories.items()):
         breakdown[f"[{cat}]"] = {"accuracy": round(t.accuracy, 4), "n": t.n, "correct": t.correct}
     for subj, t in sorted(s.subjects.items()):
         breakdown[subj] = {"accuracy": round(t.accuracy, 4), "n": t.n, "correct": t.correct}
     details = [r for r in results if not r["correct"]][:50]
+    items = {i: bool(r["correct"]) for i, r in zip(ids, results, strict=True)} if ids else {}
     return EvalResult(suite=name, model=ctx.model, n=s.overall.n, metrics=metrics, published=published,
-                      breakdown=breakdown, details=details, notes=notes)
+                      breakdown=breakdown, details=details, notes=notes, items=items)
 
 
 # ---- item order, exemplars, the common loop --------------------------------------------------------------------
@@ -223,10 +301,13 @@ def select_subjects(by_subject: dict[str, list[MCQItem]], ctx: EvalContext) -> d
 
 async def run_mcq(name: str, ctx: EvalContext, items: list[MCQItem], exemplar_pool: dict[str, list[MCQItem]],
                   chance: float, published: dict[str, dict[str, float]], notes: str) -> EvalResult:
-    mode = str(ctx.options.get("mode") or ("grammar" if ctx.engine.info.kind == "llamacpp" else "json"))
-    if mode not in ("json", "grammar"):
-        raise BadRequest("option mode must be 'json' (schema enum, any engine) or 'grammar' (llama.cpp GBNF)",
+    mode = str(ctx.options.get("mode") or ("logprobs" if ctx.engine.info.kind == "llamacpp" else "json"))
+    if mode not in MODES:
+        raise BadRequest("option mode must be 'logprobs' (llama.cpp: letter grammar + letter log-probabilities, "
+                         "calibrated), 'grammar' (llama.cpp GBNF, the letter only) or 'json' (schema enum, any engine)",
                          param="mode")
+    if str(ctx.options.get("calibrate", "batch")) not in ("batch", "none"):
+        raise BadRequest("option calibrate must be 'batch' (default) or 'none'", param="calibrate")
     if ctx.limit:
         items = items[: ctx.limit]
     if not items:
@@ -238,7 +319,7 @@ async def run_mcq(name: str, ctx: EvalContext, items: list[MCQItem], exemplar_po
 
     results = await map_items(ctx, items, lambda it: it.id, lambda it: score_item(ctx.engine, it, exemplars(it), mode),
                               stage=name)
-    return to_result(name, ctx, results, chance, published, notes)
+    return to_result(name, ctx, results, chance, published, notes, ids=[it.id for it in items])
 
 
 # ---- C-Eval ---------------------------------------------------------------------------------------------------

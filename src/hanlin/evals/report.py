@@ -38,6 +38,8 @@ def latest_records(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _cached_items(rec: dict[str, Any]) -> dict[str, bool]:
+    if rec.get("items"):  # as scored (after calibration, where the suite calibrates)
+        return {str(k): bool(v) for k, v in rec["items"].items()}
     path = rec.get("cache")
     out: dict[str, bool] = {}
     if not path or not Path(path).exists():
@@ -68,6 +70,9 @@ def _suite_section(config: str, recs: list[dict[str, Any]]) -> list[str]:
     lines.append("| | " + " | ".join(models) + " |")
     lines.append("|---|" + "---|" * len(models))
     lines.append("| accuracy | " + " | ".join(f"**{_pct(r['metrics'].get('accuracy'))}**" for r in recs) + " |")
+    if any("accuracy_uncalibrated" in r["metrics"] for r in recs):
+        lines.append("| accuracy, uncalibrated (the plain constrained letter) | " + " | ".join(
+            _pct(r["metrics"].get("accuracy_uncalibrated", r["metrics"].get("accuracy"))) for r in recs) + " |")
     lines.append("| items (n) | " + " | ".join(str(r["n"]) for r in recs) + " |")
     lines.append("| mean of subject accuracies | " + " | ".join(
         _pct(r["metrics"].get("subject_mean_accuracy")) for r in recs) + " |")
@@ -77,6 +82,10 @@ def _suite_section(config: str, recs: list[dict[str, Any]]) -> list[str]:
             _pct(r["metrics"].get("best_constant_accuracy")) for r in recs) + " |")
         lines.append("| share of answers that are the model's favourite letter | " + " | ".join(
             _pct(r["metrics"].get("top_letter_share")) for r in recs) + " |")
+        if any("top_letter_share_uncalibrated" in r["metrics"] for r in recs):
+            lines.append("| ... before calibration | " + " | ".join(
+                _pct(r["metrics"].get("top_letter_share_uncalibrated", r["metrics"].get("top_letter_share")))
+                for r in recs) + " |")
     lines.append("| invalid answers | " + " | ".join(str(r["metrics"].get("invalid", 0)) for r in recs) + " |")
     n_common, acc_common = common_accuracy(recs)
     if n_common:

@@ -28,6 +28,8 @@ ProgressFn = Callable[[int, int, str], None]
 # Options that only choose how many or which items run do not change an item's answer: they stay out of the hash
 # so a run with --limit 400 reuses the items a run with --limit 200 cached.
 _UNHASHED = {"limit", "concurrency"}
+# Bumped when what a cached item holds changes (2: multiple-choice items carry letter log-probabilities).
+CACHE_VERSION = 2
 
 
 def safe_name(text: str) -> str:
@@ -35,7 +37,7 @@ def safe_name(text: str) -> str:
 
 
 def options_hash(suite: str, model: str, shots: int, options: dict[str, Any]) -> str:
-    key = {"suite": suite, "model": model, "shots": shots,
+    key = {"suite": suite, "model": model, "shots": shots, "v": CACHE_VERSION,
            "options": {k: v for k, v in sorted(options.items()) if k not in _UNHASHED}}
     return hashlib.sha256(json.dumps(key, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:10]
 
