@@ -36,7 +36,7 @@ class EngineManager:
         self._engines: dict[str, Engine] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._from_registry: set[str] = set()  # engines built from specs (dropped when the spec is removed)
-        self.embedder = E5Embedder(settings.embedding_model)
+        self.embedder = E5Embedder(settings.embedding_model, settings.n_threads)
 
     def add(self, engine: Engine) -> None:
         """Register a ready engine (upstream, pool, fake) under its info.name."""

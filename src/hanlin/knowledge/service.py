@@ -230,5 +230,5 @@ def local_service(settings: Any) -> KnowledgeService:
     settings.ensure_dirs()
     store = Store(settings.db_url)
     store.init()
-    return KnowledgeService(store, settings.home / "knowledge", E5Embedder(settings.embedding_model),
-                            settings.max_upload_mb)
+    embedder = E5Embedder(settings.embedding_model, settings.n_threads)
+    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb)
