@@ -42,7 +42,7 @@ def make_ceval(root: Path, per_subject: int = 5) -> Path:
 
 def gold_of(request: dict[str, Any]) -> str:
     """The fake model 'knows' the answer: it reads the index back from the question text."""
-    text = request["messages"][-1]["content"].rsplit("\n\n", 1)[-1]
+    text = text_of(request).rsplit("\n\n", 1)[-1]
     i = int(text.split("题", 1)[1].split("：", 1)[0])
     return "ABCD"[i % 4]
 
@@ -61,14 +61,25 @@ class LlamaLikeFake(FakeEngine):
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+    async def _tracked(self, call: Any, request: dict[str, Any]) -> dict[str, Any]:
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await asyncio.sleep(self.delay)
-            return await super().chat(request)
+            return dict(await call(request))
         finally:
             self.in_flight -= 1
+
+    async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._tracked(super().chat, request)
+
+    async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        return await self._tracked(super().complete, request)
+
+
+def text_of(request: dict[str, Any]) -> str:
+    """The exam text of a request: the completion prompt, or the chat's user message."""
+    return str(request.get("prompt") or request["messages"][-1]["content"])
 
 
 def run(engine: Any, home: Path, data: Path, suite: str = "ceval", **kw: Any) -> dict[str, Any]:
@@ -104,8 +115,13 @@ class BiasedLogprobFake(LlamaLikeFake):
     """A model with a strong prior for "B" that still ranks the right letter second: the constrained answer is
     always B, and only its log-probabilities carry the knowledge."""
 
+    async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._with_logprobs(request, await super().complete(request))
+
     async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
-        resp = await super().chat(request)
+        return self._with_logprobs(request, await super().chat(request))
+
+    def _with_logprobs(self, request: dict[str, Any], resp: dict[str, Any]) -> dict[str, Any]:
         gold = gold_of(request)
         lp = {x: -4.0 for x in "ABCD"}
         lp["B"] = -0.2
@@ -130,6 +146,21 @@ def test_batch_calibration_removes_a_letter_prior_without_labels(tmp_path: Path)
     assert "accuracy_uncalibrated" not in off["metrics"] and "accuracy_uncalibrated" not in few["metrics"]
     with pytest.raises(BadRequest, match="calibrate"):
         run(BiasedLogprobFake(lambda r: "B"), tmp_path / "h4", data, options={"calibrate": "maybe"})
+
+
+def test_in_process_models_get_the_exam_as_a_completion_and_chat_on_request(tmp_path: Path) -> None:
+    data = make_ceval(tmp_path / "data", per_subject=2)
+    plain = LlamaLikeFake(gold_of)
+    rec = run(plain, tmp_path / "h1", data)
+    assert rec["metrics"]["accuracy"] == 1.0 and all("messages" not in r for r in plain.requests)
+    first = plain.requests[0]
+    assert first["prompt"].startswith("以下是中国关于") and first["prompt"].endswith("答案：") and first["max_tokens"] == 1
+    assert first["grammar"] == 'root ::= "A" | "B" | "C" | "D"' and first["n_probs"] >= 4
+    chat = LlamaLikeFake(gold_of)
+    rec = run(chat, tmp_path / "h2", data, options={"prompt": "chat"})
+    assert rec["metrics"]["accuracy"] == 1.0 and all(r["messages"][0]["role"] == "system" for r in chat.requests)
+    with pytest.raises(BadRequest, match="prompt=completion"):  # an upstream has no grammar-constrained completion
+        run(FakeEngine("up"), tmp_path / "h3", data, options={"prompt": "completion"})
 
 
 def test_parse_answer_accepts_only_a_choice() -> None:
@@ -252,7 +283,7 @@ def test_killed_process_resumes_from_the_cache(tmp_path: Path) -> None:
     assert 8 <= len(cached_ids) < 60
     second = LlamaLikeFake(gold_of)
     rec = run(second, home, data)
-    asked = {r["messages"][-1]["content"] for r in second.requests}
+    asked = {text_of(r) for r in second.requests}
     assert len(second.requests) <= 60 - len(cached_ids) + 1  # at most one torn line is asked again
     assert len(asked) == len(second.requests)
     assert rec["n"] == 60 and rec["metrics"]["accuracy"] == 1.0
@@ -267,7 +298,7 @@ def test_cache_key_separates_shots_but_not_limit(tmp_path: Path) -> None:
     shots = LlamaLikeFake(gold_of)
     rec = run(shots, tmp_path / "h", data, limit=3, shots=2)
     assert len(shots.requests) == 3 and rec["shots"] == 2
-    assert shots.requests[0]["messages"][-1]["content"].count("答案：") == 3
+    assert text_of(shots.requests[0]).count("答案：") == 3
 
 
 # ---- report -----------------------------------------------------------------------------------------------------

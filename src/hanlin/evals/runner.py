@@ -28,8 +28,9 @@ ProgressFn = Callable[[int, int, str], None]
 # Options that only choose how many or which items run do not change an item's answer: they stay out of the hash
 # so a run with --limit 400 reuses the items a run with --limit 200 cached.
 _UNHASHED = {"limit", "concurrency"}
-# Bumped when what a cached item holds changes (2: multiple-choice items carry letter log-probabilities).
-CACHE_VERSION = 2
+# Bumped when what a cached item holds changes (2: multiple-choice items carry letter log-probabilities; 3: the
+# in-process multiple-choice prompt became a plain-text completion).
+CACHE_VERSION = 3
 
 
 def safe_name(text: str) -> str:
