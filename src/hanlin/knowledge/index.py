@@ -237,6 +237,7 @@ def build_bm25(tokens: list[list[str]]) -> tuple[Any, dict[str, int], dict[str, 
         return None, {}, {}
     import bm25s
 
+    logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets itself to DEBUG: a line per index build
     bm25 = bm25s.BM25()
     bm25.index([t or ["\u0000"] for t in tokens], show_progress=False)
     n = len(tokens)
