@@ -37,6 +37,18 @@ def test_mid_sentence_line_breaks_joined_paragraphs_kept() -> None:
     assert out[1].startswith("第二段从这里开始")
 
 
+def test_full_lines_of_chinese_are_not_mistaken_for_short_ones_next_to_lines_with_digits() -> None:
+    # the same printed width holds 16 Chinese characters or 13 characters and a number: counted in characters the
+    # all-Chinese lines looked "short" (a paragraph end); counted in display width they are full lines
+    text = ("全 年 城 镇 新 增 就 业 1269 万 人 ， 比 上 年 增 加 83 万\n"
+            "人 。 数 据 显 示 ， 就 业 形 势 总 体 稳 定 ， 城 镇\n"
+            "调 查 失 业 率 降 低 ， 2021 年 12 月 份 为 5.1% ，\n"
+            "全 年 平 均 值 为 5.1% ， 低 于 5.5% 左 右 的 预 期 目\n"
+            "标 。\n")
+    assert normalize(text).text == ("全年城镇新增就业1269万人，比上年增加83万人。数据显示，就业形势总体稳定，城镇调查失业率降低，"
+                                    "2021年12月份为5.1%，全年平均值为5.1%，低于5.5%左右的预期目标。")
+
+
 def test_hyphenated_and_wrapped_latin_words() -> None:
     assert normalize("the quick brown\nfox jumps over the lazy dog and keeps run-\nning away").text == \
         "the quick brown fox jumps over the lazy dog and keeps running away"

@@ -139,7 +139,7 @@ def _joiner(prev: list[Char], nxt: list[Char], blank_between: bool, indented: bo
         return ""  # "656" / "万辆", "12." / "5%"
     if (a.islower() or a == ",") and a.isascii() and b.islower() and b.isascii() and not blank_between:
         return " "  # an English sentence continues on the next line
-    short = len(prev) < 0.8 * full
+    short = _width(prev) < 0.8 * full  # display width: a full line of digits and Latin holds more characters
     if _HEADING_START.match(nxt_text) and (a in _TERMINAL or short or blank_between):
         return "\n"
     if a in _TERMINAL:
@@ -235,7 +235,7 @@ def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
         if chars:
             kept.append((chars, blank, indented, brk))
         blank = False
-    full = _full_width([len(c) for c, *_ in kept])
+    full = _full_width([_width(c) for c, *_ in kept])
     out: list[Char] = []
     for n, (chars, blank_before, indented, brk) in enumerate(kept):
         if n:
