@@ -139,3 +139,31 @@ def test_answer_finalize_checks_markers() -> None:
     assert out["repaired"] and out["citations"][0]["chunk_id"] == "c1" and out["answer"].endswith("[1]")
     assert finalize("资料中没有找到相关信息。", hits)["citations"] == []
     assert finalize("完全无关的回答内容", hits)["verified"] is False
+
+
+def test_a_refusal_despite_a_strong_match_gets_a_second_look_that_code_checks() -> None:
+    import asyncio
+
+    from hanlin.engine.fake import FakeEngine
+    from hanlin.knowledge.answer import SECOND_LOOK_PROMPT, grounded_answer
+    from hanlin.knowledge.index import Row
+    from hanlin.knowledge.retrieve import Hit
+
+    text = "国家统计局发布2021年中国经济数据。全年城镇新增就业1269万人，比上年增加83万人。"
+    strong = Hit(Row("c0", "d", "news.txt", 0, text, "", "text", 0, len(text), None), 0.1, 0.90, 3.0, 1.0)
+    weak = Hit(Row("c0", "d", "news.txt", 0, text, "", "text", 0, len(text), None), 0.1, 0.87, 3.0, 0.6)
+    q = "2021年城镇新增就业多少人？"
+
+    eng = FakeEngine(responses=[NOT_FOUND, "1269万人"])  # refuses, then answers from the passage
+    out = asyncio.run(grounded_answer(eng, q, [strong]))
+    assert out["answer"] == "1269万人 [1]" and out["citations"][0]["chunk_id"] == "c0"
+    assert out["second_look"]["kept"] is True and eng.requests[1]["messages"][0]["content"] == SECOND_LOOK_PROMPT
+    assert out["usage"]["completion_tokens"] >= 2  # both calls counted
+
+    eng = FakeEngine(responses=[NOT_FOUND, "大约1500万人左右"])  # an answer that is not in the passage is dropped
+    out = asyncio.run(grounded_answer(eng, q, [strong]))
+    assert out["answer"] == NOT_FOUND and out["second_look"]["kept"] is False
+
+    eng = FakeEngine(responses=[NOT_FOUND])  # relevant but not a strong match: the refusal stands, one call
+    out = asyncio.run(grounded_answer(eng, q, [weak]))
+    assert out["answer"] == NOT_FOUND and "second_look" not in out and len(eng.requests) == 1

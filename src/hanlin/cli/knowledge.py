@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from hanlin.cli.common import err_console, fail, out_console, print_json, progress_bar, run, settings_from
@@ -168,7 +169,9 @@ def ask(question: str, kb: Annotated[str, typer.Option("--kb", help="knowledge b
         return
     out_console.print(result["answer"])
     for c in result["citations"]:
-        out_console.print(f"[dim][{c['index']}] {c['document']} · {c['heading']} · {c['text'][:80]}[/]")
+        source = " · ".join(x for x in (c["document"], c.get("heading") or "") if x)
+        shown = c.get("quote") or c["text"][:80]
+        out_console.print(f"[dim][{c['index']}] {escape(source)}: “{escape(shown)}”[/]")
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,12 @@ Nothing relevant retrieved → the honest "资料中没有找到相关信息。"
 checked: out-of-range numbers are dropped, the rest renumbered in order of first use so ``[1]`` is
 ``citations[0]``. An answer without any valid marker gets the passage that shares the most words with it (then
 ``repaired: true``), or none and ``verified: false``.
+
+Small models over-refuse: told "answer 资料中没有找到相关信息 when the passages lack the answer", the 1.5B refused
+questions whose answer was verbatim in passage [1]. Refusals are therefore checked too: when the model refuses but
+a passage is a *strong match* (cosine ≥ ``DENSE_MIN`` and ≥ 80% of the question's words in it), the question is
+asked once more without the refusal option, and that answer is kept only if code finds it in the passages
+(≥ 50% of its character bigrams); otherwise the refusal stands (``second_look`` says what happened).
 """
 
 from __future__ import annotations
@@ -13,16 +19,22 @@ from typing import Any
 
 from hanlin.apps.llm import generate_text
 from hanlin.engine.base import Engine
-from hanlin.knowledge.retrieve import Hit
+from hanlin.knowledge.retrieve import DENSE_MIN, Hit
 
 NOT_FOUND = "资料中没有找到相关信息。"
 _REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
 _MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
 PASSAGE_CHARS = 500
+STRONG_COVERAGE = 0.8  # share of the question's (IDF-weighted) words in a passage for a "strong match"
+SECOND_LOOK_SUPPORT = 0.5  # share of the second answer's character bigrams that must occur in the passages
 
 SYSTEM_PROMPT = ("你是企业知识库助手。只根据下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。"
                  "回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
                  f"如果资料里没有问题的答案，只回答：{NOT_FOUND}")
+
+
+SECOND_LOOK_PROMPT = ("你是企业知识库助手。根据下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。"
+                      "回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。")
 
 
 def passages_text(hits: list[Hit]) -> str:
@@ -33,15 +45,31 @@ def passages_text(hits: list[Hit]) -> str:
     return "\n".join(lines)
 
 
-def build_messages(question: str, hits: list[Hit]) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM_PROMPT},
+def build_messages(question: str, hits: list[Hit], system: str = SYSTEM_PROMPT) -> list[dict[str, str]]:
+    return [{"role": "system", "content": system},
             {"role": "user", "content": f"资料：\n{passages_text(hits)}\n\n问题：{question}"}]
 
 
-def citation(hit: Hit, n: int) -> dict[str, Any]:
+_SENTENCE = re.compile(r"[^。！？!?；;\n]+[。！？!?；;]?")
+
+
+def quote(passage: str, answer: str, max_chars: int = 160) -> str:
+    """The sentence of ``passage`` that shares the most character bigrams with ``answer`` (what to show as the
+    quoted evidence); the passage's start when nothing overlaps."""
+    target = _bigrams(answer)
+    best, best_score = "", 0
+    for m in _SENTENCE.finditer(passage):
+        sent = m.group(0).strip()
+        score = len(_bigrams(sent) & target)
+        if sent and score > best_score:
+            best, best_score = sent, score
+    return (best or passage.strip())[:max_chars]
+
+
+def citation(hit: Hit, n: int, answer: str = "") -> dict[str, Any]:
     r = hit.row
     return {"index": n, "document": r.document, "chunk_id": r.chunk_id, "text": r.text, "heading": r.heading,
-            "document_id": r.doc_id, "page": r.page, "span": [r.start, r.end]}
+            "document_id": r.doc_id, "page": r.page, "span": [r.start, r.end], "quote": quote(r.text, answer)}
 
 
 def _bigrams(text: str) -> set[str]:
@@ -78,11 +106,11 @@ def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
 
     answer = _MARKER.sub(renumber, text)
     if order:
-        return {"answer": answer, "citations": [citation(hits[i - 1], new_num[i]) for i in order],
+        return {"answer": answer, "citations": [citation(hits[i - 1], new_num[i], answer) for i in order],
                 "verified": True, "repaired": False}
     best = max(range(len(hits)), key=lambda i: support(answer, hits[i].row.text)) if hits else -1
     if best >= 0 and support(answer, hits[best].row.text) >= 0.3:
-        return {"answer": answer.rstrip() + " [1]", "citations": [citation(hits[best], 1)], "verified": True,
+        return {"answer": answer.rstrip() + " [1]", "citations": [citation(hits[best], 1, answer)], "verified": True,
                 "repaired": True}
     return {"answer": answer, "citations": [], "verified": False, "repaired": False}
 
@@ -95,4 +123,16 @@ async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
     text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
-    return {**finalize(text, relevant), "usage": usage}
+    result = finalize(text, relevant)
+    strong = [h for h in relevant if h.dense >= DENSE_MIN and h.coverage >= STRONG_COVERAGE]
+    if result["answer"] != NOT_FOUND or not strong:
+        return {**result, "usage": usage}
+    # the model refused although a passage matches the question strongly: ask once more, keep only a found answer
+    again, usage2 = await generate_text(engine, build_messages(question, relevant, SECOND_LOOK_PROMPT),
+                                        max_tokens=max_tokens, temperature=temperature)
+    usage = {k: int(usage.get(k) or 0) + int(usage2.get(k) or 0) for k in set(usage) | set(usage2)
+             if isinstance(usage.get(k, 0), int) and isinstance(usage2.get(k, 0), int)}
+    found = support(again, "\n".join(h.row.text for h in relevant))
+    if is_refusal(again) or found < SECOND_LOOK_SUPPORT:
+        return {**result, "usage": usage, "second_look": {"kept": False, "support": round(found, 3)}}
+    return {**finalize(again, relevant), "usage": usage, "second_look": {"kept": True, "support": round(found, 3)}}
