@@ -21,8 +21,9 @@ class JsonResult:
     finish_reason: str = ""
 
 
-def _add_usage(total: dict[str, int], resp: dict[str, Any]) -> None:
-    for k, v in (resp.get("usage") or {}).items():
+def add_usage(total: dict[str, int], usage: dict[str, Any]) -> None:
+    """Add the integer counts of one reply's ``usage`` to ``total`` (nested details are skipped)."""
+    for k, v in usage.items():
         if isinstance(v, int):
             total[k] = total.get(k, 0) + v
 
@@ -46,7 +47,7 @@ async def generate_json(engine: Engine, messages: list[dict[str, Any]], schema: 
         if seed is not None:
             body["seed"] = seed
         resp = await engine.chat(body)
-        _add_usage(usage, resp)
+        add_usage(usage, resp.get("usage") or {})
         choice = resp["choices"][0]
         last = choice["message"].get("content") or ""
         try:

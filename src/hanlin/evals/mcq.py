@@ -117,6 +117,11 @@ def build_messages(item: MCQItem, exemplars: list[MCQItem]) -> list[dict[str, st
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "\n\n".join(parts)}]
 
 
+def letter_grammar(item: MCQItem) -> str:
+    """GBNF of the bare choice letters: the answer is the very next token."""
+    return "root ::= " + " | ".join(f'"{x}"' for x in item.letters)
+
+
 def build_prompt(item: MCQItem, exemplars: list[MCQItem]) -> str:
     """The exam as plain text for a completion: the C-Eval authors' instruction line, exemplars, the question."""
     head = item.instruction or f"以下是中国关于{item.subject_zh or item.subject}考试的单项选择题，请选出其中的正确答案。"
@@ -128,7 +133,7 @@ def build_prompt(item: MCQItem, exemplars: list[MCQItem]) -> str:
 def completion_request(item: MCQItem, exemplars: list[MCQItem], mode: str) -> dict[str, Any]:
     """A llama.cpp completion body: the letter grammar, and in ``logprobs`` mode the top-token probabilities."""
     body: dict[str, Any] = {"prompt": build_prompt(item, exemplars), "max_tokens": 1, "temperature": 0.0, "seed": 0,
-                            "grammar": "root ::= " + " | ".join(f'"{x}"' for x in item.letters)}
+                            "grammar": letter_grammar(item)}
     if mode == "logprobs":
         body["n_probs"] = TOP_LOGPROBS
     return body
@@ -145,7 +150,7 @@ def answer_request(item: MCQItem, exemplars: list[MCQItem], mode: str = "grammar
     body: dict[str, Any] = {"messages": build_messages(item, exemplars), "max_tokens": MAX_TOKENS,
                             "temperature": 0.0, "seed": 0}
     if mode in ("grammar", "logprobs"):
-        body["grammar"] = "root ::= " + " | ".join(f'"{x}"' for x in item.letters)
+        body["grammar"] = letter_grammar(item)
     if mode == "logprobs":
         body.update(max_tokens=1, logprobs=True, top_logprobs=TOP_LOGPROBS)
     if mode == "json":
@@ -330,12 +335,12 @@ def select_subjects(by_subject: dict[str, list[MCQItem]], ctx: EvalContext) -> d
 
 async def run_mcq(name: str, ctx: EvalContext, items: list[MCQItem], exemplar_pool: dict[str, list[MCQItem]],
                   chance: float, published: dict[str, dict[str, float]], notes: str) -> EvalResult:
-    mode = str(ctx.options.get("mode") or ("logprobs" if ctx.engine.info.kind == "llamacpp" else "json"))
+    in_process = ctx.engine.info.kind == "llamacpp"
+    mode = str(ctx.options.get("mode") or ("logprobs" if in_process else "json"))
     if mode not in MODES:
         raise BadRequest("option mode must be 'logprobs' (llama.cpp: letter grammar + letter log-probabilities, "
                          "calibrated), 'grammar' (llama.cpp GBNF, the letter only) or 'json' (schema enum, any engine)",
                          param="mode")
-    in_process = ctx.engine.info.kind == "llamacpp"
     prompt = str(ctx.options.get("prompt") or ("completion" if in_process else "chat"))
     if prompt not in PROMPTS:
         raise BadRequest("option prompt must be 'completion' (plain-text exam, llama.cpp) or 'chat'", param="prompt")

@@ -17,24 +17,19 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hanlin.apps.llm import generate_text
+from hanlin.apps.llm import add_usage, generate_text
 from hanlin.engine.base import Engine
-from hanlin.knowledge.retrieve import DENSE_MIN, Hit
+from hanlin.knowledge.retrieve import Hit
 
 NOT_FOUND = "资料中没有找到相关信息。"
 _REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
 _MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
 PASSAGE_CHARS = 500
-STRONG_COVERAGE = 0.8  # share of the question's (IDF-weighted) words in a passage for a "strong match"
 SECOND_LOOK_SUPPORT = 0.5  # share of the second answer's character bigrams that must occur in the passages
 
-SYSTEM_PROMPT = ("你是企业知识库助手。只根据下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。"
-                 "回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
-                 f"如果资料里没有问题的答案，只回答：{NOT_FOUND}")
-
-
-SECOND_LOOK_PROMPT = ("你是企业知识库助手。根据下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。"
-                      "回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。")
+_RULES = "下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
+SYSTEM_PROMPT = f"你是企业知识库助手。只根据{_RULES}如果资料里没有问题的答案，只回答：{NOT_FOUND}"
+SECOND_LOOK_PROMPT = f"你是企业知识库助手。根据{_RULES}"  # the same rules without the refusal option
 
 
 def passages_text(hits: list[Hit]) -> str:
@@ -124,14 +119,15 @@ async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max
     text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
     result = finalize(text, relevant)
-    strong = [h for h in relevant if h.dense >= DENSE_MIN and h.coverage >= STRONG_COVERAGE]
-    if result["answer"] != NOT_FOUND or not strong:
+    if result["answer"] != NOT_FOUND or not any(h.strong for h in relevant):
         return {**result, "usage": usage}
     # the model refused although a passage matches the question strongly: ask once more, keep only a found answer
     again, usage2 = await generate_text(engine, build_messages(question, relevant, SECOND_LOOK_PROMPT),
                                         max_tokens=max_tokens, temperature=temperature)
-    usage = {k: int(usage.get(k) or 0) + int(usage2.get(k) or 0) for k in set(usage) | set(usage2)
-             if isinstance(usage.get(k, 0), int) and isinstance(usage2.get(k, 0), int)}
+    total: dict[str, int] = {}
+    add_usage(total, usage)
+    add_usage(total, usage2)
+    usage = total
     found = support(again, "\n".join(h.row.text for h in relevant))
     if is_refusal(again) or found < SECOND_LOOK_SUPPORT:
         return {**result, "usage": usage, "second_look": {"kept": False, "support": round(found, 3)}}

@@ -29,6 +29,7 @@ POOL = 50  # candidates taken from each ranker before fusion
 DENSE_MIN = 0.885  # e5 cosine above which a chunk is on topic by itself
 DENSE_WITH_WORDS = 0.835  # ...or this cosine together with
 COVERAGE_MIN = 0.55  # this IDF-weighted share of the question's words found in the chunk
+STRONG_COVERAGE = 0.8  # a relevant chunk with cosine >= DENSE_MIN and this coverage is a "strong match" (answer.py)
 
 
 @dataclass
@@ -43,6 +44,11 @@ class Hit:
     @property
     def relevant(self) -> bool:
         return is_relevant(self.dense, self.coverage)
+
+    @property
+    def strong(self) -> bool:
+        """On topic by the cosine alone and holding most of the question's words: the answer is very likely here."""
+        return self.dense >= DENSE_MIN and self.coverage >= STRONG_COVERAGE
 
     def to_dict(self) -> dict[str, Any]:
         r = self.row

@@ -19,7 +19,6 @@ from hanlin.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unpro
 from hanlin.knowledge.answer import (
     NOT_FOUND,
     SECOND_LOOK_PROMPT,
-    STRONG_COVERAGE,
     SYSTEM_PROMPT,
     citation,
     grounded_answer,
@@ -28,7 +27,7 @@ from hanlin.knowledge.answer import (
 from hanlin.knowledge.chunk import chunk_blocks
 from hanlin.knowledge.extract import extract
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
-from hanlin.knowledge.retrieve import DENSE_MIN, Hit, hybrid_search, rerank_hits
+from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
 from hanlin.store.db import Store, dumps, loads, now
 
@@ -216,7 +215,7 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
         if relevant:
             # a strong match drops the refusal option (small models over-refuse; see answer.py): the chat path
             # streams, so it cannot take the second look that `ask` takes
-            strong = any(h.dense >= DENSE_MIN and h.coverage >= STRONG_COVERAGE for h in relevant)
+            strong = any(h.strong for h in relevant)
             system = f"{SECOND_LOOK_PROMPT if strong else SYSTEM_PROMPT}\n\n资料：\n{passages_text(relevant)}"
         else:
             system = f"知识库中没有与问题相关的资料。请只回答：{NOT_FOUND}"
