@@ -107,3 +107,50 @@ def test_side_by_side_columns_are_read_one_after_the_other() -> None:
 def test_a_table_like_layout_is_not_split_into_columns() -> None:
     text = "姓名    部门    工号\n张三    财务    1001\n李四工程师    研发中心    1002\n王五    人事部门主管    1003\n"
     assert "张三" in normalize(text).text.split("\n")[1]
+
+
+def _w(s: str) -> int:
+    return sum(2 if ord(c) > 0x2E80 else 1 for c in s)
+
+
+def _set(text: str, width: int) -> list[str]:
+    """``text`` set in a column ``width`` Chinese characters wide (a digit takes half), the first line indented
+    by two full-width spaces."""
+    lines = [""]
+    for c in "\u3000\u3000" + text:
+        if _w(lines[-1] + c) > 2 * width:
+            lines.append("")
+        lines[-1] += c
+    return lines
+
+
+LEFT = ("上海市政府昨日宣布，将在浦东新区建设一座新的国际会议中心，总投资约120亿元，预计2026年建成投入使用。"
+        "该中心建筑面积达到50万平方米，可同时容纳一万名参会者，将成为亚洲最大的会议中心之一。项目由市属国企负责建设和运营。")
+RIGHT = "北京市教委发布通知，今年中考将于6月24日至26日举行，全市共有约11万名考生报名参加。考试科目包括语文、数学、外语等七门。"
+WIDE = ("国家统计局今天发布数据，全年国内生产总值比上年增长百分之五点二，其中第一产业增加值增长百分之四点一，"
+        "第二产业增加值增长百分之四点七，第三产业增加值增长百分之五点八，经济回升向好的态势进一步巩固。")
+
+
+def test_columns_on_part_of_a_page_are_split_and_the_rest_of_the_page_stays_in_order() -> None:
+    # two columns for a few lines (the right one starts with a paragraph indent), the left column runs on alone,
+    # then a full-width article: each comes out whole, in reading order
+    left, right = _set(LEFT, 16), _set(RIGHT, 16)
+    col = 2 * 16 + 6
+    lines = [a + " " * (col - _w(a)) + (right[i] if i < len(right) else "") for i, a in enumerate(left)]
+    text = "\n".join([*lines, *_set(WIDE, 30)]) + "\n"
+    assert normalize(text).text.split("\n") == [LEFT, RIGHT, WIDE]
+
+
+def test_an_article_set_narrower_than_the_one_above_it_is_not_broken_at_every_line() -> None:
+    # judged against the whole text, every line of the narrow article looked "short" (a paragraph end)
+    narrow = "国家能源局近日发布数据显示，一季度全国光伏新增装机三千多万千瓦，同比增长一倍以上，其中分布式光伏占比过半，继续保持较快发展势头，行业前景被普遍看好。"
+    text = "\n".join([*_set(WIDE, 30), *_set(narrow, 13)]) + "\n"
+    assert normalize(text).text.split("\n") == [WIDE, narrow]
+
+
+def test_short_lines_repeated_close_together_are_text_not_running_headers() -> None:
+    text = ("全 国 谷 物 产 量 12655\n亿 斤 ， 比 上 年 增 加 320\n亿 斤 ， 增 长 2.6\n% 。 其 中 稻 谷 产 量 4257\n"
+            "亿 斤 ， 比 上 年 增 加 20\n亿 斤 ， 增 长 0.5\n% ； 小 麦 产 量 2739\n亿 斤 ， 比 上 年 增 加 54\n"
+            "亿 斤 ， 增 长 2.0\n% 。\n")
+    assert normalize(text).text == ("全国谷物产量12655亿斤，比上年增加320亿斤，增长2.6%。其中稻谷产量4257亿斤，比上年增加20亿斤，"
+                                    "增长0.5%；小麦产量2739亿斤，比上年增加54亿斤，增长2.0%。")

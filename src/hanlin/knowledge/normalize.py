@@ -9,7 +9,6 @@ offset of the line break they replace), so a chunk can be cited as a span of the
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field
 
 Char = tuple[str, int]  # (character, offset in the original text)
@@ -20,6 +19,8 @@ _HEADING_START = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[
                             r"|\d+(\.\d+)*[、.．]\s*\S|#)")
 _PAGE_NUMBER = re.compile(r"^\s*(?:[-—–]\s*\d{1,4}\s*[-—–]|第\s*\d{1,4}\s*页(?:\s*[/／,，]?\s*共\s*\d+\s*页)?"
                           r"|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d+)?|\d{1,4}\s*/\s*\d{1,4})\s*$", re.I)
+PAGE_LINES = 8  # a line repeated at least this far apart every time is a running header even without page numbers
+FULL_WINDOW = 4  # lines each side of a line break whose widths say how wide a full line is
 _BARE_NUMBER = re.compile(r"^\s*\d{1,4}\s*$")
 
 
@@ -60,10 +61,29 @@ def _header_key(s: str) -> str:
 
 
 def running_lines(text: str, min_repeats: int = 3) -> set[str]:
-    """Keys of short lines repeated ≥ ``min_repeats`` times: running headers/footers of pages."""
-    lines = [ln.strip() for ln in text.splitlines()]
-    keys = Counter(k for k in (_header_key(ln) for ln in lines if ln and ln[-1] not in _TERMINAL) if 0 < len(k) <= 40)
-    return {k for k, n in keys.items() if n >= min_repeats and len(k) >= 4}
+    """Keys of short lines repeated ≥ ``min_repeats`` times at page breaks: running headers/footers of pages.
+
+    A page break is the text's start or end, a form feed, or a page-number line within two lines. A line repeated
+    far apart (≥ ``PAGE_LINES`` lines between every two) counts too. Statistics set in narrow columns repeat short
+    lines close together ("亿 斤 ， 比 上 年 增 加 267" / "亿 斤 ， 增 长 2.0") — those are text, not headers."""
+    lines = text.replace("\f", "\n\f").split("\n")
+    breaks = {i for i, ln in enumerate(lines) if ln.startswith("\f") or _PAGE_NUMBER.match(ln)}
+    where: dict[str, list[int]] = {}
+    for i, ln in enumerate(lines):
+        ln = ln.strip()
+        key = _header_key(ln)
+        if ln and ln[-1] not in _TERMINAL and 4 <= len(key) <= 40:
+            where.setdefault(key, []).append(i)
+    last = len(lines) - 1
+    out = set()
+    for key, at in where.items():
+        if len(at) < min_repeats:
+            continue
+        at_break = sum(any(abs(i - b) <= 2 for b in breaks) or i <= 1 or i >= last - 1 for i in at)
+        spread = min(b - a for a, b in zip(at, at[1:], strict=False)) >= PAGE_LINES
+        if spread or at_break >= (len(at) + 1) // 2:
+            out.add(key)
+    return out
 
 
 def _is_spaced(body: str) -> bool:
@@ -131,15 +151,26 @@ def _full_width(lengths: list[int]) -> float:
     return float(s[min(len(s) - 1, int(len(s) * 0.75))])
 
 
-def _joiner(prev: list[Char], nxt: list[Char], blank_between: bool, indented: bool, full: float) -> str:
-    """'' to join the lines, ' ' to join Latin words, '\\n' for a paragraph break."""
+def _local_full(widths: list[int], i: int) -> float:
+    """How wide a full line is around line ``i``, judged on the lines before it and on those after it; the
+    narrower verdict wins, so the first line of an article set narrower than the one above is not "short"."""
+    before = widths[max(0, i - FULL_WINDOW):i + 1]
+    after = widths[i:i + 1 + FULL_WINDOW]
+    sides = [_full_width(w) for w in (before, after) if len(w) >= 3]
+    return min(sides) if sides else _full_width(widths)
+
+
+def _joiner(prev: list[Char], nxt: list[Char], blank_between: bool, indented: bool, full: float,
+            prev_width: int) -> str:
+    """'' to join the lines, ' ' to join Latin words, '\\n' for a paragraph break. ``prev_width``: the previous
+    line's display width, its indent included."""
     a, b = prev[-1][0], nxt[0][0]
     nxt_text = "".join(c for c, _ in nxt[:12])
     if a.isdigit() and (b in _UNITS or b.isdigit() or b in ".．%"):
         return ""  # "656" / "万辆", "12." / "5%"
     if (a.islower() or a == ",") and a.isascii() and b.islower() and b.isascii() and not blank_between:
         return " "  # an English sentence continues on the next line
-    short = _width(prev) < 0.8 * full  # display width: a full line of digits and Latin holds more characters
+    short = prev_width < 0.8 * full  # display width: a full line of digits and Latin holds more characters
     if _HEADING_START.match(nxt_text) and (a in _TERMINAL or short or blank_between):
         return "\n"
     if a in _TERMINAL:
@@ -161,34 +192,50 @@ def _width(chars: list[Char]) -> int:
     return sum(2 if is_cjk(c) else 1 for c, _ in chars)
 
 
-def _gutter(line: list[Char]) -> tuple[int, int, int] | None:
-    """(start, end, display column of end) of the widest inner whitespace run of ≥ 4 in a line's body."""
+def _gutters(line: list[Char]) -> list[tuple[int, int, int]]:
+    """(start, end, display column of end) of every inner whitespace run of ≥ 4 in a line's body."""
     skip = 1 if line and line[0][0] in "\n\f\v\u2028\u2029" else 0
     body = "".join(c for c, _ in line[skip:])
-    runs = [(m.start() + skip, m.end() + skip) for m in _GUTTER.finditer(body)]
-    if not runs:
-        return None
-    start, end = max(runs, key=lambda r: r[1] - r[0])
-    return start, end, _width(line[skip:end])
+    out = []
+    for m in _GUTTER.finditer(body):
+        indent = body.find("\u3000", m.start() + 4, m.end())  # the right column's paragraph indent stays
+        end = indent if indent > 0 else m.end()
+        out.append((m.start() + skip, end + skip, _width(line[skip:end + skip])))
+    return out
 
 
-def _split_segment(seg: list[list[Char]]) -> list[list[Char]]:
-    """Two columns printed side by side (the right one starting at the same display column) → left, then right."""
-    content = [ln for ln in seg if _body(ln).strip()]
-    gutters = [g for g in (_gutter(ln) for ln in content) if g]
-    if len(content) < 4 or len(gutters) < 0.6 * len(content):
-        return seg
-    cols = sorted(g[2] for g in gutters)
-    mid = cols[len(cols) // 2]
-    if sum(abs(g[2] - mid) <= 3 for g in gutters) < 0.8 * len(gutters):
-        return seg  # gaps all over the place: a table or free layout, not columns
+def _column_start(seg: list[list[Char]]) -> int | None:
+    """The display column where most gutters end (a right-hand column starts), when ≥ 4 lines agree."""
+    runs = [_gutters(ln) for ln in seg]
+    best, votes = None, 0
+    for col in sorted({g[2] for rs in runs for g in rs}):
+        v = sum(any(abs(g[2] - col) <= 3 for g in rs) for rs in runs)
+        if v > votes:
+            best, votes = col, v
+    return best if votes >= 4 else None
+
+
+def _lead(ln: list[Char]) -> int:
+    body = _body(ln)
+    return len(body) - len(body.lstrip())
+
+
+def _one_column(ln: list[Char], mid: int) -> bool:
+    """Only the left column (narrower than the gutter) or only the right one (indented to it) has text."""
+    skip = 1 if ln and ln[0][0] in "\n\f\v\u2028\u2029" else 0
+    body = _body(ln).rstrip()
+    return bool(body.strip()) and (_width([(c, 0) for c in body]) <= mid - 2
+                                   or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
+
+
+def _split_block(block: list[list[Char]], at: list[tuple[int, int, int] | None], mid: int) -> list[list[Char]]:
+    """Lines of two side-by-side columns → the left column's lines, then the right one's."""
     left: list[list[Char]] = []
     right: list[list[Char]] = []
-    for ln in seg:
-        g = _gutter(ln)
+    for ln, g in zip(block, at, strict=True):
         skip = 1 if ln and ln[0][0] in "\n\f\v\u2028\u2029" else 0
-        lead = len(_body(ln)) - len(_body(ln).lstrip())
-        if g and abs(g[2] - mid) <= 3:
+        lead = _lead(ln)
+        if g:
             left.append(ln[:g[0]])
             right.append([("\n", ln[g[1]][1]), *ln[g[1]:]])
         elif _body(ln).strip() and _width(ln[skip:skip + lead]) >= mid - 3:  # only the right column has text
@@ -197,6 +244,50 @@ def _split_segment(seg: list[list[Char]]) -> list[list[Char]]:
             left.append(ln)
     gap_at = right[0][0][1] if right else 0
     return [*left, [("\n", gap_at)], *right]
+
+
+def _looks_like_columns(block: list[list[Char]], at: list[tuple[int, int, int] | None]) -> bool:
+    """Prose columns are lines of text that fill their width; a table's cells ("张三    财务") are short."""
+    lefts = [_body(ln[:g[0]]).strip() for ln, g in zip(block, at, strict=True) if g]
+    if len(lefts) < 4:
+        return False
+    chars = sorted(sum(not c.isspace() for c in t) for t in lefts)
+    fills = sorted(_width([(c, 0) for c in t]) / max(1, g[2]) for t, g in zip(lefts, [g for g in at if g], strict=True))
+    return chars[len(chars) // 2] >= 10 or fills[len(fills) // 2] >= 0.7
+
+
+def _split_segment(seg: list[list[Char]]) -> list[list[Char]]:
+    """Undo two columns printed side by side (the right one starting at the same display column) wherever a page
+    has them: each run of column lines becomes its left column, then its right one; other lines stay put."""
+    mid = _column_start(seg)
+    if mid is None:
+        return seg
+    at = [min((g for g in _gutters(ln) if abs(g[2] - mid) <= 3), key=lambda g: abs(g[2] - mid), default=None)
+          for ln in seg]
+    out: list[list[Char]] = []
+    i, n = 0, len(seg)
+    while i < n:
+        if at[i] is None:
+            out.append(seg[i])
+            i += 1
+            continue
+        last, gap, k = i, 0, i + 1
+        while k < n and gap <= 2:  # a run: gutter lines with at most two text lines without one in between
+            if at[k] is not None:
+                last, gap = k, 0
+            elif _body(seg[k]).strip():
+                gap += 1
+            k += 1
+        end = last + 1
+        while end < n and at[end] is None and _one_column(seg[end], mid):  # one column ran on alone
+            end += 1
+        texts = sum(1 for ln in seg[i:last + 1] if _body(ln).strip())
+        if sum(g is not None for g in at[i:last + 1]) >= 0.6 * texts and _looks_like_columns(seg[i:end], at[i:end]):
+            out += _split_block(seg[i:end], at[i:end], mid)
+        else:
+            out += seg[i:end]
+        i = end
+    return out
 
 
 def _split_columns(raw: list[list[Char]], repeated: set[str]) -> list[list[Char]]:
@@ -220,7 +311,8 @@ def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
     """Normalise messy text. ``repeated`` (from :func:`running_lines`) names running headers to drop."""
     repeated = running_lines(text) if repeated is None else repeated
     raw = _split_columns(_lines(text), repeated)
-    kept: list[tuple[list[Char], bool, bool, int]] = []  # (chars, blank_before, indented, break offset)
+    # (chars, blank_before, indented, break offset, display width of the indent)
+    kept: list[tuple[list[Char], bool, bool, int, int]] = []
     blank = False
     for idx, line in enumerate(raw):
         body = _body(line)
@@ -233,13 +325,15 @@ def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
         indented = body.startswith(("\u3000", "  ", "\t"))
         chars = _collapse(line)
         if chars:
-            kept.append((chars, blank, indented, brk))
+            lead = body[:len(body) - len(body.lstrip())]
+            kept.append((chars, blank, indented, brk, sum(2 if c == "\u3000" else 1 for c in lead)))
         blank = False
-    full = _full_width([_width(c) for c, *_ in kept])
+    widths = [_width(c) + indent for c, _, _, _, indent in kept]
     out: list[Char] = []
-    for n, (chars, blank_before, indented, brk) in enumerate(kept):
+    for n, (chars, blank_before, indented, brk, _) in enumerate(kept):
         if n:
-            j = _joiner(kept[n - 1][0], chars, blank_before, indented, full)
+            j = _joiner(kept[n - 1][0], chars, blank_before, indented, _local_full(widths, n - 1),
+                        widths[n - 1])
             if j:
                 out.append((j, brk))
             elif out and out[-1][0] == "-" and len(out) > 1 and out[-2][0].isalpha() and chars[0][0].isalpha():
