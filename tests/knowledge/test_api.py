@@ -101,13 +101,23 @@ def test_chat_completion_grounded_with_citations(client: TestClient, newspaper: 
     body = r.json()
     assert r.status_code == 200, body
     cites = body["citations"]
-    assert cites and "3366万千瓦" in cites[0]["text"] and set(cites[0]) >= {"document", "chunk_id", "text"}
+    assert len(cites) == 1 and "3366万千瓦" in cites[0]["text"] and set(cites[0]) >= {"document", "chunk_id", "text"}
+    assert body["verified"] and body["retrieved"][0]["chunk_id"] == cites[0]["chunk_id"]
     sent = fake_engine.requests[-1]["messages"]
     assert sent[0]["role"] == "system" and "[1]" in sent[0]["content"] and "3366万千瓦" in sent[0]["content"]
-    fake_engine.enqueue(NOT_FOUND)
+    # the answer is checked like `ask`'s: a marker past the passages is dropped, the rest renumbered
+    n = len(body["retrieved"])
+    fake_engine.enqueue(f"新增装机3366万千瓦 [{n + 3}][1]。")
+    body = client.post("/v1/chat/completions", json={
+        "model": "fake", "knowledge_base": "news",
+        "messages": [{"role": "user", "content": "一季度全国光伏新增装机多少？"}]}).json()
+    assert body["choices"][0]["message"]["content"] == "新增装机3366万千瓦 [1]。" and len(body["citations"]) == 1
+    # nothing relevant retrieved: the honest refusal, whatever the model wrote
+    fake_engine.enqueue("珠穆朗玛峰高8848.86米。")
     r = client.post("/v1/chat/completions", json={
         "model": "fake", "knowledge_base": "news", "messages": [{"role": "user", "content": "珠穆朗玛峰有多高？"}]})
     assert r.json()["citations"] == [] and NOT_FOUND in fake_engine.requests[-1]["messages"][0]["content"]
+    assert r.json()["choices"][0]["message"]["content"] == NOT_FOUND
     r = client.post("/v1/chat/completions", json={
         "model": "fake", "knowledge_base": "nope", "messages": [{"role": "user", "content": "hi"}]})
     assert r.status_code == 404

@@ -68,7 +68,11 @@ def test_chat_completions_with_knowledge_base(openai_client: Any, news_kb: str) 
         messages=[{"role": "user", "content": "一季度全国光伏新增装机多少千瓦？"}],
         extra_body={"knowledge_base": news_kb})
     data = resp.model_dump()
-    assert resp.choices[0].message.content
-    cites = data["citations"]
-    assert cites and "3366万千瓦" in cites[0]["text"]
-    assert {"document", "chunk_id", "text"} <= set(cites[0])
+    answer = resp.choices[0].message.content
+    assert answer
+    assert data["retrieved"] and "3366万千瓦" in data["retrieved"][0]["text"]
+    cites = data["citations"]  # only the passages the answer cites, its [n] markers renumbered to match
+    assert {c["chunk_id"] for c in cites} <= {h["chunk_id"] for h in data["retrieved"]}
+    assert {int(n) for n in re.findall(r"\[(\d+)\]", answer)} == set(range(1, len(cites) + 1))
+    assert all({"document", "chunk_id", "text", "quote"} <= set(c) for c in cites)
+    assert data["verified"] == bool(cites) or (answer == NOT_FOUND and not cites)

@@ -110,6 +110,21 @@ def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
     return {"answer": answer, "citations": [], "verified": False, "repaired": False}
 
 
+def finish_chat_response(resp: dict[str, Any], hits: list[Hit]) -> None:
+    """A complete knowledge-base chat answer, checked like ``ask``'s: markers renumbered, ``citations`` narrowed
+    to the passages the answer cites (the passages the model saw are in ``retrieved``, as ``ask`` gives them), ``verified`` added.
+    With no relevant passage the answer is the honest refusal, whatever the model wrote."""
+    choices = resp.get("choices") or []
+    if not choices:
+        return
+    msg = choices[0].setdefault("message", {})
+    result = finalize(str(msg.get("content") or ""), hits) if hits else {"answer": NOT_FOUND, "citations": [],
+                                                                          "verified": True}
+    msg["content"] = result["answer"]
+    resp["retrieved"] = [h.to_dict() for h in hits]
+    resp["citations"], resp["verified"] = result["citations"], result["verified"]
+
+
 async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
                           temperature: float = 0.1) -> dict[str, Any]:
     """Answer ``question`` from the relevant ``hits`` only."""

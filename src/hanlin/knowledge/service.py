@@ -21,6 +21,7 @@ from hanlin.knowledge.answer import (
     SECOND_LOOK_PROMPT,
     SYSTEM_PROMPT,
     citation,
+    finish_chat_response,
     grounded_answer,
     passages_text,
 )
@@ -221,7 +222,9 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
             system = f"知识库中没有与问题相关的资料。请只回答：{NOT_FOUND}"
         others = [m for m in prepared.body["messages"] if m.get("role") != "system"]
         prepared.body["messages"] = [{"role": "system", "content": system}, *others]
+        # streamed answers get every passage the model saw (they cannot be checked); complete answers are checked
         prepared.extra["citations"] = [citation(h, i) for i, h in enumerate(relevant, 1)]
+        prepared.finish = lambda resp: finish_chat_response(resp, relevant)
         return prepared
     return ground
 

@@ -28,6 +28,8 @@ class Prepared:
     tool_mode: bool = False
     knowledge_base: str | None = None  # set from the request or by a custom app; grounded by the KB hook
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
+    # rewrites a complete (non-streamed) answer in place, e.g. checks a grounded answer's [n] markers
+    finish: Callable[[dict[str, Any]], None] | None = None
 
 
 # A hook may rewrite the request (custom app "app:NAME", knowledge base grounding) before it is sent.
@@ -102,6 +104,8 @@ class ChatService:
             choice["message"], choice["finish_reason"] = msg, finish
         resp["model"] = req.model or engine.info.name
         resp.update(prepared.extra)
+        if prepared.finish and not prepared.tool_mode:
+            prepared.finish(resp)
         self._record(principal, resp["model"], usage_of(resp), started, "ok")
         return resp
 
