@@ -192,9 +192,18 @@ def _width(chars: list[Char]) -> int:
     return sum(2 if is_cjk(c) else 1 for c, _ in chars)
 
 
+def _text_width(s: str) -> int:
+    return sum(2 if is_cjk(c) else 1 for c in s)
+
+
+def _skip(line: list[Char]) -> int:
+    """1 when the line starts with its break character (see :func:`_lines`), else 0."""
+    return 1 if line and line[0][0] in "\n\f\v\u2028\u2029" else 0
+
+
 def _gutters(line: list[Char]) -> list[tuple[int, int, int]]:
     """(start, end, display column of end) of every inner whitespace run of ≥ 4 in a line's body."""
-    skip = 1 if line and line[0][0] in "\n\f\v\u2028\u2029" else 0
+    skip = _skip(line)
     body = "".join(c for c, _ in line[skip:])
     out = []
     for m in _GUTTER.finditer(body):
@@ -222,10 +231,9 @@ def _lead(ln: list[Char]) -> int:
 
 def _one_column(ln: list[Char], mid: int) -> bool:
     """Only the left column (narrower than the gutter) or only the right one (indented to it) has text."""
-    skip = 1 if ln and ln[0][0] in "\n\f\v\u2028\u2029" else 0
+    skip = _skip(ln)
     body = _body(ln).rstrip()
-    return bool(body.strip()) and (_width([(c, 0) for c in body]) <= mid - 2
-                                   or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
+    return bool(body.strip()) and (_text_width(body) <= mid - 2 or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
 
 
 def _split_block(block: list[list[Char]], at: list[tuple[int, int, int] | None], mid: int) -> list[list[Char]]:
@@ -233,8 +241,7 @@ def _split_block(block: list[list[Char]], at: list[tuple[int, int, int] | None],
     left: list[list[Char]] = []
     right: list[list[Char]] = []
     for ln, g in zip(block, at, strict=True):
-        skip = 1 if ln and ln[0][0] in "\n\f\v\u2028\u2029" else 0
-        lead = _lead(ln)
+        skip, lead = _skip(ln), _lead(ln)
         if g:
             left.append(ln[:g[0]])
             right.append([("\n", ln[g[1]][1]), *ln[g[1]:]])
@@ -248,11 +255,11 @@ def _split_block(block: list[list[Char]], at: list[tuple[int, int, int] | None],
 
 def _looks_like_columns(block: list[list[Char]], at: list[tuple[int, int, int] | None]) -> bool:
     """Prose columns are lines of text that fill their width; a table's cells ("张三    财务") are short."""
-    lefts = [_body(ln[:g[0]]).strip() for ln, g in zip(block, at, strict=True) if g]
+    lefts = [(_body(ln[:g[0]]).strip(), g[2]) for ln, g in zip(block, at, strict=True) if g]
     if len(lefts) < 4:
         return False
-    chars = sorted(sum(not c.isspace() for c in t) for t in lefts)
-    fills = sorted(_width([(c, 0) for c in t]) / max(1, g[2]) for t, g in zip(lefts, [g for g in at if g], strict=True))
+    chars = sorted(sum(not c.isspace() for c in t) for t, _ in lefts)
+    fills = sorted(_text_width(t) / max(1, col) for t, col in lefts)
     return chars[len(chars) // 2] >= 10 or fills[len(fills) // 2] >= 0.7
 
 
