@@ -112,6 +112,16 @@ def test_chat_completion_grounded_with_citations(client: TestClient, newspaper: 
         "model": "fake", "knowledge_base": "news",
         "messages": [{"role": "user", "content": "一季度全国光伏新增装机多少？"}]}).json()
     assert body["choices"][0]["message"]["content"] == "新增装机3366万千瓦 [1]。" and len(body["citations"]) == 1
+    # a refusal although passage [1] holds the answer: the second look, checked by code, billed
+    fake_engine.enqueue(NOT_FOUND)
+    fake_engine.enqueue("一季度光伏新增装机3366万千瓦 [1]")
+    body = client.post("/v1/chat/completions", json={
+        "model": "fake", "knowledge_base": "news",
+        "messages": [{"role": "user", "content": "一季度全国光伏新增装机多少？"}]}).json()
+    assert body["choices"][0]["message"]["content"] == "一季度光伏新增装机3366万千瓦 [1]", body
+    assert body["second_look"]["kept"] and "3366万千瓦" in body["citations"][0]["text"]
+    assert body["usage"]["completion_tokens"] > 0 and fake_engine.requests[-1]["messages"][0]["content"].startswith(
+        "你是企业知识库助手。根据")
     # nothing relevant retrieved: the honest refusal, whatever the model wrote
     fake_engine.enqueue("珠穆朗玛峰高8848.86米。")
     r = client.post("/v1/chat/completions", json={
@@ -173,6 +183,13 @@ def test_a_refusal_despite_a_strong_match_gets_a_second_look_that_code_checks() 
     eng = FakeEngine(responses=[NOT_FOUND, "大约1500万人左右"])  # an answer that is not in the passage is dropped
     out = asyncio.run(grounded_answer(eng, q, [strong]))
     assert out["answer"] == NOT_FOUND and out["second_look"]["kept"] is False
+
+    # a same-topic passage about another year: the second answer is found in it, but the year asked about is not
+    other = "国家统计局发布2020年中国经济数据。全年城镇新增就业1186万人。"
+    other_year = Hit(Row("c1", "d", "news.txt", 1, other, "", "text", 0, len(other), None), 0.1, 0.90, 3.0, 0.7)
+    eng = FakeEngine(responses=[NOT_FOUND, "1186万人 [1]"])
+    out = asyncio.run(grounded_answer(eng, q, [other_year]))
+    assert out["answer"] == NOT_FOUND and out["second_look"]["missing_years"] == ["2021"]
 
     eng = FakeEngine(responses=[NOT_FOUND])  # relevant but not a strong match: the refusal stands, one call
     out = asyncio.run(grounded_answer(eng, q, [weak]))

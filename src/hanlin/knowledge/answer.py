@@ -7,9 +7,10 @@ checked: out-of-range numbers are dropped, the rest renumbered in order of first
 
 Small models over-refuse: told "answer 资料中没有找到相关信息 when the passages lack the answer", the 1.5B refused
 questions whose answer was verbatim in passage [1]. Refusals are therefore checked too: when the model refuses but
-a passage is a *strong match* (cosine ≥ ``DENSE_MIN`` and ≥ 80% of the question's words in it), the question is
-asked once more without the refusal option, and that answer is kept only if code finds it in the passages
-(≥ 50% of its character bigrams); otherwise the refusal stands (``second_look`` says what happened).
+a passage is a *strong match* (cosine ≥ ``DENSE_MIN`` and ≥ ``STRONG_COVERAGE`` of the question's words in it), the
+question is asked once more without the refusal option, and that answer is kept only if code finds it in the
+passages (≥ 50% of its character bigrams) and the passages it cites name every year the question asks about;
+otherwise the refusal stands (``second_look`` says what happened). Complete chat answers get the same checks.
 """
 
 from __future__ import annotations
@@ -110,19 +111,34 @@ def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
     return {"answer": answer, "citations": [], "verified": False, "repaired": False}
 
 
-def finish_chat_response(resp: dict[str, Any], hits: list[Hit]) -> None:
-    """A complete knowledge-base chat answer, checked like ``ask``'s: markers renumbered, ``citations`` narrowed
-    to the passages the answer cites (the passages the model saw are in ``retrieved``, as ``ask`` gives them), ``verified`` added.
-    With no relevant passage the answer is the honest refusal, whatever the model wrote."""
-    choices = resp.get("choices") or []
-    if not choices:
-        return
-    msg = choices[0].setdefault("message", {})
-    result = finalize(str(msg.get("content") or ""), hits) if hits else {"answer": NOT_FOUND, "citations": [],
-                                                                          "verified": True}
-    msg["content"] = result["answer"]
-    resp["retrieved"] = [h.to_dict() for h in hits]
-    resp["citations"], resp["verified"] = result["citations"], result["verified"]
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+
+
+def missing_years(question: str, passages: list[Hit]) -> list[str]:
+    """Years the question asks about that none of ``passages`` mentions. Same-topic passages about another year
+    ("2020年全年城镇新增就业1186万人" for a question about 2021) are the commonest wrong source."""
+    return [y for y in dict.fromkeys(_YEAR.findall(question)) if not any(y in h.row.text for h in passages)]
+
+
+async def second_look(engine: Engine, question: str, hits: list[Hit], refused: dict[str, Any],
+                      usage: dict[str, int], *, max_tokens: int = 384,
+                      temperature: float = 0.1) -> dict[str, Any]:
+    """The model refused although a passage matches the question strongly: ask once more without the refusal
+    option; keep that answer only if code finds it in the passages (≥ ``SECOND_LOOK_SUPPORT`` of its character
+    bigrams) and the passages it cites name every year the question asks about. Otherwise the refusal stands."""
+    again, usage2 = await generate_text(engine, build_messages(question, hits, SECOND_LOOK_PROMPT),
+                                        max_tokens=max_tokens, temperature=temperature)
+    total: dict[str, int] = {}
+    add_usage(total, usage)
+    add_usage(total, usage2)
+    found = support(again, "\n".join(h.row.text for h in hits))
+    result = finalize(again, hits)
+    cited = [h for h in hits if h.row.chunk_id in {c["chunk_id"] for c in result["citations"]}] or hits
+    missing = missing_years(question, cited)
+    look = {"kept": False, "support": round(found, 3), "missing_years": missing}
+    if is_refusal(again) or found < SECOND_LOOK_SUPPORT or missing or result["answer"] == NOT_FOUND:
+        return {**refused, "usage": total, "second_look": look}
+    return {**result, "usage": total, "second_look": {**look, "kept": True}}
 
 
 async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
@@ -136,14 +152,27 @@ async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max
     result = finalize(text, relevant)
     if result["answer"] != NOT_FOUND or not any(h.strong for h in relevant):
         return {**result, "usage": usage}
-    # the model refused although a passage matches the question strongly: ask once more, keep only a found answer
-    again, usage2 = await generate_text(engine, build_messages(question, relevant, SECOND_LOOK_PROMPT),
-                                        max_tokens=max_tokens, temperature=temperature)
-    total: dict[str, int] = {}
-    add_usage(total, usage)
-    add_usage(total, usage2)
-    usage = total
-    found = support(again, "\n".join(h.row.text for h in relevant))
-    if is_refusal(again) or found < SECOND_LOOK_SUPPORT:
-        return {**result, "usage": usage, "second_look": {"kept": False, "support": round(found, 3)}}
-    return {**finalize(again, relevant), "usage": usage, "second_look": {"kept": True, "support": round(found, 3)}}
+    return await second_look(engine, question, relevant, result, usage, max_tokens=max_tokens,
+                             temperature=temperature)
+
+
+async def check_chat_response(engine: Engine, question: str, resp: dict[str, Any], hits: list[Hit]) -> None:
+    """A complete knowledge-base chat answer, checked like ``ask``'s: markers renumbered, ``citations`` narrowed
+    to the passages the answer cites (the passages the model saw are in ``retrieved``, as ``ask`` gives them),
+    ``verified`` added, a refusal despite a strong match given the second look (its tokens added to ``usage``).
+    With no relevant passage the answer is the honest refusal, whatever the model wrote."""
+    choices = resp.get("choices") or []
+    if not choices:
+        return
+    msg = choices[0].setdefault("message", {})
+    if not hits:
+        result: dict[str, Any] = {"answer": NOT_FOUND, "citations": [], "verified": True}
+    else:
+        result = finalize(str(msg.get("content") or ""), hits)
+        if result["answer"] == NOT_FOUND and any(h.strong for h in hits):
+            result = await second_look(engine, question, hits, result, dict(resp.get("usage") or {}))
+            resp["usage"] = {**(resp.get("usage") or {}), **result["usage"]}
+            resp["second_look"] = result["second_look"]
+    msg["content"] = result["answer"]
+    resp["retrieved"] = [h.to_dict() for h in hits]
+    resp["citations"], resp["verified"] = result["citations"], result["verified"]

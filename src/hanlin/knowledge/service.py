@@ -20,8 +20,8 @@ from hanlin.knowledge.answer import (
     NOT_FOUND,
     SECOND_LOOK_PROMPT,
     SYSTEM_PROMPT,
+    check_chat_response,
     citation,
-    finish_chat_response,
     grounded_answer,
     passages_text,
 )
@@ -214,9 +214,9 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
         hits = await svc.asearch(principal.tenant_id, prepared.knowledge_base, question, 5)
         relevant = [h for h in hits if h.relevant]
         if relevant:
-            # a strong match drops the refusal option (small models over-refuse; see answer.py): the chat path
-            # streams, so it cannot take the second look that `ask` takes
-            strong = any(h.strong for h in relevant)
+            # a streamed answer cannot take the second look that a complete one gets (answer.py): on a strong
+            # match it is asked without the refusal option instead (small models over-refuse)
+            strong = bool(req.stream) and any(h.strong for h in relevant)
             system = f"{SECOND_LOOK_PROMPT if strong else SYSTEM_PROMPT}\n\n资料：\n{passages_text(relevant)}"
         else:
             system = f"知识库中没有与问题相关的资料。请只回答：{NOT_FOUND}"
@@ -224,7 +224,10 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
         prepared.body["messages"] = [{"role": "system", "content": system}, *others]
         # streamed answers get every passage the model saw (they cannot be checked); complete answers are checked
         prepared.extra["citations"] = [citation(h, i) for i, h in enumerate(relevant, 1)]
-        prepared.finish = lambda resp: finish_chat_response(resp, relevant)
+
+        async def finish(engine: Engine, resp: dict[str, Any]) -> None:
+            await check_chat_response(engine, question, resp, relevant)
+        prepared.finish = finish
         return prepared
     return ground
 

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import PermissionDenied
 from hanlin.metrics import Metrics
@@ -28,8 +29,9 @@ class Prepared:
     tool_mode: bool = False
     knowledge_base: str | None = None  # set from the request or by a custom app; grounded by the KB hook
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
-    # rewrites a complete (non-streamed) answer in place, e.g. checks a grounded answer's [n] markers
-    finish: Callable[[dict[str, Any]], None] | None = None
+    # rewrites a complete (non-streamed) answer in place, e.g. checks a grounded answer's [n] markers; may ask the
+    # engine again (its usage then counts)
+    finish: Callable[[Engine, dict[str, Any]], Awaitable[None]] | None = None
 
 
 # A hook may rewrite the request (custom app "app:NAME", knowledge base grounding) before it is sent.
@@ -105,7 +107,7 @@ class ChatService:
         resp["model"] = req.model or engine.info.name
         resp.update(prepared.extra)
         if prepared.finish and not prepared.tool_mode:
-            prepared.finish(resp)
+            await prepared.finish(engine, resp)
         self._record(principal, resp["model"], usage_of(resp), started, "ok")
         return resp
 
