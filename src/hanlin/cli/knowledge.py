@@ -165,7 +165,8 @@ def ask(question: str, kb: Annotated[str, typer.Option("--kb", help="knowledge b
     with err_console.status("retrieving and answering…"):
         result = run(go())
     if json_out:
-        print_json({k2: result[k2] for k2 in ("answer", "citations", "verified", "repaired", "retrieved")})
+        print_json({k2: result[k2] for k2 in ("answer", "citations", "verified", "repaired", "second_look",
+                                                "retrieved") if k2 in result})
         return
     out_console.print(result["answer"])
     for c in result["citations"]:

@@ -141,6 +141,16 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
     return {**result, "usage": total, "second_look": {**look, "kept": True}}
 
 
+async def checked_answer(engine: Engine, question: str, text: str, hits: list[Hit], usage: dict[str, int], *,
+                         max_tokens: int = 384, temperature: float = 0.1) -> dict[str, Any]:
+    """The model's ``text`` checked against the passages it was given (:func:`finalize`); a refusal despite a
+    strong match gets the :func:`second_look`."""
+    result = finalize(text, hits)
+    if result["answer"] != NOT_FOUND or not any(h.strong for h in hits):
+        return {**result, "usage": usage}
+    return await second_look(engine, question, hits, result, usage, max_tokens=max_tokens, temperature=temperature)
+
+
 async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
                           temperature: float = 0.1) -> dict[str, Any]:
     """Answer ``question`` from the relevant ``hits`` only."""
@@ -149,11 +159,8 @@ async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
     text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
-    result = finalize(text, relevant)
-    if result["answer"] != NOT_FOUND or not any(h.strong for h in relevant):
-        return {**result, "usage": usage}
-    return await second_look(engine, question, relevant, result, usage, max_tokens=max_tokens,
-                             temperature=temperature)
+    return await checked_answer(engine, question, text, relevant, usage, max_tokens=max_tokens,
+                                temperature=temperature)
 
 
 async def check_chat_response(engine: Engine, question: str, resp: dict[str, Any], hits: list[Hit]) -> None:
@@ -165,14 +172,14 @@ async def check_chat_response(engine: Engine, question: str, resp: dict[str, Any
     if not choices:
         return
     msg = choices[0].setdefault("message", {})
-    if not hits:
-        result: dict[str, Any] = {"answer": NOT_FOUND, "citations": [], "verified": True}
+    usage = dict(resp.get("usage") or {})
+    if hits:
+        result = await checked_answer(engine, question, str(msg.get("content") or ""), hits, usage)
     else:
-        result = finalize(str(msg.get("content") or ""), hits)
-        if result["answer"] == NOT_FOUND and any(h.strong for h in hits):
-            result = await second_look(engine, question, hits, result, dict(resp.get("usage") or {}))
-            resp["usage"] = {**(resp.get("usage") or {}), **result["usage"]}
-            resp["second_look"] = result["second_look"]
+        result = {"answer": NOT_FOUND, "citations": [], "verified": True, "usage": usage}
     msg["content"] = result["answer"]
+    resp["usage"] = {**usage, **result["usage"]}
     resp["retrieved"] = [h.to_dict() for h in hits]
     resp["citations"], resp["verified"] = result["citations"], result["verified"]
+    if "second_look" in result:
+        resp["second_look"] = result["second_look"]
