@@ -32,7 +32,7 @@ from hanlin.config import Settings
 from hanlin.evals.base import default_data_dir
 from hanlin.evals.rag import check_answer, load_rgb
 from hanlin.knowledge.answer import NOT_FOUND
-from hanlin.knowledge.normalize import is_cjk
+from hanlin.knowledge.normalize import display_width, is_cjk
 from hanlin.knowledge.service import local_service
 
 PAPER = "新华日报"
@@ -74,10 +74,6 @@ def wrapped(text: str, rng: random.Random) -> list[str]:
         if cur.strip():
             lines.append(cur)
     return lines
-
-
-def display_width(s: str) -> int:
-    return sum(2 if is_cjk(c) else 1 for c in s)
 
 
 def ocr_newspaper(texts: list[str], rng: random.Random, per_page: int = 3) -> str:

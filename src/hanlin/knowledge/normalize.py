@@ -188,11 +188,11 @@ _GUTTER = re.compile(r"(?<=\S)[ \u3000]{4,}(?=\S)")
 
 
 def _width(chars: list[Char]) -> int:
-    """Display width: CJK and full-width characters take two columns."""
-    return sum(2 if is_cjk(c) else 1 for c, _ in chars)
+    return display_width("".join(c for c, _ in chars))
 
 
-def _text_width(s: str) -> int:
+def display_width(s: str) -> int:
+    """Columns ``s`` takes in a monospaced layout: CJK and full-width characters two, the rest one."""
     return sum(2 if is_cjk(c) else 1 for c in s)
 
 
@@ -233,7 +233,7 @@ def _one_column(ln: list[Char], mid: int) -> bool:
     """Only the left column (narrower than the gutter) or only the right one (indented to it) has text."""
     skip = _skip(ln)
     body = _body(ln).rstrip()
-    return bool(body.strip()) and (_text_width(body) <= mid - 2 or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
+    return bool(body.strip()) and (display_width(body) <= mid - 2 or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
 
 
 def _split_block(block: list[list[Char]], at: list[tuple[int, int, int] | None], mid: int) -> list[list[Char]]:
@@ -259,7 +259,7 @@ def _looks_like_columns(block: list[list[Char]], at: list[tuple[int, int, int] |
     if len(lefts) < 4:
         return False
     chars = sorted(sum(not c.isspace() for c in t) for t, _ in lefts)
-    fills = sorted(_text_width(t) / max(1, col) for t, col in lefts)
+    fills = sorted(display_width(t) / max(1, col) for t, col in lefts)
     return chars[len(chars) // 2] >= 10 or fills[len(fills) // 2] >= 0.7
 
 
