@@ -11,7 +11,7 @@ The same articles also go in as one clean text. Each question goes through ``Kno
 - hit@5: a retrieved chunk holds the answer (RGB's answer check, spaces ignored);
 - correct: the answer holds the gold answer; cited: correct and a cited chunk holds it; refused: "没有找到".
 
-    HANLIN_THREADS=2 python bench/kb_ocr_newspaper.py [--articles 30] [--model M] [--seed 7] [--save-dir DIR]
+    HANLIN_THREADS=2 python bench/kb_ocr_newspaper.py [--articles 30] [--skip 0] [--model M] [--seed 7] [--save-dir DIR]
 """
 
 from __future__ import annotations
@@ -39,17 +39,18 @@ PAPER = "新华日报"
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)([万亿千百元人辆吨台个名家%])")
 
 
-def articles(data: Path, n: int) -> list[dict[str, Any]]:
-    """RGB items with a positive passage that holds the answer (one article per question, no repeats)."""
+def articles(data: Path, n: int, skip: int = 0) -> list[dict[str, Any]]:
+    """RGB items with a positive passage that holds the answer (one article per question, no repeats), after the
+    first ``skip`` such items."""
     out, seen = [], set()
     for it in load_rgb(data / "rgb_zh", None):
         passage = next((p for p in it["positive"] if check_answer(p, it["answer"])), None)
         if passage and passage not in seen and 80 <= len(passage) <= 600:
             seen.add(passage)
             out.append({"query": it["query"], "answer": it["answer"], "text": passage.strip()})
-        if len(out) == n:
+        if len(out) == skip + n:
             break
-    return out
+    return out[skip:]
 
 
 def spaced(text: str, rng: random.Random) -> str:
@@ -132,10 +133,11 @@ def main() -> None:
     ap.add_argument("--articles", type=int, default=30)
     ap.add_argument("--model", default=None)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip", type=int, default=0, help="start after this many articles (a held-out set)")
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--save-dir", type=Path, default=None, help="keep the generated texts and per-question rows")
     args = ap.parse_args()
-    items = articles(args.data or default_data_dir(), args.articles)
+    items = articles(args.data or default_data_dir(), args.articles, args.skip)
     rng = random.Random(args.seed)
     texts = [it["text"] for it in items]
     shuffled = texts[:]
