@@ -136,7 +136,7 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
     cited = [h for h in hits if h.row.chunk_id in {c["chunk_id"] for c in result["citations"]}] or hits
     missing = missing_years(question, cited)
     look = {"kept": False, "support": round(found, 3), "missing_years": missing}
-    if is_refusal(again) or found < SECOND_LOOK_SUPPORT or missing or result["answer"] == NOT_FOUND:
+    if is_refusal(again) or found < SECOND_LOOK_SUPPORT or missing:  # (an empty reply has no support)
         return {**refused, "usage": total, "second_look": look}
     return {**result, "usage": total, "second_look": {**look, "kept": True}}
 

@@ -49,7 +49,8 @@ class Hit:
 
     @property
     def strong(self) -> bool:
-        """On topic by the cosine alone and holding most of the question's words: the answer is very likely here."""
+        """On topic by the cosine alone and holding ``STRONG_COVERAGE`` of the question's words: a refusal from the
+        model is not taken at its word (answer.py)."""
         return self.dense >= DENSE_MIN and self.coverage >= STRONG_COVERAGE
 
     def to_dict(self) -> dict[str, Any]:
