@@ -61,6 +61,11 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENT.findall(text) if len(s.strip()) >= 2]
 
 
+def is_reply(text: str) -> bool:
+    """``好的，我周五前发。``: an answer to the line before."""
+    return bool(_REPLY.match(text.strip()))
+
+
 def resolve_name(name: str, speakers: Iterable[str]) -> str | None:
     """A name as said in a line (``赵磊``, ``王总``, ``建国``) → the speaker it means, if exactly one."""
     name = name.strip()
@@ -230,14 +235,13 @@ def states_decision(text: str) -> bool:
                for s in sentences(text))
 
 
-def rejected_after(utts: list[Utterance], pos: int, window: int = 2) -> bool:
-    """The proposal in ``utts[pos]`` is answered by a refusal before anyone settles it."""
-    for j in range(pos + 1, min(len(utts), pos + 1 + window)):
+def rejected_after(utts: list[Utterance], pos: int) -> bool:
+    """The next person to speak after ``utts[pos]`` opens with a refusal (``不行``, ``不同意``)."""
+    for j in range(pos + 1, min(len(utts), pos + 4)):
+        if utts[j].speaker == utts[pos].speaker:
+            continue
         first = sentences(utts[j].text)[:1]
-        if first and _REJECT.search(first[0]) and utts[j].speaker != utts[pos].speaker:
-            return True
-        if states_decision(utts[j].text):
-            return False
+        return bool(first) and bool(_REJECT.search(first[0]))
     return False
 
 

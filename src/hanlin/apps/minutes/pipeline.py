@@ -77,7 +77,8 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     line_ids = [u.index for u in utts]
     lines = prompts.render_lines(utts, opts.max_prompt_chars)
     msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic)
-    data = await _ask(engine, msgs, chapter_schema(speakers, line_ids), opts.max_tokens, usage) or {}
+    answer = await _ask(engine, msgs, chapter_schema(speakers, line_ids), opts.max_tokens, usage)
+    data = answer or {}
     checker = Checker(by_index, set(line_ids), set(speakers), order or [])
     stats = VerifyStats()
     good, failures = verify_items(checker, data, stats)
@@ -106,7 +107,7 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
         "summary": summary,
         **good, "dropped_by_kind": dropped, "verification": stats.to_dict(),
         "usage": usage, "seconds": round(time.perf_counter() - t0, 2), "repair_seconds": round(repair_s, 2),
-        "model_failed": not data, "model_error": usage.pop("error", None),
+        "model_failed": answer is None, "model_error": usage.pop("error", None),
     }
 
 

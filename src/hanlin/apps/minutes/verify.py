@@ -89,6 +89,9 @@ class Checker:
         if owner is None:
             return None, reason
         cited = self._cited_text(lines)
+        first = self.order[self.pos_of[min(lines)]]
+        if extract.is_reply(first.text) and self.pos_of[first.index] > 0:  # ``好的，我来`` answers the line before
+            cited = self.order[self.pos_of[first.index] - 1].text + "\n" + cited
         if support(task, cited) < MIN_SUPPORT:
             return None, "所引行的内容与条目不符"
         due = str(item.get("due") or "").strip()
