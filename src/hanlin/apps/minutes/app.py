@@ -57,7 +57,7 @@ class MinutesService:
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-        transcript = transcript_from_utterances(inp["utterances"], inp.get("meta"))
+        transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
         engine = await self.services.engines.get(inp.get("model"))
         done = self._checkpoints(ctx.job_id)
         if done:

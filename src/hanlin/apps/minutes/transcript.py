@@ -60,7 +60,13 @@ class Utterance:
     speaker: str
     text: str
     start: float | None = None  # seconds from the start of the meeting
+    end: float | None = None  # seconds; set by speech recognition and by subtitle files
     line: int | None = None  # 1-based line of the user's file where the utterance starts
+
+    @property
+    def stamp(self) -> str:
+        """``00:12:31 发言人2`` when the start time is known, else the speaker: what a citation shows."""
+        return f"{format_time(self.start)} {self.speaker}" if self.start is not None else self.speaker
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,10 +129,12 @@ def speaker_name(name: str) -> str:
 
 
 def _finish(raw: list[Raw], fmt: str, skipped: list[int] | None = None,
-            meta: dict[str, Any] | None = None) -> Transcript:
-    utts = [Utterance(i, spk, text, start, line) for i, (spk, text, start, line) in
-            enumerate((speaker_name(s.strip()) or UNKNOWN_SPEAKER, t.strip(), st, ln) for s, t, st, ln in raw
-                      if t.strip())]
+            meta: dict[str, Any] | None = None, ends: list[float | None] | None = None) -> Transcript:
+    """Number the utterances that have text; ``ends`` (parallel to ``raw``) carries end times when known."""
+    ends = ends or [None] * len(raw)
+    kept = [(speaker_name(s.strip()) or UNKNOWN_SPEAKER, t.strip(), st, en, ln)
+            for (s, t, st, ln), en in zip(raw, ends, strict=True) if t.strip()]
+    utts = [Utterance(i, spk, text, start, end, line) for i, (spk, text, start, end, line) in enumerate(kept)]
     if not utts:
         raise UnprocessableInput(f"The {fmt} transcript has no utterances with text.", param="file")
     return Transcript(utts, fmt, skipped or [], meta or {})
@@ -300,6 +308,7 @@ def parse_json_utterances(obj: Any) -> Transcript:
         raise UnprocessableInput("JSON transcripts need a list of utterances: [{\"speaker\": \"张伟\", \"text\": \"…\"}] "
                                  "or {\"utterances\": [...]}.", param="file")
     raw: list[Raw] = []
+    ends: list[float | None] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise UnprocessableInput(f"Utterance {i} is not an object with speaker and text.", param="file")
@@ -307,11 +316,16 @@ def parse_json_utterances(obj: Any) -> Transcript:
         if not isinstance(text, str):
             raise UnprocessableInput(f"Utterance {i} has no 'text' (or 'content') string.", param="file")
         start = item.get("start", item.get("time", item.get("begin")))
-        if isinstance(start, str):
-            start = parse_time(start) if re.fullmatch(_TIME, start.strip()) else None
         spk = item.get("speaker", item.get("name", item.get("role")))
-        raw.append((_speaker_name(spk), text, float(start) if isinstance(start, int | float) else None, None))
-    return _finish(raw, "json")
+        raw.append((_speaker_name(spk), text, _seconds(start), None))
+        ends.append(_seconds(item.get("end")))
+    return _finish(raw, "json", ends=ends)
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, str):
+        return parse_time(value) if re.fullmatch(_TIME, value.strip()) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcript:
@@ -347,7 +361,8 @@ def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcri
     return parse_text(stripped)
 
 
-def transcript_from_utterances(items: list[dict[str, Any]], meta: dict[str, Any] | None = None) -> Transcript:
+def transcript_from_utterances(items: list[dict[str, Any]], source_format: str = "json",
+                               meta: dict[str, Any] | None = None) -> Transcript:
     """Rebuild a Transcript stored in a job payload (already normalised)."""
-    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"), u.get("line"))
-                       for u in items], "json", meta=dict(meta or {}))
+    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"), u.get("end"),
+                                 u.get("line")) for u in items], source_format, meta=dict(meta or {}))
