@@ -133,6 +133,19 @@ def test_citations_are_file_lines_and_counts_match_what_is_shown() -> None:
     assert md.count("\n- ") >= c["decisions"] + c["action_items"]
 
 
+def test_docx_is_a_gbt_9704_jiyao_from_the_documents_writer(tmp_path: Path) -> None:
+    from hanlin.apps.documents.checks import check_docx
+
+    m, _ = _minutes()
+    out = render.write(m, "docx", tmp_path / "纪要.docx")
+    report = check_docx(out, "纪要")
+    assert all(report.checks.values()), report.problems
+    import docx
+
+    texts = [p.text for p in docx.Document(str(out)).paragraphs]
+    assert "2026年9月3日" in texts  # 成文日期 from the header block
+
+
 def test_timestamps_are_shown_when_present() -> None:
     t = parse_transcript("[00:12:31] 赵磊：我周五前把预算表发出来。\n[00:13:02] 张伟：好。", "a.txt")
     engine = FakeEngine(responder=lambda body: "{}")

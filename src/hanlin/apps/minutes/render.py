@@ -95,7 +95,21 @@ def official_document(m: dict[str, Any]) -> Any:
         paras += [Paragraph(t) for t in texts]
     title = m.get("title") or "会议纪要"
     return OfficialDocument(doc_type="纪要", title=title if title.endswith("纪要") else f"{title}纪要",
-                            paragraphs=paras, header_text="会议纪要")
+                            paragraphs=paras, header_text="会议纪要", date=meeting_date(m))
+
+
+def meeting_date(m: dict[str, Any]) -> str:
+    """成文日期 in Arabic numerals: the meeting's date from the header block, else today."""
+    import datetime as dt
+    import re
+
+    when = str((m.get("meta") or {}).get("time") or "")
+    found = re.search(r"(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})", when)
+    if found:
+        y, mo, d = (int(x) for x in found.groups())
+        return f"{y}年{mo}月{d}日"
+    today = dt.date.today()
+    return f"{today.year}年{today.month}月{today.day}日"
 
 
 def to_docx_bytes(m: dict[str, Any]) -> bytes:
