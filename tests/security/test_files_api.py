@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.security.tenants import TwoTenants, tenants_fixture
+
+from tests.support.tenants import TwoTenants, tenants_fixture
 
 tenants = pytest.fixture(tenants_fixture)
 
@@ -64,7 +65,7 @@ def test_bad_purpose_is_400(tenants: TwoTenants, purpose: str) -> None:
 
 
 def test_limits_and_hostile_names(tmp_path: Path) -> None:
-    from tests.security.tenants import two_tenants
+    from tests.support.tenants import two_tenants
 
     gen = two_tenants(tmp_path, files_max_mb=1, files_max_count=2)
     t = next(gen)

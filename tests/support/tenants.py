@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ADMIN_KEY = "test-admin-secret-0123456789"
+from tests.support.platform_auth import ADMIN_KEY, make_services
+
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
@@ -19,18 +20,6 @@ class TwoTenants:
     b: dict[str, str]
     a_key: str
     b_key: str
-
-
-def make_services(home: Path, **settings: Any) -> Any:
-    from hanlin.config import Settings
-    from hanlin.engine.fake import FakeEngine
-    from hanlin.engine.manager import EngineManager
-    from hanlin.services import build_services
-
-    s = Settings(home=home, model="fake", auth="on", admin_key=ADMIN_KEY, **settings)
-    engines = EngineManager(s)
-    engines.add(FakeEngine("fake"))
-    return build_services(s, engines=engines)
 
 
 def new_key(client: Any, tenant: str, **body: Any) -> str:
