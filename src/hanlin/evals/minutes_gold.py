@@ -12,7 +12,8 @@ rejected proposals, a task nobody took and, in most, a later correction of a num
 - rejected / unassigned listed: proposals turned down listed as decisions, tasks nobody took listed as actions
   (should be 0).
 
-``-O gold=FOLDER`` scores another set in the same layout (a ``gold.json`` beside the transcripts).
+The suite reads only its own files (no option names a path); ``bench/minutes_gold_baseline.py --gold FOLDER``
+scores another set in the same layout (a ``gold.json`` beside the transcripts).
 """
 
 from __future__ import annotations
@@ -139,8 +140,7 @@ def load_gold(folder: Path) -> list[dict[str, Any]]:
 @suite("minutes-gold", "Chinese meetings with annotated decisions/actions/owners: recall, owner accuracy, speaker sets",
        "")
 async def minutes_gold(ctx: EvalContext) -> EvalResult:
-    folder = Path(str(ctx.options["gold"])) if ctx.options.get("gold") else GOLD_DIR
-    meetings = load_gold(folder)[:ctx.limit] if ctx.limit else load_gold(folder)
+    meetings = load_gold(GOLD_DIR)[:ctx.limit] if ctx.limit else load_gold(GOLD_DIR)
     if not meetings:
         raise BadRequest("No meetings to evaluate.")
     done = 0
