@@ -44,7 +44,7 @@ _REJECT = re.compile(r"不行|不同意|否决|不采纳|不考虑|驳回|不可
                      r"不能(这样|这么|接受)|\bno\b|disagree|reject", re.I)
 _CORRECT = re.compile(r"更正|纠正|说错了|口误|不对[，,]?(应该)?是|应该是|改成|改为|调整为|调整到|修正|以[^，。]{0,6}为准|"
                       r"不是[^，。]{1,12}[，,]?而?是")
-_PROPOSAL_LEAD = re.compile(r"^(那|那么|好吧|好的?|行|嗯|对|可以|收到|明白|我觉得|我建议|我提议|建议|要不|要不然|我看|我们|大家)[，,]?\s*")
+_PROPOSAL_LEAD = re.compile(r"^(那|那么|好吧|好的?|行|嗯|对|可以|收到|明白|同意|我觉得|我建议|我提议|建议|要不|要不然|我看|我们|大家)[，,]?\s*")
 _DUE = re.compile(r"([\d一二三四五六七八九十]{1,3}月[\d一二三四五六七八九十]{1,3}[日号](之前|以前|前)?|"
                   r"[\d一二三四五六七八九十]{1,3}月底(之前|以前|前)?|下个?月[^，。]{0,4}?[号日底](之前|以前|前)?|下周[一二三四五六日天]?|本周[一二三四五六日天]?|这周[一二三四五六日天]?|"
                   r"明天|后天|今天|月底|周[一二三四五六日末](之前|以前|前)?|\d{1,2}号(之前|以前|前)?|年底|季度末|"
@@ -194,6 +194,16 @@ def _previous_sentence(utts: list[Utterance], pos: int, sentence: str) -> str:
     return prev[-1] if prev else ""
 
 
+def _approved_text(utts: list[Utterance], pos: int) -> str:
+    """What an approval settles: the rest of the approving sentence, else the proposal before it."""
+    first = sentences(utts[pos].text)[0]
+    rest = strip_lead(_APPROVE.sub("", first, count=1))
+    if len(re.sub(r"\W", "", rest)) >= 6:
+        return clause(rest)
+    prev = next(utts[j] for j in range(pos - 1, -1, -1) if utts[j].speaker != utts[pos].speaker)
+    return clause(strip_lead(sentences(prev.text)[-1]))
+
+
 def _has_task(sentence: str) -> bool:
     """A task sentence says what to do (a verb), not only ``好的，我来。``."""
     return len(re.sub(r"\W", "", _PROPOSAL_LEAD.sub("", sentence))) >= 6 and bool(re.search(_VERBS, sentence))
@@ -235,6 +245,18 @@ def states_decision(text: str) -> bool:
                for s in sentences(text))
 
 
+_APPROVE = re.compile(r"^(那|那就|这个|加人|好)?(可以|同意|批准|没问题)[，,。！!]")
+_ASK = re.compile(r"建议|提议|需要|要不要|能不能|是否|可不可以|行不行|申请|想要|打算")
+
+
+def approves(utts: list[Utterance], pos: int) -> bool:
+    """``加人可以，从外包借一个``: an approval of what the previous speaker asked for or proposed."""
+    prev = next((utts[j] for j in range(pos - 1, max(-1, pos - 3), -1) if utts[j].speaker != utts[pos].speaker), None)
+    first = sentences(utts[pos].text)[:1]
+    return bool(prev and first and _APPROVE.search(first[0]) and _ASK.search(prev.text)
+                and not _QUESTION.search(prev.text.strip()[-1:] or ""))
+
+
 def rejected_after(utts: list[Utterance], pos: int) -> bool:
     """The next person to speak after ``utts[pos]`` opens with a refusal (``不行``, ``不同意``)."""
     for j in range(pos + 1, min(len(utts), pos + 4)):
@@ -250,6 +272,8 @@ def extractive_items(utts: list[Utterance], speakers: list[str], per_kind: int =
     decisions: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
     for pos, u in enumerate(utts):
+        if len(decisions) < per_kind and approves(utts, pos) and not states_decision(u.text):
+            decisions.append({"text": _approved_text(utts, pos), "lines": [u.index]})
         for s in sentences(u.text):
             if len(decisions) < per_kind and states_decision(s) and not rejected_after(utts, pos):
                 text, lines = decision_text(utts, pos, s)

@@ -67,7 +67,8 @@ class Checker:
 
     def _check_decision(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         lines = item["lines"]
-        stated = [i for i in lines if extract.states_decision(self.by_index[i].text)]
+        stated = [i for i in lines if extract.states_decision(self.by_index[i].text)
+                  or extract.approves(self.order, self.pos_of[i])]
         if not stated:  # a proposal settled in the next line (``同意，就这么定``) is a decision of that line
             nxt = self._next(max(lines))
             if nxt is not None and nxt.index in self.allowed and extract.states_decision(nxt.text):
