@@ -7,7 +7,8 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from hanlin.engine.base import Engine
-from hanlin.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.errors import BadRequest, Conflict, HanlinError, NotFound, PayloadTooLarge, UnprocessableInput
 from hanlin.knowledge.answer import (
     NOT_FOUND,
     SECOND_LOOK_PROMPT,
@@ -25,7 +26,7 @@ from hanlin.knowledge.answer import (
     grounded_answer,
     passages_text,
 )
-from hanlin.knowledge.chunk import chunk_blocks
+from hanlin.knowledge.chunk import Chunk, chunk_blocks
 from hanlin.knowledge.extract import extract
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
@@ -33,7 +34,27 @@ from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
-EMBED_BATCH = 16
+EMBED_BATCH = 32  # chunks per embedder call (the embedder itself takes the model in turns, interactive first)
+INGEST_GROUP_CHUNKS = 64  # add_documents embeds this many chunks of several documents together
+
+
+@dataclass
+class _Staged:
+    """A document extracted, chunked and tokenised, waiting for its vectors."""
+
+    name: str
+    data: bytes
+    sha256: str
+    meta: dict[str, Any]
+    doc_id: str
+    source: str
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+    blocks: int
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.index_text for c in self.chunks]
 
 
 class SyncEmbedder(Protocol):
@@ -114,12 +135,67 @@ class KnowledgeService:
 
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                      meta: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
-        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one)."""
+        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one; the same bytes and
+        metadata again are a no-op)."""
+        index = self.index(tenant, kb_name)
+        staged = self._stage(index, filename, data, meta, progress)
+        if isinstance(staged, dict):
+            return staged
+        return self._commit(index, staged, self.embed(staged.texts, progress))
+
+    def add_documents(self, tenant: str, kb_name: str, files: Iterable[tuple[str, Callable[[], bytes]]],
+                      meta: dict[str, Any] | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+        """Many documents, embedded together in batches (e5 streams its weights once per batch: many small
+        documents go several times faster than one by one). Each document still commits on its own, so a failure
+        loses nothing before it. Returns one entry per file, in order: the document, or ``{"name", "error"}``."""
+        index = self.index(tenant, kb_name)
+        todo = list(files)
+        results: list[dict[str, Any] | None] = [None] * len(todo)
+        group: list[tuple[int, _Staged]] = []
+        done = 0
+
+        def flush() -> None:
+            nonlocal done
+            if not group:
+                return
+            vectors = self.embed([t for _, st in group for t in st.texts])
+            at = 0
+            for i, st in group:
+                n = len(st.texts)
+                results[i] = self._commit(index, st, vectors[at:at + n])
+                at += n
+            done += len(group)
+            group.clear()
+            if progress:
+                progress(done, len(todo), "embedding")
+        for i, (name, read) in enumerate(todo):
+            try:
+                staged = self._stage(index, name, read(), meta)
+            except HanlinError as e:
+                results[i] = {"name": name, "error": e.message}
+                done += 1
+                continue
+            if isinstance(staged, dict):
+                results[i] = staged
+                done += 1
+                continue
+            group.append((i, staged))
+            if sum(len(st.texts) for _, st in group) >= INGEST_GROUP_CHUNKS:
+                flush()
+        flush()
+        return [r for r in results if r is not None]
+
+    def _stage(self, index: KBIndex, filename: str, data: bytes, meta: dict[str, Any] | None,
+               progress: Progress | None = None) -> _Staged | dict[str, Any]:
+        """Everything before embedding; an unchanged document (same name, bytes and metadata) returns its info."""
         name = _check_name(PurePath(filename).name, "document")
         if len(data) > self.max_upload_bytes:
             raise PayloadTooLarge(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is "
                                   f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
-        index = self.index(tenant, kb_name)
+        sha = hashlib.sha256(data).hexdigest()
+        same = self._unchanged(index.kb, name, sha, meta or {})
+        if same is not None:
+            return same
         if progress:
             progress(0, 1, "extracting")
         blocks = extract(data, name)
@@ -128,17 +204,28 @@ class KnowledgeService:
         if not chunks:
             raise UnprocessableInput(f"No text to index in '{name}'", param="file")
         tokens = [tokenize(c.index_text) for c in chunks]
-        vectors = self.embed([c.index_text for c in chunks], progress)
-        index.write_files(doc_id, name, data, source, vectors)
-        doc = {"id": doc_id, "kb_id": index.kb["id"], "name": name, "size": len(data),
-               "sha256": hashlib.sha256(data).hexdigest(), "n_chunks": len(chunks),
-               "meta": dumps({"user": meta or {}, "blocks": len(blocks), "source_chars": len(source)}),
+        return _Staged(name, data, sha, meta or {}, doc_id, source, chunks, tokens, len(blocks))
+
+    def _unchanged(self, kb: dict[str, Any], name: str, sha: str, meta: dict[str, Any]) -> dict[str, Any] | None:
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(kb_documents).where(kb_documents.c.kb_id == kb["id"],
+                                                             kb_documents.c.name == name)).mappings().first()
+        if row is None or row["sha256"] != sha or (loads(row["meta"]) or {}).get("user", {}) != meta:
+            return None
+        return {"id": row["id"], "name": name, "chunks": row["n_chunks"], "size": row["size"], "replaced": False,
+                "unchanged": True, "metadata": meta}
+
+    def _commit(self, index: KBIndex, st: _Staged, vectors: np.ndarray) -> dict[str, Any]:
+        index.write_files(st.doc_id, st.name, st.data, st.source, vectors)
+        doc = {"id": st.doc_id, "kb_id": index.kb["id"], "name": st.name, "size": len(st.data), "sha256": st.sha256,
+               "n_chunks": len(st.chunks),
+               "meta": dumps({"user": st.meta, "blocks": st.blocks, "source_chars": len(st.source)}),
                "created_at": time.time()}
-        replaced = index.commit_document(doc, chunks, tokens)
+        replaced = index.commit_document(doc, st.chunks, st.tokens)
         if replaced:
             index.remove_files(replaced)
-        return {"id": doc_id, "name": name, "chunks": len(chunks), "size": len(data), "replaced": bool(replaced),
-                "metadata": meta or {}}
+        return {"id": st.doc_id, "name": st.name, "chunks": len(st.chunks), "size": len(st.data),
+                "replaced": bool(replaced), "unchanged": False, "metadata": st.meta}
 
     def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
         kb = self.get_kb(tenant, kb_name)
