@@ -32,6 +32,7 @@ ROUTER_MODULES = [
     "hanlin.api.routers.admin",
     "hanlin.api.routers.evals",
     "hanlin.api.routers.tuning",
+    "hanlin.api.routers.files",
     "hanlin.web.routes",
 ]
 
