@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     work_timeout_s: float = Field(120.0, gt=0, description="deadline of CPU-heavy work (extraction, formulas, "
                                                            "charts, documents) run off the event loop")
     metrics_token: str = Field("", description="bearer token that may read /metrics besides admin keys")
+    files_max_mb: int = Field(50, ge=1, description="largest file accepted by POST /v1/files")
+    files_tenant_max_mb: int = Field(1024, ge=1, description="total size of one tenant's files (/v1/files)")
+    files_max_count: int = Field(1000, ge=1, description="most files one tenant may keep (/v1/files)")
     embedding_model: str = Field("e5-small", description="embedding model for /v1/embeddings and retrieval")
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"
