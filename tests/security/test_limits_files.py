@@ -9,12 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.security import hostile
 
 from hanlin.errors import PayloadTooLarge
 from hanlin.knowledge.chunk import MAX_CHARS, chunk_blocks
 from hanlin.knowledge.extract import extract
 from hanlin.limits import InputLimits
+from tests.security import hostile
 
 LAX = InputLimits(max_zip_ratio=100_000, max_unzipped_mb=4096)  # container checks off: the readers must hold
 
