@@ -10,6 +10,8 @@ from starlette.responses import Response
 
 from hanlin import __version__
 from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.engine.embedder import resident_bytes
+from hanlin.engine.memory import breakdown
 from hanlin.errors import PermissionDenied
 from hanlin.platform.auth import bearer_token
 from hanlin.services import Services
@@ -21,7 +23,9 @@ router = APIRouter(tags=["system"])
 async def health(services: ServicesDep) -> dict[str, Any]:
     engines = {name: {"kind": e.info.kind, "busy": getattr(e, "busy", 0), "slots": e.info.slots}
                for name, e in services.engines.loaded().items()}
-    return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines}
+    memory = breakdown(services.engines.loaded(), embedder_bytes=resident_bytes())
+    return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines,
+            "memory": memory}
 
 
 def _may_read_metrics(services: Services, authorization: str | None, x_api_key: str | None) -> None:
