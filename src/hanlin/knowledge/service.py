@@ -30,6 +30,7 @@ from hanlin.knowledge.extract import extract
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
+from hanlin.ocr.inputs import OcrLimits, is_ocr_type
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
@@ -48,9 +49,11 @@ def _check_name(name: str, what: str = "knowledge base") -> str:
 
 
 class KnowledgeService:
-    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50) -> None:
+    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50,
+                 ocr_limits: OcrLimits | None = None, ocr_threads: int = 0) -> None:
         self.store, self.root, self.embedder = store, root, embedder
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
+        self.ocr_limits, self.ocr_threads = ocr_limits or OcrLimits(), ocr_threads
         self.cache = IndexCache()
 
     # ---- knowledge bases
@@ -122,7 +125,7 @@ class KnowledgeService:
         index = self.index(tenant, kb_name)
         if progress:
             progress(0, 1, "extracting")
-        blocks = extract(data, name)
+        blocks = self.extract_blocks(data, name, progress)
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
@@ -139,6 +142,14 @@ class KnowledgeService:
             index.remove_files(replaced)
         return {"id": doc_id, "name": name, "chunks": len(chunks), "size": len(data), "replaced": bool(replaced),
                 "metadata": meta or {}}
+
+    def extract_blocks(self, data: bytes, name: str, progress: Progress | None = None) -> list[Any]:
+        """Blocks of a file; scans, images and PDF pages without a usable text layer are OCR'd."""
+        if is_ocr_type(name):
+            from hanlin.ocr.kb import extract_with_ocr
+
+            return extract_with_ocr(data, name, extract, self.ocr_limits, self.ocr_threads, progress)
+        return extract(data, name)
 
     def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
         kb = self.get_kb(tenant, kb_name)
@@ -234,7 +245,8 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
 
 def install(services: Any) -> None:
     svc = KnowledgeService(services.store, services.settings.home / "knowledge", services.engines.embedder,
-                           services.settings.max_upload_mb)
+                           services.settings.max_upload_mb, OcrLimits.from_settings(services.settings),
+                           services.settings.n_threads)
     services.extras["knowledge"] = svc
     services.chat.hooks.append(make_chat_hook(svc))
 
@@ -247,4 +259,5 @@ def local_service(settings: Any) -> KnowledgeService:
     store = Store(settings.db_url)
     store.init()
     embedder = E5Embedder(settings.embedding_model, settings.n_threads)
-    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb)
+    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb,
+                            OcrLimits.from_settings(settings), settings.n_threads)
