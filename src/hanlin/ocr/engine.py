@@ -9,6 +9,7 @@ taken out of the line coordinates, so layout analysis sees level lines.
 from __future__ import annotations
 
 import math
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -90,7 +91,7 @@ def _read(engine: Any, bgr: np.ndarray) -> _Raw:
     pts[:, :, 1] = np.clip(pts[:, :, 1] * ratio_h, 0, raw_h)
     out = _Raw([], [], [], 0)
     for box, cls, rec in zip(pts, cls_res, rec_res, strict=True):
-        text, score = str(rec[0]).strip(), float(rec[1])
+        text, score = tidy(str(rec[0])), float(rec[1])
         if not text or score < MIN_SCORE:
             continue
         out.boxes.append(box)
@@ -101,14 +102,39 @@ def _read(engine: Any, bgr: np.ndarray) -> _Raw:
     return out
 
 
+_CJK = "\u3400-\u9fff\uf900-\ufaff"
+_FULL_PUNCT = "\u3000-\u303f\uff00-\uffef"
+_SPACE = re.compile(rf"(?<=[{_CJK}{_FULL_PUNCT}])\s+(?=[{_FULL_PUNCT}(])|\s+(?=（)")
+_PARENS = re.compile(r"(.?)\(([^()（）]{0,30})\)")
+_HALF = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！"}
+
+
+def _is_cjk(c: str) -> bool:
+    return bool(c) and ("\u3400" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff")
+
+
+def tidy(text: str) -> str:
+    """Chinese typesetting for a recognised line: brackets around or after Chinese text and punctuation after
+    it full-width (the recogniser often returns them half-width), no stray space before them. Spaces between
+    Chinese characters stay: the recogniser writes one only for a visible gap (table cells)."""
+    def parens(m: re.Match[str]) -> str:
+        before, inner = m.group(1), m.group(2)
+        if _is_cjk(before) or any(_is_cjk(c) for c in inner):
+            return f"{before}（{inner}）"
+        return m.group(0)
+    text = _PARENS.sub(parens, text.strip())
+    text = re.sub(rf"(?<=[{_CJK}])[,;:?!]", lambda m: _HALF[m.group(0)], text)
+    return _SPACE.sub("", text)
+
+
 def _tall_share(boxes: list[np.ndarray]) -> float:
     """Share of text boxes taller than wide by 1.5× — lines written across a page turned by 90°."""
     if not boxes:
         return 0.0
     tall = 0
     for b in boxes:
-        w = max(np.linalg.norm(b[0] - b[1]), 1.0)
-        h = max(np.linalg.norm(b[0] - b[3]), 1.0)
+        w = max(float(np.linalg.norm(b[0] - b[1])), 1.0)
+        h = max(float(np.linalg.norm(b[0] - b[3])), 1.0)
         tall += h / w >= 1.5
     return tall / len(boxes)
 
@@ -122,7 +148,7 @@ def _skew(boxes: list[np.ndarray]) -> float:
     angles = []
     for b in boxes:
         dx, dy = float(b[1][0] - b[0][0]), float(b[1][1] - b[0][1])
-        if dx > 4 * max(np.linalg.norm(b[0] - b[3]), 1.0):
+        if dx > 4 * max(float(np.linalg.norm(b[0] - b[3])), 1.0):
             angles.append(math.degrees(math.atan2(dy, dx)))
     return float(np.median(angles)) if len(angles) >= 3 else 0.0
 

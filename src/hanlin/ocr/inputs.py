@@ -107,13 +107,9 @@ def _decode(img: Any, name: str, limits: OcrLimits) -> np.ndarray:
     from PIL import Image, ImageOps
 
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings():  # the size was checked against our own limit from the header
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            old, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, max(limits.max_pixels, Image.MAX_IMAGE_PIXELS or 0)
-            try:
-                img.load()
-            finally:
-                Image.MAX_IMAGE_PIXELS = old
+            img.load()
         img = ImageOps.exif_transpose(img) or img
         if img.mode not in ("RGB", "L"):
             if img.mode in ("RGBA", "LA", "P", "PA"):  # transparent scans: paste on white
@@ -144,7 +140,7 @@ def image_pages(data: bytes, name: str, limits: OcrLimits, pages: list[int] | No
     for p in wanted:
         if n > 1:
             img.seek(p - 1)
-            _check_pixels(*img.size, name, limits)
+            _check_pixels(img.size[0], img.size[1], name, limits)
         yield PageImage(p, _decode(img if n == 1 else img.copy(), name, limits))
 
 

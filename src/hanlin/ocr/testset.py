@@ -62,6 +62,7 @@ class Page:
     image: Any  # PIL RGB
     paragraphs: list[str]  # reading order: headline, paragraphs, table rows ("cell cell ...")
     tags: dict[str, Any] = field(default_factory=dict)
+    rest: list[str] = field(default_factory=list)  # paragraphs that did not fit (for the next page)
 
     @property
     def text(self) -> str:
@@ -91,6 +92,7 @@ class _Canvas:
         self.image = Image.new("RGB", (self.w, self.h), "white")
         self.draw = ImageDraw.Draw(self.image)
         self.margin = int(0.8 * dpi)
+        self.heading_font = "noto-sans-bold"
 
     def px(self, pt: float) -> int:
         return max(6, round(pt * self.dpi / 72))
@@ -101,6 +103,15 @@ class _Canvas:
         size = font.size
         drawn: list[str] = []
         for i, text in enumerate(texts):
+            if text.startswith("## "):  # a subheading inside the column
+                sub = _font(self.heading_font, round(size * 1.35))
+                if y + sub.size * 3 + size * spacing * 2 > y_max:
+                    return y, drawn, texts[i:]
+                y += int(sub.size * 0.5)
+                self.draw.text((x0, y), text[3:], font=sub, fill=(0, 0, 0))
+                y += int(sub.size * 1.7)
+                drawn.append(text[3:])
+                continue
             lines = _wrap(text, font, x1 - x0, 2 * size)
             if y + len(lines) * size * spacing > y_max:
                 fit = max(0, int((y_max - y) / (size * spacing)))
@@ -138,8 +149,10 @@ def render_page(headline: str, paragraphs: list[str], *, dpi: int = 150, columns
                 font: str = "noto-serif", size_pt: float = 10.5, table: list[list[str]] | None = None,
                 headline_font: str = "noto-sans-bold", height_in: float = A4_INCHES[1]) -> Page:
     """A page in reading order: the headline, the paragraphs (flowing down column 1 then column 2; what does not
-    fit is left out), a table. ``height_in`` below A4's 11.69 makes a smaller, quicker test page."""
+    fit is left out; "## " starts a subheading), a table. ``height_in`` below A4's 11.69 makes a smaller,
+    quicker test page."""
     cv = _Canvas(dpi, height_in)
+    cv.heading_font = headline_font
     body = _font(font, cv.px(size_pt))
     y = cv.centered(headline, _font(headline_font, cv.px(size_pt * 2)), cv.margin)
     y += cv.px(size_pt)
@@ -159,7 +172,7 @@ def render_page(headline: str, paragraphs: list[str], *, dpi: int = 150, columns
         cv.table(table, body, bottom + cv.px(size_pt))
         order += [" ".join(r) for r in table]
     return Page(cv.image, [p for p in order if p], {"dpi": dpi, "columns": columns, "font": font,
-                                                      "size_pt": size_pt, "table": bool(table)})
+                                                      "size_pt": size_pt, "table": bool(table)}, left)
 
 
 # ---- degradations
