@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.ocr.test_ocr_unit import huge_png
 
 from hanlin.ocr.testset import SAMPLE_PARAGRAPHS, available_fonts, image_bytes, render_page
+from tests.ocr.test_ocr_unit import huge_png
 
 pytestmark = pytest.mark.skipif(len(available_fonts()) < 2, reason="CJK fonts missing: run scripts/test.sh")
 ADMIN = "ocr-test-admin-secret-0123456789"

@@ -77,6 +77,7 @@ def test_turned_skewed_noisy_scan(turn: int) -> None:
 def mixed_pdf(scan: bytes) -> bytes:
     """Page 1: a real text layer (Latin, like tests/knowledge's make_pdf); page 2: a scanned image."""
     import pypdfium2 as pdfium
+
     from tests.knowledge.test_extract import make_pdf
 
     text = make_pdf(["Annual report of the Hanlin test company.", "Revenue grew by twelve percent this year."])
