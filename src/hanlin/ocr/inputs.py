@@ -209,12 +209,24 @@ def pdf_pages(data: bytes, name: str, limits: OcrLimits, pages: list[int] | None
         pdf.close()
 
 
+def count_pages(data: bytes, name: str, limits: OcrLimits) -> int:
+    """Pages of a PDF or frames of an image, read from the file's structure only (nothing rendered/decoded)."""
+    _check_type(data, name)
+    if suffix(name) == ".pdf":
+        return pdf_page_count(data, name)
+    return int(getattr(_open_image(data, name, limits), "n_frames", 1) or 1)
+
+
 def page_images(data: bytes, name: str, limits: OcrLimits, pages: list[int] | None = None) -> Iterator[PageImage]:
+    _check_type(data, name)
+    if suffix(name) == ".pdf":
+        return pdf_pages(data, name, limits, pages)
+    return image_pages(data, name, limits, pages)
+
+
+def _check_type(data: bytes, name: str) -> None:
+    if suffix(name) not in OCR_TYPES:
+        raise UnprocessableInput(f"OCR reads {', '.join(sorted(OCR_TYPES))}; not '{suffix(name) or name}'",
+                                 param="file")
     if not data:
         raise UnprocessableInput(f"'{name}' is empty", param="file")
-    ext = suffix(name)
-    if ext == ".pdf":
-        return pdf_pages(data, name, limits, pages)
-    if ext in IMAGE_TYPES:
-        return image_pages(data, name, limits, pages)
-    raise UnprocessableInput(f"OCR reads {', '.join(sorted(OCR_TYPES))}; not '{ext or name}'", param="file")

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Form, UploadFile
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.errors import PayloadTooLarge, PermissionDenied
-from hanlin.ocr.inputs import OcrLimits, parse_pages
+from hanlin.ocr.inputs import OcrLimits, count_pages, parse_pages
 from hanlin.ocr.service import ocr_document
+from hanlin.offload import run_cpu
 from hanlin.platform.metering import current_tally
 
 router = APIRouter(prefix="/v1", tags=["ocr"])
@@ -28,10 +29,14 @@ async def ocr(services: ServicesDep, principal: PrincipalDep, file: UploadFile,
     if len(data) > limit:
         raise PayloadTooLarge(f"'{file.filename}' is larger than the {settings.max_upload_mb} MB upload limit "
                               "(HANLIN_MAX_UPLOAD_MB)", param="file")
+    name = file.filename or "upload.png"
     wanted = parse_pages(pages)
     limits = OcrLimits.from_settings(settings)
-    result = await asyncio.to_thread(ocr_document, data, file.filename or "upload.png", limits, wanted,
-                                     settings.n_threads)
+    n = len(wanted) if wanted else await asyncio.to_thread(count_pages, data, name, limits)
+    # the deadline (HANLIN_WORK_TIMEOUT_S) is per page; page and pixel limits bound the work itself
+    result = await run_cpu(ocr_document, data, name, limits, wanted, settings.n_threads,
+                           timeout=settings.work_timeout_s * max(1, min(n, limits.max_pages)),
+                           what=f"OCR of '{name}'")
     tally = current_tally()
     if tally is not None:
         tally.pages += result["stats"]["pages"]
