@@ -113,3 +113,21 @@ def test_kb_image_upload(kb_service) -> None:  # type: ignore[no-untyped-def]
     assert info["chunks"] >= 1
     hits = kb_service.search("default", "photos", "今年秋季学期全市新增多少公办学位", k=3)
     assert "3.2万" in hits[0].row.text and hits[0].row.page == 1
+
+
+def test_scanned_transcript_and_background_for_the_apps(tmp_path: Path) -> None:
+    from hanlin.apps.minutes.transcript import parse_transcript
+    from hanlin.cli.documents import _with_background
+    from hanlin.cli.minutes import _scanned_or_raw
+
+    turns = ["张伟：今天讨论三季度预算，市场部的投放费用需要压缩百分之十五。",
+             "李娜：我同意压缩，但是新品发布会的预算要保留，请财务部下周五前给出方案。",
+             "王强：好的，我负责在下周五之前提交调整后的预算方案。"]
+    page = render_page("项目例会记录", turns, height_in=3.6, font="noto-sans")
+    scan = tmp_path / "会议记录.png"
+    page.image.save(scan)
+    transcript = parse_transcript(*_scanned_or_raw(scan))
+    assert [u.speaker for u in transcript.utterances] == ["张伟", "李娜", "王强"]
+    assert "下周五之前提交" in transcript.utterances[2].text
+    brief = _with_background("关于压缩三季度市场投放预算的通知", scan)
+    assert brief.startswith("关于压缩三季度市场投放预算的通知") and "新品发布会的预算要保留" in brief

@@ -79,3 +79,12 @@ def extract_with_ocr(data: bytes, name: str, extract: Callable[[bytes, str], lis
         raise UnprocessableInput(f"No text found in '{name}' (OCR read nothing: a blank or unreadable scan?)",
                                  param="file")
     return blocks
+
+
+def file_text(data: bytes, name: str, limits: OcrLimits, threads: int = 0, progress: Progress | None = None) -> str:
+    """The text of any document the knowledge bases read — scans and images OCR'd, a PDF's good text layer kept —
+    for the office apps (e.g. a scanned reference document as background for `hanlin doc`)."""
+    from hanlin.knowledge.extract import extract
+
+    blocks = extract_with_ocr(data, name, extract, limits, threads, progress)
+    return "\n".join(b.text for b in blocks if b.text.strip())

@@ -243,7 +243,7 @@ def join_text(parts: list[str]) -> str:
     return out
 
 
-def _row_text(row: list[Line], h: float) -> str:
+def row_text(row: list[Line], h: float) -> str:
     out = row[0].text
     for prev, ln in zip(row, row[1:], strict=False):
         out += (" " if ln.bbox[0] - prev.bbox[2] >= h else "") + ln.text
@@ -269,7 +269,7 @@ def text_blocks(lines: list[Line], h: float) -> list[Block]:
     def flush() -> None:
         if not cur:
             return
-        texts = [_row_text(r, h) for r in cur]
+        texts = [row_text(r, h) for r in cur]
         lns = [x for r in cur for x in r]
         if cur_heading:
             height = median(x.height for x in lns)
@@ -281,7 +281,7 @@ def text_blocks(lines: list[Line], h: float) -> list[Block]:
 
     prev: list[Line] | None = None
     for row in rows:
-        text = _row_text(row, h)
+        text = row_text(row, h)
         height = median(x.height for x in row)
         x0 = row[0].bbox[0]
         heading = _is_heading_row(text, height, h, max(x.bbox[2] for x in row) < right - 1.5 * h)
@@ -316,7 +316,7 @@ def table_block(lines: list[Line], h: float) -> Block:
             cells[i] = join_text([cells[i], ln.text]) if cells[i] else ln.text
         grid.append(cells)
     if not clear:
-        grid = [[_row_text([ln], h) for ln in row] for row in rows]
+        grid = [[row_text([ln], h) for ln in row] for row in rows]
     text = "\n".join("| " + " | ".join(r) + " |" for r in grid)
     return Block("table", text, union([x.bbox for x in lines]), sorted(lines, key=lambda x: (x.cy, x.bbox[0])),
                  rows=grid, grid=clear and len(grid) >= 2)

@@ -10,7 +10,7 @@ from typing import Any
 
 from hanlin.ocr.engine import read_page
 from hanlin.ocr.inputs import OcrLimits, PageImage, page_images
-from hanlin.ocr.layout import Block, layout
+from hanlin.ocr.layout import Block, body_height, layout, row_text, rows_of
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 
@@ -85,3 +85,24 @@ def ocr_document(data: bytes, name: str, limits: OcrLimits | None = None, pages:
     t0 = time.perf_counter()
     done = list(ocr_pages(data, name, limits, pages, threads, progress))
     return to_json(done, time.perf_counter() - t0)
+
+
+def line_text(pages: list[OcrPage]) -> str:
+    """The OCR'd text one printed line per line (paragraphs not joined): for line-oriented documents such as a
+    printed meeting transcript, where each speaker turn starts a line."""
+    out: list[str] = []
+    for p in pages:
+        for b in p.blocks:
+            if b.type == "table" or not b.lines:
+                out.append(b.text)
+                continue
+            h = body_height(b.lines)
+            out += [row_text(row, h) for row in rows_of(b.lines)]
+    return "\n".join(out)
+
+
+def scan_text(data: bytes, name: str, limits: OcrLimits | None = None, threads: int = 0,
+              progress: Progress | None = None, by_line: bool = False) -> str:
+    """All the text of a scan or image in reading order (``by_line``: one printed line per line)."""
+    pages = list(ocr_pages(data, name, limits, None, threads, progress))
+    return line_text(pages) if by_line else document_text(pages)
