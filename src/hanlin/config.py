@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0, description="llama.cpp threads; 0 = usable cores")
     parallel: int = Field(4, ge=1, le=64, description="parallel decoding slots (continuous batching)")
     ctx_per_slot: int = Field(8192, ge=512, description="context tokens available to each slot")
+    prompt_cache_mib: int = Field(512, ge=0, le=65536, description="llama.cpp's RAM cache of prompt states reused "
+                                  "across slots (MiB; 0 = off). llama.cpp's own default, 8 GiB, let RSS grow for hours")
     database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///$HANLIN_HOME/hanlin.db")
     redis_url: str = Field("", description="Redis URL for quotas shared by several API nodes")
     host: str = "127.0.0.1"
@@ -61,6 +63,10 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"
     eval_data: Path | None = Field(None, description="folder with the public eval sets")
+    ocr_max_pages: int = Field(500, ge=1, description="most pages OCR'd from one scanned document")
+    ocr_max_pixels: int = Field(50_000_000, ge=1_000_000, description="largest image (or rendered PDF page) OCR'd, "
+                                                                      "in pixels; checked from the header")
+    ocr_dpi: int = Field(150, ge=72, le=600, description="resolution scanned PDF pages are rendered at for OCR")
 
     @field_validator("home", mode="before")
     @classmethod

@@ -62,7 +62,7 @@ class EngineManager:
                  self.settings.n_threads)
         return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                               ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path)
+                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib)
 
     async def get(self, name: str | None, *, principal: Principal | None = None) -> Engine:
         """The engine serving ``name``, loaded on first use. For a caller (``principal``, else the request's or
