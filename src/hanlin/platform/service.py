@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # POST routes that generate (and so count against quotas) besides /v1/chat/completions, which the chat
 # service meters itself with exact token counts.
-METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank")
+METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/ocr")
 METERED_SUFFIXES = ("/ask", "/search")
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
@@ -118,7 +118,7 @@ class Platform:
         total = tally.prompt_tokens + tally.completion_tokens
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=tally.model, route=route,
                           prompt_tokens=tally.prompt_tokens, completion_tokens=tally.completion_tokens,
-                          latency_s=latency_s, status=status)
+                          latency_s=latency_s, status=status, pages=tally.pages)
         self._charge(principal, total)
 
     # --- HTTP middleware for the other generation routes -------------------------------------------------------
