@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from hanlin.store.db import metadata
+from hanlin.store.db import metadata, migration
 
 tenants_table = sa.Table(
     "tenants", metadata,
@@ -52,8 +52,16 @@ usage_table = sa.Table(
     sa.Column("total_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("latency_ms", sa.Integer, nullable=False, default=0),
     sa.Column("status", sa.String(32), nullable=False, default="ok"),
+    sa.Column("audio_seconds", sa.Float, nullable=False, default=0.0),  # speech recognition is metered by time
     sa.Index("ix_usage_tenant_time", "tenant_id", "created_at"),
 )
+
+
+@migration("0101_usage_audio_seconds")
+def _usage_audio_seconds(conn: sa.Connection) -> None:
+    """Databases made before speech recognition get the column (new ones have it from create_all)."""
+    if "audio_seconds" not in {c["name"] for c in sa.inspect(conn).get_columns("usage_events")}:
+        conn.execute(sa.text("ALTER TABLE usage_events ADD COLUMN audio_seconds FLOAT NOT NULL DEFAULT 0"))
 
 audit_table = sa.Table(
     "audit_log", metadata,

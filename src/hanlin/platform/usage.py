@@ -47,7 +47,7 @@ class UsageMeter:
 
     def record(self, *, tenant_id: str, key_id: str | None, model: str, prompt_tokens: int = 0,
                completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat/completions",
-               total_tokens: int | None = None) -> None:
+               total_tokens: int | None = None, audio_seconds: float = 0.0) -> None:
         t = now()
         app = model[4:] if model.startswith("app:") else None
         total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
@@ -56,7 +56,8 @@ class UsageMeter:
                 conn.execute(usage_table.insert().values(
                     created_at=t, day=day_of(t), tenant_id=tenant_id, key_id=key_id, route=route[:120],
                     model=model[:200], app=app, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    total_tokens=total, latency_ms=int(latency_s * 1000), status=status[:32]))
+                    total_tokens=total, latency_ms=int(latency_s * 1000), status=status[:32],
+                    audio_seconds=round(float(audio_seconds), 3)))
         except sa.exc.SQLAlchemyError:  # metering must never fail the request it measures
             log.exception("could not record usage for tenant %s", tenant_id)
 
