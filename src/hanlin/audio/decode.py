@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def _bad(path: Path, why: str) -> UnprocessableInput:
     return UnprocessableInput(f"{path.name}: {why}", param="file", code="invalid_audio")
 
 
-def _open(path: Path):  # type: ignore[no-untyped-def]
+def _open(path: Path) -> Any:
     import av
 
     if not path.is_file():

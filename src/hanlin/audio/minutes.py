@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.apps.minutes.transcript import Transcript, Utterance, format_time, transcript_from_utterances
+from hanlin.errors import HanlinError
 
 TRANSCRIPT_EVENT = "transcript done"
 ASR_SHARE = 0.6  # share of the job's progress bar given to speech recognition
@@ -49,7 +50,11 @@ async def transcript_for_job(services: Any, ctx: Any) -> tuple[Transcript, dict[
     opts = audio.options(language=inp.get("language", "zh"), num_speakers=inp.get("speakers"),
                          hotwords=inp.get("hotwords"))
     path = Path(inp["audio_path"])
-    result = await audio.transcribe(path, opts, lambda f, s: ctx.progress(f * ASR_SHARE, s))
+    try:
+        result = await audio.transcribe(path, opts, lambda f, s: ctx.progress(f * ASR_SHARE, s))
+    except HanlinError:  # unreadable or corrupt recording: the job fails with the reason and keeps nothing
+        path.unlink(missing_ok=True)
+        raise
     transcript = to_transcript(result)
     summary = {k: result[k] for k in ("duration_s", "language", "speakers", "stats", "corrections")}
     ctx.event(TRANSCRIPT_EVENT, {"utterances": [u.to_dict() for u in transcript.utterances],

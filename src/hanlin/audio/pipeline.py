@@ -40,7 +40,7 @@ class TranscribeOptions:
 def chunks(blocks: Iterator[np.ndarray], chunk_s: float) -> Iterator[tuple[float, np.ndarray]]:
     """(offset seconds, samples) chunks of about ``chunk_s`` cut at a quiet moment."""
     target = int(chunk_s * SAMPLE_RATE)
-    search = int(_SEARCH_S * SAMPLE_RATE)
+    search = int(min(_SEARCH_S, chunk_s / 4) * SAMPLE_RATE)
     buf = np.zeros(0, dtype=np.float32)
     offset = 0
     for block in blocks:
@@ -148,9 +148,8 @@ def transcribe_file(path: Path, recognizer: SpeechRecognizer, embedder: SpeakerE
             raise UnprocessableInput(f"{path.name} is longer than the {opts.max_duration_s / 3600:.1f}-hour limit "
                                      "(HANLIN_AUDIO_MAX_HOURS).", param="file", code="audio_too_long")
         t0 = time.perf_counter()
-        found, language = recognizer.transcribe(
-            samples, offset, language=opts.language, prompt=prompt,
-            on_progress=lambda s, o=offset: report(o + s, "语音识别"))
+        found, language = recognizer.transcribe(samples, offset, language=opts.language, prompt=prompt,
+                                                on_progress=_shifted(report, offset))
         segments.extend(found)
         asr_s += time.perf_counter() - t0
         if embedder is not None and opts.diarize:
@@ -174,6 +173,10 @@ def transcribe_file(path: Path, recognizer: SpeechRecognizer, embedder: SpeakerE
     if progress:
         progress(1.0, "完成")
     return Transcription(out, duration, language, asr_s, diar_s, windows.speech_s, fixes, words)
+
+
+def _shifted(report: Callable[[float, str], None], offset: float) -> Callable[[float], None]:
+    return lambda seconds: report(offset + seconds, "语音识别")
 
 
 def _finish(raw: list[tuple[float, float, int, str]], glossary: list[str]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 
 _CJK = r"\u4e00-\u9fff"
 _ASCII_TO_CJK = {",": "，", "?": "？", "!": "！", ";": "；", ":": "，"}  # Whisper marks pauses with ":"
@@ -19,7 +20,7 @@ _INITIALS = ("zh", "ch", "sh", "b", "p", "m", "f", "d", "t", "n", "l", "g", "k",
 
 
 @lru_cache(maxsize=1)
-def _t2s():  # type: ignore[no-untyped-def]
+def _t2s() -> Any:
     from opencc import OpenCC
 
     return OpenCC("t2s")
@@ -71,7 +72,7 @@ def _final(syllable: str) -> str:
 def _syllables(text: str) -> list[str]:
     from pypinyin import Style, lazy_pinyin
 
-    return [_fold(p) for p in lazy_pinyin(text, style=Style.NORMAL, errors=lambda x: list(x))]
+    return [_fold(p) for p in lazy_pinyin(text, style=Style.NORMAL, errors="default")]
 
 
 def _sounds_like(span: list[str], term: list[str]) -> bool:

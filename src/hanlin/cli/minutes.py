@@ -24,7 +24,7 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     if is_audio_name(file.name):  # a recording: transcribe (speakers, timestamps) first
         from hanlin.audio.minutes import to_transcript
 
-        transcription = transcribe_with_bar(file, language=language, speakers=speakers, hotwords=hotwords)
+        transcription = transcribe_with_bar(file, language=language, speakers=speakers, hotwords=hotwords or [])
         transcript = to_transcript(transcription)
     else:
         transcript = parse_transcript(file.read_bytes(), file.name)

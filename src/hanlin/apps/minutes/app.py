@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,14 +58,14 @@ class MinutesService:
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-        progress = ctx.progress
+        progress: Callable[[float, str], None] = ctx.progress
         transcription = None
         if "audio_path" in inp:  # a recording: transcribe first (checkpointed), then the same pipeline
             from hanlin.audio.minutes import ASR_SHARE, transcript_for_job
 
             transcript, transcription = await transcript_for_job(self.services, ctx)
 
-            def progress(f: float, stage: str = "") -> None:
+            def progress(f: float, stage: str = "") -> None:  # the minutes share of the bar
                 ctx.progress(ASR_SHARE + (1 - ASR_SHARE) * f, stage)
         else:
             transcript = transcript_from_utterances(inp["utterances"])
