@@ -27,7 +27,7 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
         transcription = transcribe_with_bar(file, language=language, speakers=speakers, hotwords=hotwords or [])
         transcript = to_transcript(transcription)
     else:
-        transcript = parse_transcript(file.read_bytes(), file.name)
+        transcript = parse_transcript(*_scanned_or_raw(file))
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
@@ -45,6 +45,21 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
         return result
     finally:
         await engine.close()
+
+
+def _scanned_or_raw(file: Path) -> tuple[bytes | str, str]:
+    """A scanned or photographed transcript (.pdf/.png/.jpg...) is OCR'd first, one printed line per line."""
+    from hanlin.ocr.inputs import OcrLimits, is_ocr_type
+
+    if not is_ocr_type(file.name):
+        return file.read_bytes(), file.name
+    from hanlin.ocr.service import scan_text
+
+    settings = settings_from()
+    with stage_progress(f"OCR {file.name}") as update:
+        text = scan_text(file.read_bytes(), file.name, OcrLimits.from_settings(settings), settings.n_threads,
+                         lambda i, n, stage: update(i / max(n, 1), stage), by_line=True)
+    return text, file.stem + ".txt"
 
 
 def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_json: bool) -> None:
@@ -69,8 +84,9 @@ def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_j
 def register(app: typer.Typer) -> None:
     @app.command()
     def minutes(
-        file: Annotated[Path, typer.Argument(help="transcript (.txt/.srt/.vtt/.docx/.json) or recording "
-                                             "(.wav/.mp3/.m4a/.ogg/.webm/.mp4)", exists=True,
+        file: Annotated[Path, typer.Argument(help="transcript (.txt/.srt/.vtt/.docx/.json), a scan of one "
+                                             "(.pdf/.png/.jpg/...) or a recording (.wav/.mp3/.m4a/.ogg/.webm/.mp4)",
+                                             exists=True,
                                              dir_okay=False, readable=True)],
         instruction: Annotated[str | None, typer.Option(
             "--instruction", "-i", help="e.g. 只整理预算相关讨论 / 按发言人整理 / 只看前一小时 / 列出所有待办")] = None,

@@ -15,6 +15,7 @@ from hanlin.knowledge.normalize import Normalized, _is_spaced, identity, normali
 TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
 MAX_CHARS = 600
 OVERLAP_CHARS = 80
+MAX_HEADING_CHARS = 120  # one heading in a chunk's heading path; longer ones are cut (a hostile docx "heading")
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
 _HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
                            r"|\d+(\.\d+)*[、.．])")
@@ -100,7 +101,7 @@ def build_units(blocks: list[Block]) -> tuple[str, list[Unit], list[tuple[int, i
     units: list[Unit] = []
     for b, (start, end, _page) in zip(blocks, bounds, strict=True):
         if b.kind == "table":
-            units.append(Unit("table", Piece(source[start:end], list(range(start, end))), rows=b.rows))
+            units.append(Unit("table", Piece(source[start:end], [start, max(start, end - 1)]), rows=b.rows))
         elif b.kind == "heading":
             norm = _clean(b.text, start, b.messy)
             text = norm.text.strip()
@@ -130,8 +131,10 @@ def _hard_split(piece: Piece) -> list[Piece]:
 
 
 class _Packer:
-    def __init__(self, doc_id: str, bounds: list[tuple[int, int, int | None]]) -> None:
+    def __init__(self, doc_id: str, bounds: list[tuple[int, int, int | None]],
+                 boxes: list[str | None] | None = None) -> None:
         self.doc_id, self.bounds = doc_id, bounds
+        self.boxes = boxes or [None] * len(bounds)  # per block: "x0,y0,x1,y1" on its page (OCR'd scans)
         self.chunks: list[Chunk] = []
         self.buf: list[Piece] = []
         self.heading = ""
@@ -142,6 +145,15 @@ class _Packer:
                 return page
         return None
 
+    def _bbox(self, start: int, end: int, page: int | None) -> list[int] | None:
+        """The union of the boxes of the chunk's blocks on its first page, when the blocks have boxes."""
+        boxes = [[int(v) for v in box.split(",")] for (s, e, p), box in zip(self.bounds, self.boxes, strict=True)
+                 if box and p == page and s <= end and e >= start]
+        if not boxes:
+            return None
+        return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                max(b[3] for b in boxes)]
+
     def emit(self, pieces: list[Piece], kind: str = "text", meta: dict[str, Any] | None = None) -> None:
         text = "".join(p.text for p in pieces).strip()
         if not text:
@@ -149,8 +161,13 @@ class _Packer:
         start = min(p.span()[0] for p in pieces if p.offsets)
         end = max(p.span()[1] for p in pieces if p.offsets)
         pos = len(self.chunks)
+        page = self._page(start)
+        meta = dict(meta or {})
+        bbox = self._bbox(start, end, page)
+        if bbox:
+            meta["bbox"] = bbox
         self.chunks.append(Chunk(chunk_id(self.doc_id, pos, text), pos, text, self.heading, start, end, kind,
-                                 self._page(start), meta or {}))
+                                 page, meta))
 
     def flush(self, overlap: bool = False) -> None:
         if self.buf:
@@ -173,33 +190,49 @@ class _Packer:
             self.buf.append(s)
 
     def add_table(self, unit: Unit) -> None:
+        """Rows packed under the repeated header row, no chunk over MAX_CHARS: a header longer than a third of it
+        is cut, a row that does not fit with the header is split into several chunks."""
         self.flush()
         rows = unit.rows
         header, body = rows[0], rows[1:] or []
-        group: list[list[str]] = []
-        for row in body or [header]:
-            if group and len(render_table([header, *group, row])) > MAX_CHARS:
-                self._emit_rows(unit, header, group)
-                group = []
-            group.append(row)
-        self._emit_rows(unit, header, group)
+        head = render_table([header])
+        if len(head) > MAX_CHARS // 3:
+            head = head[:MAX_CHARS // 3 - 1] + "…"
+        group: list[str] = []
+        size = len(head)
+        for row in body:
+            line = render_table([row])
+            if group and size + 1 + len(line) > MAX_CHARS:
+                self._emit_rows(unit, header, head, group)
+                group, size = [], len(head)
+            room = MAX_CHARS - len(head) - 1
+            for i in range(0, max(1, len(line)), room):
+                if group and size + 1 + len(line[i:i + room]) > MAX_CHARS:
+                    self._emit_rows(unit, header, head, group)
+                    group, size = [], len(head)
+                group.append(line[i:i + room])
+                size += 1 + len(group[-1])
+        self._emit_rows(unit, header, head, group)
 
-    def _emit_rows(self, unit: Unit, header: list[str], group: list[list[str]]) -> None:
-        text = render_table([header, *group]) if group and group != [header] else render_table([header])
-        self.emit([Piece(text, unit.piece.offsets)], kind="table", meta={"header": header})
+    def _emit_rows(self, unit: Unit, header: list[str], head: str, group: list[str]) -> None:
+        text = "\n".join([head, *group])
+        offsets = unit.piece.offsets
+        span = [offsets[0], offsets[-1]] if offsets else []  # the table's span; one list per chunk, not per char
+        self.emit([Piece(text, span)], kind="table", meta={"header": header})
 
 
 def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:
     """(source text, chunks) of a document's blocks."""
     source, units, bounds = build_units(blocks)
-    packer = _Packer(doc_id, bounds)
+    packer = _Packer(doc_id, bounds, [b.meta.get("bbox") for b in blocks])
     stack: list[tuple[int, str]] = []  # heading path
     for u in units:
         if u.kind == "heading":
             packer.flush()
             while stack and stack[-1][0] >= u.level:
                 stack.pop()
-            stack.append((u.level, u.piece.text))
+            text = u.piece.text
+            stack.append((u.level, text if len(text) <= MAX_HEADING_CHARS else text[:MAX_HEADING_CHARS - 1] + "…"))
             packer.heading = " > ".join(t for _, t in stack)
         elif u.kind == "table":
             packer.add_table(u)

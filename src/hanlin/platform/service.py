@@ -26,7 +26,7 @@ from hanlin.platform.auth import Authenticator
 from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
 from hanlin.platform.metering import Tally, current_tally, install_metering, start_tally, stop_tally
-from hanlin.platform.principal import Principal
+from hanlin.platform.principal import Principal, reset_current_principal, set_current_principal
 from hanlin.platform.quotas import DEFAULT_COMPLETION_ESTIMATE, QuotaService, Reservation
 from hanlin.platform.tenants import TenantStore
 from hanlin.platform.usage import UsageMeter
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # POST routes that generate (and so count against quotas) besides /v1/chat/completions, which the chat
 # service meters itself with exact token counts.
-METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank")
+METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/ocr")
 METERED_SUFFIXES = ("/ask", "/search")
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
@@ -118,7 +118,7 @@ class Platform:
         total = tally.prompt_tokens + tally.completion_tokens
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=tally.model, route=route,
                           prompt_tokens=tally.prompt_tokens, completion_tokens=tally.completion_tokens,
-                          latency_s=latency_s, status=status)
+                          latency_s=latency_s, status=status, pages=tally.pages)
         self._charge(principal, total)
 
     # --- HTTP middleware for the other generation routes -------------------------------------------------------
@@ -170,9 +170,11 @@ class Platform:
         except HanlinError as e:  # e.g. the shared limiter (Redis) is down: outside the app's error handlers here
             return JSONResponse(e.to_dict(), status_code=e.status)
         tally, token = start_tally()
+        caller = set_current_principal(principal)  # engines handed out below are checked against this tenant
         try:
             response = await call_next(request)
         finally:
+            reset_current_principal(caller)
             stop_tally(token)
         status = "ok" if response.status_code < 400 else f"http_{response.status_code}"
         self.record_tally(principal, route, tally, time.time() - started, status)

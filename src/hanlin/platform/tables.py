@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from hanlin.store.db import metadata, migration
 
@@ -52,13 +53,21 @@ usage_table = sa.Table(
     sa.Column("total_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("latency_ms", sa.Integer, nullable=False, default=0),
     sa.Column("status", sa.String(32), nullable=False, default="ok"),
-    sa.Column("audio_seconds", sa.Float, nullable=False, default=0.0),  # speech recognition is metered by time
+    sa.Column("pages", sa.Integer, nullable=False, default=0, server_default="0"),  # pages OCR'd
+    sa.Column("audio_seconds", sa.Float, nullable=False, default=0.0, server_default="0"),  # speech, metered by time
     sa.Index("ix_usage_tenant_time", "tenant_id", "created_at"),
 )
 
 
-@migration("0101_usage_audio_seconds")
-def _usage_audio_seconds(conn: sa.Connection) -> None:
+@migration("usage_events.pages")
+def _usage_pages(conn: Connection) -> None:
+    """Databases made before OCR metering: add the pages column."""
+    if "pages" not in {c["name"] for c in sa.inspect(conn).get_columns("usage_events")}:
+        conn.execute(sa.text("ALTER TABLE usage_events ADD COLUMN pages INTEGER NOT NULL DEFAULT 0"))
+
+
+@migration("usage_events.audio_seconds")
+def _usage_audio_seconds(conn: Connection) -> None:
     """Databases made before speech recognition get the column (new ones have it from create_all)."""
     if "audio_seconds" not in {c["name"] for c in sa.inspect(conn).get_columns("usage_events")}:
         conn.execute(sa.text("ALTER TABLE usage_events ADD COLUMN audio_seconds FLOAT NOT NULL DEFAULT 0"))
