@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -68,6 +69,9 @@ def main() -> None:
     row = {"audio_min": round(out["duration_s"] / 60, 1), "chunk_s": args.chunk_s, "beam": args.beam,
            "threads": args.threads, "asr_rtf": st["asr_rtf"], "diarization_rtf": st["diarization_rtf"],
            "pipeline_rtf": st["rtf"], "wall_s": round(wall, 1),
+           "asr_cpu_per_audio_s": round(st["asr_cpu_s"] / out["duration_s"], 3),
+           "diarization_cpu_per_audio_s": round(st["diarization_cpu_s"] / out["duration_s"], 3),
+           "load_avg_1m": round(os.getloadavg()[0], 1),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
            "speakers": len(out["speakers"]), "attributed_right": round(attribution_accuracy(out["segments"], truth), 3)}
     print(json.dumps(row, ensure_ascii=False))

@@ -73,3 +73,36 @@ def test_minutes_upload_of_a_bad_recording_is_422_and_leaves_no_file(client: Any
                     headers=ADMIN)
     assert r.status_code == 422, r.text
     assert list((tmp_path / "audio").glob("*")) == []
+
+
+CANNED = {"segments": [{"start": 0.5, "end": 2.0, "speaker": "发言人1", "text": "你好。"},
+                       {"start": 2.5, "end": 4.0, "speaker": "发言人2", "text": "好的。"}],
+          "speakers": ["发言人1", "发言人2"], "duration_s": 5.5, "language": "zh", "text": "你好。好的。",
+          "corrections": [], "stats": {"rtf": 0.2, "asr_s": 1.0, "diarization_s": 0.1},
+          "words": [{"word": "你", "start": 0.5, "end": 0.8}]}
+
+
+def test_formats_and_metering_in_audio_seconds(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The route's shapes and metering over a canned recogniser (the real one runs in test_audio_e2e)."""
+    from hanlin.audio.service import AudioService
+
+    seen: list[Any] = []
+
+    async def fake_transcribe(self: Any, path: Path, opts: Any, progress: Any = None, words: bool = False) -> Any:
+        seen.append((path.exists(), opts.hotwords, opts.language, words))
+        return {k: v for k, v in CANNED.items() if k != "words" or words}
+
+    monkeypatch.setattr(AudioService, "transcribe", fake_transcribe)
+    wav = (AUDIO_DIR / "asr_example.wav").read_bytes()
+    r = _post(client, wav, prompt="达摩院，富士康", language="zh")
+    assert r.json() == {"text": "你好。好的。", "usage": {"type": "duration", "seconds": 6}}
+    assert seen[-1] == (True, ["达摩院", "富士康"], "zh", False)
+    v = _post(client, wav, response_format="verbose_json", **{"timestamp_granularities[]": "word"}).json()
+    assert v["segments"][1] == {"id": 1, "start": 2.5, "end": 4.0, "text": "好的。", "speaker": "发言人2"}
+    assert v["words"] and v["duration"] == 5.5 and seen[-1][3] is True
+    assert _post(client, wav, response_format="text").text == "你好。好的。\n"
+    srt = _post(client, wav, response_format="srt")
+    assert srt.headers["content-type"].startswith("application/x-subrip") and "[发言人2] 好的。" in srt.text
+    assert _post(client, wav, response_format="vtt").text.startswith("WEBVTT")
+    usage = client.get("/v1/usage", headers=ADMIN).json()
+    assert usage["totals"]["audio_seconds"] == pytest.approx(5 * 5.5)

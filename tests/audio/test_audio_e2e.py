@@ -38,6 +38,7 @@ def test_openai_sdk_transcriptions(openai_client: Any) -> None:
         openai_client.audio.transcriptions.create(model="whisper-1", file=("empty.wav", b""))
 
 
+@pytest.mark.timeout(1800)
 def test_minutes_from_a_recording_is_one_job(server: Any, tmp_path: Path) -> None:
     mix, _ = build_mix(tmp_path / "meeting.wav", [0, 1, 2], gap_s=1.0)
     headers = {"Authorization": f"Bearer {os.environ['HANLIN_TEST_KEY']}"} if os.environ.get("HANLIN_TEST_KEY") else {}
