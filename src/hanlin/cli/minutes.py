@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
+    await _reachable(url or os.environ.get("HANLIN_URL"))
     engine = await local_engine(settings, model, url)
     try:
         with stage_progress("纪要") as update:
@@ -45,6 +47,21 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
         return result
     finally:
         await engine.close()
+
+
+async def _reachable(url: str | None) -> None:
+    """Fail at once, with the reason, when ``--url`` names a server that does not answer."""
+    if not url:
+        return
+    import httpx
+
+    base = url.rstrip("/").removesuffix("/v1")
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            await client.get(base + "/health")
+    except httpx.HTTPError as e:
+        raise fail(f"Cannot reach the Hanlin server at {url} ({type(e).__name__}: {e}). Start it with "
+                   "`hanlin serve`, or leave out --url to load the model in-process.") from None
 
 
 def _scanned_or_raw(file: Path) -> tuple[bytes | str, str]:
@@ -75,10 +92,10 @@ def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_j
         print_json(result)
     elif out is None:
         print(render.to_markdown(result))
-    d = result.get("dropped") or {}
-    v = result.get("verification") or {}
-    err_console.print(f"[dim]{v.get('passed', 0)} items verified, {v.get('repaired', 0)} repaired, "
-                      f"{d.get('total', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
+    c = result.get("counts") or {}
+    err_console.print(f"[dim]{c.get('decisions', 0)} decisions, {c.get('action_items', 0)} action items, "
+                      f"{c.get('views', 0)} views shown ({c.get('from_code', 0)} found by code), all verified; "
+                      f"{c.get('dropped', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
 
 
 def register(app: typer.Typer) -> None:
