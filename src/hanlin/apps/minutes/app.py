@@ -58,7 +58,6 @@ class MinutesService:
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-<<<<<<< HEAD
         progress: Callable[[float, str], None] = ctx.progress
         transcription = None
         if "audio_path" in inp:  # a recording: transcribe first (checkpointed), then the same pipeline
@@ -69,10 +68,7 @@ class MinutesService:
             def progress(f: float, stage: str = "") -> None:  # the minutes share of the bar
                 ctx.progress(ASR_SHARE + (1 - ASR_SHARE) * f, stage)
         else:
-            transcript = transcript_from_utterances(inp["utterances"])
-=======
-        transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
->>>>>>> main
+            transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
         engine = await self.services.engines.get(inp.get("model"))
         done = self._checkpoints(ctx.job_id)
         if done:

@@ -13,15 +13,6 @@ from typing import Any
 SECTION_NUMBERS = "一二三四五六七八九十"
 
 
-<<<<<<< HEAD
-def cite(lines: list[int], stamps: dict[str, str] | None = None) -> str:
-    """``（见第 3、5 行）``, or ``（见 00:12:31 发言人2）`` when the lines have times (minutes from a recording)."""
-    if not lines:
-        return ""
-    if stamps and all(str(i) in stamps for i in lines):
-        return "（见 " + "、".join(stamps[str(i)] for i in lines) + "）"
-    return "（见第 " + "、".join(str(i) for i in lines) + " 行）"
-=======
 def _where(r: dict[str, Any]) -> str:
     if r.get("time"):
         return f"{r['time']} {r.get('speaker', '')}".strip()
@@ -47,24 +38,14 @@ def _span(c: dict[str, Any]) -> str:
     a = first["line"] if first.get("line") is not None else first["index"] + 1
     b = last["line"] if last.get("line") is not None else last["index"] + 1
     return f"第 {a}–{b} 行"
->>>>>>> main
 
 
 def _sections(m: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(heading, paragraphs) in 纪要 order; the instruction's focus comes first."""
-<<<<<<< HEAD
-    chapters = [f"{c['title']}（第 {c['start_line']}–{c['end_line']} 行）：{c['summary']}" for c in m["chapters"]]
-    st = m.get("line_stamps")
-    views = [f"{v['speaker']}：" + "；".join(p["text"] + cite(p["lines"], st) for p in v["points"])
-             for v in m["views"]]
-    decisions = [d["text"] + cite(d["lines"], st) for d in m["decisions"]]
-    actions = [f"{a['owner']}：{a['task']}" + (f"（截止：{a['due']}）" if a.get("due") else "") + cite(a["lines"], st)
-=======
     chapters = [f"{c['title']}（{_span(c)}）：{c['summary']}" for c in m["chapters"]]
     views = [f"{v['speaker']}：" + "；".join(p["text"] + cite(p) for p in v["points"]) for v in m["views"]]
     decisions = [d["text"] + cite(d) for d in m["decisions"]]
     actions = [f"{a['owner']}：{a['task']}" + (f"（截止：{a['due']}）" if a.get("due") else "") + cite(a)
->>>>>>> main
                for a in m["action_items"]]
     secs = [("会议概要", [m["summary"]]), ("议程与讨论", chapters), ("各方观点", views),
             ("决定事项", decisions or ["无明确决定。"]), ("待办事项", actions or ["无明确待办。"])]
