@@ -39,7 +39,7 @@ class Options:
     max_prompt_chars: int = 7000  # only a single utterance longer than this is clipped (it is a chapter alone)
     max_chapters: int = 40
     max_utts: int = 50
-    concurrency: int = 4  # one chapter call per engine slot
+    concurrency: int | None = None  # chapter calls in flight; None = every engine slot busy (at least 4)
     max_tokens: int = 450
     repair: bool = False
     extractive: bool = True  # add code-found decisions/action items beside the model's
@@ -256,7 +256,7 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     report(0.05, f"分章完成：{len(parts)} 章")
     by_index = {u.index: u for u in transcript.utterances}
     results: dict[int, dict[str, Any]] = dict(done or {})
-    sem = asyncio.Semaphore(max(1, opts.concurrency))
+    sem = asyncio.Semaphore(max(1, opts.concurrency or max(engine.info.slots, 4)))  # upstreams report 1 slot
     t1 = time.perf_counter()
 
     async def run_one(i: int) -> None:
