@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class ChatMessage(BaseModel):
@@ -72,6 +72,9 @@ class ChatCompletionRequest(BaseModel):
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     user: str | None = None
     # Hanlin extensions
     knowledge_base: str | None = None
@@ -92,6 +95,12 @@ class ChatCompletionRequest(BaseModel):
             raise ValueError("tool_choice object needs function.name")
         return v
 
+    @model_validator(mode="after")
+    def _top_logprobs_needs_logprobs(self) -> ChatCompletionRequest:
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
 
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -104,8 +113,17 @@ class CompletionRequest(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
+    stream_options: StreamOptions | None = None
     echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=5)  # legacy: how many alternatives per token
     n: int | None = Field(None, ge=1, le=1)
+
+    @model_validator(mode="after")
+    def _echo_logprobs(self) -> CompletionRequest:
+        if self.echo and self.logprobs is not None:
+            raise ValueError("echo together with logprobs is not supported (prompt tokens have no logprobs here); "
+                             "drop one of them")
+        return self
 
 
 class EmbeddingRequest(BaseModel):
@@ -113,6 +131,8 @@ class EmbeddingRequest(BaseModel):
     input: str | list[str] = Field(...)
     encoding_format: Literal["float", "base64"] | None = None
     input_type: Literal["query", "passage"] | None = None  # Hanlin: e5 prefixes
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
 
     @field_validator("input")
     @classmethod
