@@ -40,13 +40,13 @@ def legacy_logprobs(content: list[dict[str, Any]], top_n: int, offset: int) -> d
     return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": tops, "text_offset": offsets}
 
 
-def _choice(req: CompletionRequest, index: int, prompt: str, raw: dict[str, Any]) -> dict[str, Any]:
+def _choice(req: CompletionRequest, index: int, prompt: str, raw: dict[str, Any], offset: int = 0) -> dict[str, Any]:
     text = str(raw.get("text", ""))
     out: dict[str, Any] = {"index": index, "text": prompt + text if req.echo else text, "logprobs": None,
                            "finish_reason": raw.get("finish_reason") or "stop"}
     content = (raw.get("logprobs") or {}).get("content")
     if req.logprobs is not None and content is not None:
-        out["logprobs"] = legacy_logprobs(content, req.logprobs, 0)
+        out["logprobs"] = legacy_logprobs(content, req.logprobs, offset)
     return out
 
 
@@ -91,6 +91,7 @@ async def stream_completion(engines: EngineManager, req: CompletionRequest) -> A
             chunks = [{**resp, "choices": [{**c, "index": i} for c in resp.get("choices") or []]}]
         else:
             chunks = streamer({**_body(req, prompt), "stream_options": {"include_usage": True}})
+        offset = 0  # characters of this choice's text sent so far (legacy logprobs count from there)
         async for chunk in _aiter(chunks):
             for k in usage:
                 usage[k] += int((chunk.get("usage") or {}).get(k, 0))
@@ -98,8 +99,9 @@ async def stream_completion(engines: EngineManager, req: CompletionRequest) -> A
                 if not c.get("text") and c.get("finish_reason") is None:
                     continue
                 text_req = req.model_copy(update={"echo": False})
-                yield {**base, "choices": [{**_choice(text_req, i, prompt, c),
+                yield {**base, "choices": [{**_choice(text_req, i, prompt, c, offset),
                                             "finish_reason": c.get("finish_reason")}]}
+                offset += len(str(c.get("text") or ""))
     if want_usage:
         yield {**base, "choices": [], "usage": usage}
 

@@ -132,7 +132,7 @@ def tool_system_prompt(tools: list[Tool], allow_text: bool, parallel: bool) -> s
              "<tool_call></tool_call> XML tags:",
              "<tool_call>", '{"name": <function-name>, "arguments": <args-json-object>}', "</tool_call>"]
     if parallel:
-        lines.append("需要多次调用（例如分别查询多个城市）时，依次输出多个 <tool_call> 块。")
+        lines.append("一个请求明确需要多次调用时，才依次输出多个 <tool_call> 块；不要重复同一个调用。")
     if allow_text:
         lines.append("只有当回答需要上述工具提供的信息或操作时才调用工具；问候、闲聊、介绍自己、常识或写作类问题，"
                      "直接用中文回答，不要调用工具。")
@@ -236,7 +236,7 @@ def parse_output(content: str, allow_json_content: bool = True) -> tuple[dict[st
     calls = [_call_of(_loads(m)) for m in _CALL_RE.findall(text)]
     if calls:
         if all(calls):
-            return {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
+            return {"role": "assistant", "content": None, "tool_calls": _distinct(calls)}, "tool_calls"
         return {"role": "assistant", "content": content}, "length"
     if text.startswith("<tool_call>"):
         return {"role": "assistant", "content": content}, "length"  # cut off inside a call
@@ -253,6 +253,18 @@ def parse_output(content: str, allow_json_content: bool = True) -> tuple[dict[st
         if allow_json_content and isinstance(obj, dict) and set(obj) == {"content"}:
             return {"role": "assistant", "content": str(obj["content"])}, "stop"
     return {"role": "assistant", "content": content}, "stop"
+
+
+def _distinct(calls: list[Any]) -> list[dict[str, Any]]:
+    """A small model sometimes repeats a call word for word; the same call twice in one turn is sent once."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for c in calls:
+        key = (c["function"]["name"], c["function"]["arguments"])
+        if key not in seen:
+            seen.add(key)
+            out.append(c)
+    return out
 
 
 def _loads(text: str) -> Any:
@@ -308,6 +320,9 @@ class ToolStream:
                 out.append({"tool_calls": [{"index": len(self.calls) - 1, "id": call["id"], "type": "function",
                                             "function": {"name": name, "arguments": ""}}]})
                 self.in_call, self.pos, self.sent = True, m.end(), 0
+            if self.sent == 0:  # the arguments start at their first non-blank character
+                skipped = len(self.buf) - len(self.buf[self.pos:].lstrip()) - self.pos
+                self.pos += skipped
             args = self.buf[self.pos:]
             end = _END_RE.search(args)
             upto = end.start() if end else max(0, len(args) - _HOLD)
