@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     )
     admin_key: str = Field("", description="bootstrap admin API key (kept only as a hash)")
     max_upload_mb: int = Field(50, ge=1, description="largest accepted upload")
+    files_max_mb: int = Field(50, ge=1, description="largest file accepted by POST /v1/files")
+    files_tenant_max_mb: int = Field(1024, ge=1, description="total size of one tenant's files (/v1/files)")
+    files_max_count: int = Field(1000, ge=1, description="most files one tenant may keep (/v1/files)")
     embedding_model: str = Field("e5-small", description="embedding model for /v1/embeddings and retrieval")
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"

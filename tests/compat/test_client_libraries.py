@@ -11,7 +11,8 @@ from typing import Literal
 
 import pytest
 from pydantic import BaseModel, Field
-from tests.compat.conftest import MODEL, WEATHER
+
+from tests.compat.common import MODEL, WEATHER
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +29,8 @@ class Trip(BaseModel):  # nested: instructor's TOOLS mode sends $defs/$ref
 
 
 # --- langchain-openai ------------------------------------------------------------------------------------------
-def test_langchain_invoke_stream_tools_structured(base_url):
+def test_langchain_invoke_stream_tools_structured(server):
+    base_url = server.base_url
     from langchain_core.messages import HumanMessage, ToolMessage
     from langchain_openai import ChatOpenAI
 
@@ -48,7 +50,8 @@ def test_langchain_invoke_stream_tools_structured(base_url):
 
 
 # --- llama-index -------------------------------------------------------------------------------------------------
-def test_llama_index_openai_like_complete_stream_chat(base_url):
+def test_llama_index_openai_like_complete_stream_chat(server):
+    base_url = server.base_url
     from llama_index.core.llms import ChatMessage
     from llama_index.llms.openai_like import OpenAILike
 
@@ -64,7 +67,8 @@ def test_llama_index_openai_like_complete_stream_chat(base_url):
 
 
 # --- instructor ---------------------------------------------------------------------------------------------------
-def test_instructor_tools_and_json_modes(base_url):
+def test_instructor_tools_and_json_modes(server):
+    base_url = server.base_url
     import instructor
     from openai import OpenAI
 
@@ -78,7 +82,8 @@ def test_instructor_tools_and_json_modes(base_url):
 
 
 # --- litellm -------------------------------------------------------------------------------------------------------
-def test_litellm_completion_stream_embedding_and_errors(base_url):
+def test_litellm_completion_stream_embedding_and_errors(server):
+    base_url = server.base_url
     import litellm
 
     kw = {"model": f"openai/{MODEL}", "api_base": base_url, "api_key": "unused", "num_retries": 0}
@@ -119,7 +124,8 @@ NODE_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_node_openai_sdk(base_url, tmp_path_factory):
+def test_node_openai_sdk(server, tmp_path_factory):
+    base_url = server.base_url
     if not shutil.which("npm") or not shutil.which("node"):
         pytest.skip("npm is not installed: the node openai SDK check is optional")
     work: Path = tmp_path_factory.mktemp("node-openai")

@@ -11,7 +11,8 @@ import httpx
 import openai
 import pytest
 from pydantic import BaseModel, Field
-from tests.compat.conftest import MODEL, WEATHER
+
+from tests.compat.common import MODEL, WEATHER
 
 pytestmark = pytest.mark.e2e
 
