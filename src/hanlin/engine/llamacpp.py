@@ -17,18 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
-from hanlin.errors import BadRequest, ContextOverflow, EngineError
+from hanlin.errors import BadRequest, EngineError, context_overflow
 
 log = logging.getLogger(__name__)
 _DONE = object()
-
-
-def context_overflow(n_prompt: Any, n_ctx: Any) -> ContextOverflow:
-    """OpenAI's wording (litellm and others classify on it) with Hanlin's code and counts."""
-    return ContextOverflow(
-        f"This model's maximum context length is {n_ctx} tokens. However, your messages resulted in {n_prompt} "
-        "tokens. Please reduce the length of the messages (or lower max_tokens).", param="messages",
-        code="context_length_exceeded", extra={"n_prompt_tokens": n_prompt, "n_ctx": n_ctx})
 
 
 def fingerprint(model_path: Path) -> str:
