@@ -82,24 +82,24 @@ def main() -> None:
     results = {}
     for model in args.model:
         started = time.time()
-        tool_ok = right_tool = chat_ok = done_tool = done_chat = 0
+        tool_ok = right_tool = chat_ok = 0
         misses = []
         for i in range(len(NEED_TOOL)):  # interleaved, so a run cut short is still balanced
             prompt, tool = NEED_TOOL[i]
             kind, what = decide(client, model, prompt)
-            done_tool += 1
             tool_ok += kind == "tool"
             right_tool += kind == "tool" and what == tool
             if what != tool:
                 misses.append(f"  need {tool}: {prompt} -> {kind} {what!r}")
             prompt = NO_TOOL[i]
             kind, what = decide(client, model, prompt)
-            done_chat += 1
             chat_ok += kind == "text"
             if kind != "text":
                 misses.append(f"  no tool: {prompt} -> {kind} {what!r}")
-            print(f"{model} {done_tool + done_chat}/{len(NEED_TOOL) + len(NO_TOOL)}: tool {tool_ok}/{done_tool} "
-                  f"(right {right_tool}) no-tool {chat_ok}/{done_chat}", flush=True)
+            print(f"{model} {2 * (i + 1)}/{len(NEED_TOOL) + len(NO_TOOL)}: tool {tool_ok}/{i + 1} "
+                  f"(right {right_tool}) no-tool {chat_ok}/{i + 1}", flush=True)
+            if misses:
+                print(misses[-1], flush=True)
         n = len(NEED_TOOL) + len(NO_TOOL)
         results[model] = {"decision_accuracy": round((tool_ok + chat_ok) / n, 3),
                           "tool_prompts_called_a_tool": f"{tool_ok}/{len(NEED_TOOL)}",
