@@ -134,8 +134,8 @@ def tool_system_prompt(tools: list[Tool], allow_text: bool, parallel: bool) -> s
     if parallel:
         lines.append("一个请求明确需要多次调用时，才依次输出多个 <tool_call> 块；不要重复同一个调用。")
     if allow_text:
-        lines.append("只有当回答需要上述工具提供的信息或操作时才调用工具；问候、闲聊、介绍自己、常识或写作类问题，"
-                     "直接用中文回答，不要调用工具。")
+        lines.append("当用户的请求与某个工具的用途相符（例如需要实时信息、精确计算、内部资料或执行操作）时，必须调用该工具，"
+                     "不要自己编造结果；与所有工具都无关的问候、闲聊、介绍自己、写作和常识问题，直接用中文回答。")
     return "\n".join(lines)
 
 
