@@ -192,3 +192,8 @@ def test_embeddings_dimensions_other_than_native_is_400(fake_client):
     r = fake_client.post("/v1/embeddings", json={"model": "e5-small", "input": "x", "dimensions": 128})
     assert r.status_code == 400 and r.json()["error"]["param"] == "dimensions"
     assert "384" in r.json()["error"]["message"]
+
+
+def test_completion_prompt_list_is_limited(fake_client):
+    r = fake_client.post("/v1/completions", json={"prompt": ["x"] * 17})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "prompt"

@@ -44,9 +44,11 @@ def _choice(req: CompletionRequest, index: int, prompt: str, raw: dict[str, Any]
     text = str(raw.get("text", ""))
     out: dict[str, Any] = {"index": index, "text": prompt + text if req.echo else text, "logprobs": None,
                            "finish_reason": raw.get("finish_reason") or "stop"}
-    content = (raw.get("logprobs") or {}).get("content")
-    if req.logprobs is not None and content is not None:
-        out["logprobs"] = legacy_logprobs(content, req.logprobs, offset)
+    got = raw.get("logprobs") or {}
+    if req.logprobs is not None and got.get("content") is not None:  # llama.cpp: chat-style entries
+        out["logprobs"] = legacy_logprobs(got["content"], req.logprobs, offset)
+    elif req.logprobs is not None and "tokens" in got:  # an upstream (vLLM) that answers in the legacy shape
+        out["logprobs"] = got
     return out
 
 

@@ -102,6 +102,9 @@ class ChatCompletionRequest(BaseModel):
         return self
 
 
+MAX_PROMPTS = 16  # /v1/completions answers a list of prompts one after another
+
+
 class CompletionRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -117,6 +120,13 @@ class CompletionRequest(BaseModel):
     echo: bool = False
     logprobs: int | None = Field(None, ge=0, le=5)  # legacy: how many alternatives per token
     n: int | None = Field(None, ge=1, le=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_count(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not 1 <= len(v) <= MAX_PROMPTS:
+            raise ValueError(f"prompt must be a string or a list of 1 to {MAX_PROMPTS} strings (one choice each)")
+        return v
 
     @model_validator(mode="after")
     def _echo_logprobs(self) -> CompletionRequest:
