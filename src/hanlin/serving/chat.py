@@ -91,7 +91,7 @@ class ChatService:
 
     async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
                         started: float) -> dict[str, Any]:
-        engine = await self.engines.get(prepared.model)
+        engine = await self.engines.get(prepared.model, principal=principal)
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         status = "error"
@@ -128,7 +128,7 @@ class ChatService:
         output has to be rewritten."""
         started = time.time()
         prepared = await self.prepare(principal, req)
-        engine = await self.engines.get(prepared.model)
+        engine = await self.engines.get(prepared.model, principal=principal)
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
         name = req.model or engine.info.name
         if _relays_sse(engine) and not prepared.extra and not prepared.tools:
