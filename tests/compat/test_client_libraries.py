@@ -39,10 +39,9 @@ def test_langchain_invoke_stream_tools_structured(server):
     assert llm.invoke("用一句话介绍上海。").content
     pieces = [c.content for c in llm.stream("从1数到5。")]
     assert len(pieces) > 1 and "".join(pieces)
-    with_tools = llm.bind_tools([WEATHER])
-    ai = with_tools.invoke([HumanMessage("北京天气怎么样？")])
+    ai = llm.bind_tools([WEATHER], tool_choice="required").invoke([HumanMessage("北京天气怎么样？")])
     assert ai.tool_calls and ai.tool_calls[0]["name"] == "get_weather" and ai.tool_calls[0]["args"]["city"]
-    final = with_tools.invoke([HumanMessage("北京天气怎么样？"), ai,
+    final = llm.bind_tools([WEATHER]).invoke([HumanMessage("北京天气怎么样？"), ai,
                                ToolMessage("晴，25°C", tool_call_id=ai.tool_calls[0]["id"])])
     assert final.content and not final.tool_calls
     city = llm.with_structured_output(City, method="json_schema").invoke("杭州是哪个省的？")
