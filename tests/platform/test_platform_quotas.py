@@ -76,9 +76,9 @@ def test_50_concurrent_requests_against_10_per_minute(tmp_path: Any, scope: str,
         pytest.skip(f"no {db} for this run (HANLIN_TEST_PG_URL / HANLIN_TEST_REDIS_URL)")
     services = make_services(tmp_path, database_url=url, redis_url=redis_url)
     if redis_url:
-        assert type(services.extras["platform"].quotas.limiter).__name__ == "RedisRateLimiter"
+        assert type(services.platform.quotas.limiter).__name__ == "RedisRateLimiter"
     services.engines.add(SlowFake("fake"))
-    p = services.extras["platform"]
+    p = services.platform
     tenant = f"burst-{uuid.uuid4().hex[:8]}"
     key, secret = p.keys.create(tenant_id=tenant, actor="test", quota={"rpm": 10} if scope == "key" else {})
     if scope == "tenant":
@@ -153,7 +153,7 @@ def test_monthly_budget_holds_under_concurrency(tmp_path: Any) -> None:
     tenant cannot spend the same remainder 20 times (without holds all 20 would pass: ~620 tokens)."""
     services = make_services(tmp_path)
     services.engines.add(SlowFake("fake", responder=lambda body: "很" * 60))  # 30 completion tokens each
-    p = services.extras["platform"]
+    p = services.platform
     _, secret = p.keys.create(tenant_id="budget", actor="test")
     p.tenants.set_quota("budget", {"monthly_tokens": 100}, actor="test")
     body = {"messages": [{"role": "user", "content": "你好"}], "max_tokens": 40}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -15,26 +13,28 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 
+from hanlin.api.routers import (
+    admin,
+    custom_apps,
+    documents,
+    evals,
+    knowledge,
+    minutes,
+    openai,
+    spreadsheet,
+    system,
+    tuning,
+)
 from hanlin.config import Settings
-from hanlin.errors import HanlinError, RateLimited
+from hanlin.errors import AuthenticationError, HanlinError, RateLimited
 from hanlin.services import Services, build_services
+from hanlin.web import routes as web
 
 log = logging.getLogger(__name__)
 
-# Routers: core first; feature routers are imported when their module exists.
-ROUTER_MODULES = [
-    "hanlin.api.routers.system",
-    "hanlin.api.routers.openai",
-    "hanlin.api.routers.apps",
-    "hanlin.api.routers.minutes",
-    "hanlin.api.routers.spreadsheet",
-    "hanlin.api.routers.documents",
-    "hanlin.api.routers.knowledge",
-    "hanlin.api.routers.admin",
-    "hanlin.api.routers.evals",
-    "hanlin.api.routers.tuning",
-    "hanlin.web.routes",
-]
+ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, spreadsheet.router,
+           documents.router, knowledge.router, admin.router, evals.router, tuning.router, web.router)
+SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
 
 def _error_response(err: HanlinError) -> JSONResponse:
@@ -123,19 +123,21 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services.metrics.latency.labels(path).observe(time.time() - started)
         return response
 
-    for feature_middleware in services.extras.get("http_middleware", []):  # e.g. platform quotas on /v1/apps
-        app.middleware("http")(feature_middleware)
+    if services.auth.required:
+        @app.middleware("http")
+        async def _schema_needs_a_key(request: Request, call_next: Any) -> Response:
+            """The API schema lists every route: with auth on, only callers with a key may read it."""
+            if request.url.path in SCHEMA_PATHS:
+                try:
+                    request.state.principal = services.auth.authenticate(
+                        request.headers.get("authorization"), request.headers.get("x-api-key"))
+                except AuthenticationError:
+                    err = AuthenticationError("The API schema needs an API key when auth is on.",
+                                              code="missing_api_key")
+                    return JSONResponse(err.to_dict(), status_code=err.status)
+            response: Response = await call_next(request)
+            return response
 
-    for mod_name in ROUTER_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name and mod_name.startswith(e.name):
-                continue
-            raise
-        app.include_router(mod.router)
+    for router in ROUTERS:
+        app.include_router(router)
     return app
-
-
-def error_json(err: HanlinError) -> str:
-    return json.dumps(err.to_dict(), ensure_ascii=False)

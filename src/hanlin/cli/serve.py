@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
                               f"{settings.n_threads} threads)…")
 
             async def preload() -> None:
-                await services.engines.get(settings.model)
+                await services.engines.load(settings.model)
             services.startup.insert(0, preload)
         auth = "on" if settings.auth_required else "off (loopback only)"
         err_console.print(f"Hanlin on http://{settings.host}:{settings.port}  ·  API /v1  ·  console /  ·  "

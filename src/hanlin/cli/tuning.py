@@ -6,13 +6,17 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
 
 from hanlin.cli.common import err_console, fail, out_console, print_json, progress_bar, settings_from
 from hanlin.errors import HanlinError
+from hanlin.principal import LOCAL_ADMIN, Principal
+
+if TYPE_CHECKING:
+    from hanlin.services import Services
 
 tune_app = typer.Typer(help="Fine-tune a base model with LoRA and serve it as ft:NAME.", no_args_is_help=True)
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -42,7 +46,7 @@ class HttpTuning:
         out: dict[str, Any] = r.json()
         return out
 
-    def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         return self._do("POST", "/jobs", json=body)
 
     def list(self, tenant: str | None, limit: int = 20) -> dict[str, Any]:
@@ -62,21 +66,14 @@ class HttpTuning:
         return self._do("POST", f"/jobs/{job_id}/cancel")
 
 
-def _local() -> Any:
-    from hanlin.services import build_services
-
-    services = build_services(settings_from())
-    if "tuning" not in services.extras:
-        raise fail("fine-tuning is not installed")
-    return services
-
-
-def _client(url: str | None) -> tuple[Any, Any]:
+def _client(url: str | None) -> tuple[Any, Services | None]:
     url = url or os.environ.get("HANLIN_URL")
     if url:
         return HttpTuning(url), None
-    services = _local()
-    return services.extras["tuning"], services
+    from hanlin.services import build_services  # the whole server's wiring: only when training here
+
+    services = build_services(settings_from())
+    return services.tuning, services
 
 
 def _read_body(base: str | None, data: Path, val: Path | None, epochs: int | None, rank: int | None,
@@ -145,7 +142,7 @@ def create(
     client, services = _client(url)
     try:
         if services is None:
-            job = client.create("default", body)
+            job = client.create(LOCAL_ADMIN, body)
             if not detach:
                 job = follow(client, job["id"], None, quiet=json_out)
         else:
@@ -161,10 +158,10 @@ def create(
         raise typer.Exit(1)
 
 
-async def _create_local(services: Any, client: Any, body: dict[str, Any], quiet: bool) -> dict[str, Any]:
+async def _create_local(services: Services, client: Any, body: dict[str, Any], quiet: bool) -> dict[str, Any]:
     await services.jobs.start()
     try:
-        job = client.create("default", body)
+        job = client.create(LOCAL_ADMIN, body)
         err_console.print(f"[dim]job {job['id']} runs in this process (HANLIN_HOME={services.settings.home})[/]")
         return await asyncio.to_thread(follow, client, job["id"], None, quiet)
     finally:

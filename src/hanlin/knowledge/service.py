@@ -33,6 +33,13 @@ from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
+
+
+class AuditSink(Protocol):
+    """Where changes to knowledge bases are recorded (the platform's audit log)."""
+
+    def record(self, actor: str, action: str, *, tenant_id: str | None = None, target: str | None = None,
+               detail: dict[str, Any] | None = None) -> None: ...
 EMBED_BATCH = 16
 
 
@@ -48,13 +55,19 @@ def _check_name(name: str, what: str = "knowledge base") -> str:
 
 
 class KnowledgeService:
-    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50) -> None:
+    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50,
+                 audit: AuditSink | None = None) -> None:
         self.store, self.root, self.embedder = store, root, embedder
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
         self.cache = IndexCache()
+        self.audit = audit
+
+    def _audit(self, actor: str | None, action: str, tenant: str, target: str | None) -> None:
+        if self.audit is not None and actor is not None:
+            self.audit.record(actor, action, tenant_id=tenant, target=target)
 
     # ---- knowledge bases
-    def create_kb(self, tenant: str, name: str, description: str = "") -> dict[str, Any]:
+    def create_kb(self, tenant: str, name: str, description: str = "", *, actor: str | None = None) -> dict[str, Any]:
         name = _check_name(name)
         row = {"id": uuid.uuid4().hex[:16], "tenant_id": tenant, "name": name, "description": description,
                "generation": 0, "created_at": now()}
@@ -63,6 +76,7 @@ class KnowledgeService:
                                                            kb_bases.c.name == name)).first():
                 raise Conflict(f"Knowledge base '{name}' already exists", param="name")
             conn.execute(kb_bases.insert().values(**row))
+        self._audit(actor, "kb.create", tenant, None)
         return self._kb_info(row)
 
     def get_kb(self, tenant: str, name: str) -> dict[str, Any]:
@@ -89,7 +103,7 @@ class KnowledgeService:
                                 .order_by(kb_bases.c.name)).mappings().all()
         return [self._kb_info(dict(r)) for r in rows]
 
-    def delete_kb(self, tenant: str, name: str) -> dict[str, Any]:
+    def delete_kb(self, tenant: str, name: str, *, actor: str | None = None) -> dict[str, Any]:
         kb = self.get_kb(tenant, name)
         info = self._kb_info(kb)
         with self.store.begin() as conn:
@@ -98,6 +112,7 @@ class KnowledgeService:
             conn.execute(kb_bases.delete().where(kb_bases.c.id == kb["id"]))
         KBIndex(self.store, self.root, kb).destroy()
         self.cache.drop(kb["id"])
+        self._audit(actor, "kb.delete", tenant, name)
         return {**info, "deleted": True}
 
     def index(self, tenant: str, name: str) -> KBIndex:
@@ -113,7 +128,8 @@ class KnowledgeService:
         return np.vstack(out) if out else np.zeros((0, 384), np.float32)
 
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
-                     meta: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                     meta: dict[str, Any] | None = None, progress: Progress | None = None, *,
+                     actor: str | None = None) -> dict[str, Any]:
         """Extract, normalise, chunk, embed and commit one document (replacing a same-named one)."""
         name = _check_name(PurePath(filename).name, "document")
         if len(data) > self.max_upload_bytes:
@@ -137,6 +153,7 @@ class KnowledgeService:
         replaced = index.commit_document(doc, chunks, tokens)
         if replaced:
             index.remove_files(replaced)
+        self._audit(actor, "kb.document.add", tenant, f"{kb_name}/documents")
         return {"id": doc_id, "name": name, "chunks": len(chunks), "size": len(data), "replaced": bool(replaced),
                 "metadata": meta or {}}
 
@@ -158,10 +175,11 @@ class KnowledgeService:
             raise NotFound(f"Document '{doc}' is not in knowledge base '{kb['name']}'", param="document")
         return dict(row)
 
-    def remove_document(self, tenant: str, kb_name: str, doc: str) -> dict[str, Any]:
+    def remove_document(self, tenant: str, kb_name: str, doc: str, *, actor: str | None = None) -> dict[str, Any]:
         index = self.index(tenant, kb_name)
         row = self._find_doc(index.kb, doc)
         index.delete_document(row["id"])
+        self._audit(actor, "kb.document.delete", tenant, f"{kb_name}/documents/{doc}")
         return {"id": row["id"], "name": row["name"], "deleted": True}
 
     def source_text(self, tenant: str, kb_name: str, doc: str) -> str:
@@ -230,13 +248,6 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
         prepared.finish = finish
         return prepared
     return ground
-
-
-def install(services: Any) -> None:
-    svc = KnowledgeService(services.store, services.settings.home / "knowledge", services.engines.embedder,
-                           services.settings.max_upload_mb)
-    services.extras["knowledge"] = svc
-    services.chat.hooks.append(make_chat_hook(svc))
 
 
 def local_service(settings: Any) -> KnowledgeService:

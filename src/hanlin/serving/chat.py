@@ -9,9 +9,8 @@ from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import PermissionDenied
 from hanlin.metrics import Metrics
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
 from hanlin.serving.schemas import ChatCompletionRequest
 from hanlin.serving.tools import plan_tools, to_tool_message
 
@@ -28,6 +27,7 @@ class Prepared:
     body: dict[str, Any]
     tool_mode: bool = False
     knowledge_base: str | None = None  # set from the request or by a custom app; grounded by the KB hook
+    app: str | None = None  # "app:NAME" when a custom app is called: its scope lets a key use the app's model
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
     # rewrites a complete (non-streamed) answer in place, e.g. checks a grounded answer's [n] markers; may ask the
     # engine again (its usage then counts)
@@ -69,11 +69,9 @@ class ChatService:
             prepared = await hook(principal, req, prepared)
         prepared.tool_mode = plan_tools(req, prepared.body)
         requested = req.model or prepared.model
-        app_ref = requested if requested.startswith("app:") else ""  # scope of a custom app: "app:NAME"
-        if app_ref:
-            app_ref = app_ref.split("@", 1)[0]  # "app:NAME@2" is covered by a scope on "app:NAME"
-        if not principal.allows(f"model:{prepared.model}") and not (app_ref and principal.allows(app_ref)):
-            raise PermissionDenied(f"This API key may not use model '{req.model}'", param="model")
+        if requested.startswith("app:"):  # scope of a custom app: "app:NAME" ("app:NAME@2" is covered by it)
+            prepared.app = requested.split("@", 1)[0]
+        self.engines.check(principal, prepared.model, prepared.app)  # 403 before any hook's work is used
         return prepared
 
     def _record(self, principal: Principal, model: str, usage: dict[str, int], started: float, status: str) -> None:
@@ -88,7 +86,7 @@ class ChatService:
 
     async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
                         started: float) -> dict[str, Any]:
-        engine = await self.engines.get(prepared.model)
+        engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         status = "error"
@@ -115,7 +113,7 @@ class ChatService:
         """Chunks as OpenAI sends them; the usage chunk only when ``stream_options.include_usage``."""
         started = time.time()
         prepared = await self.prepare(principal, req)
-        engine = await self.engines.get(prepared.model)
+        engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
         name = req.model or engine.info.name
         if prepared.tool_mode:  # tool JSON must be complete before it can be converted: generate, then chunk

@@ -8,29 +8,26 @@ from typing import Any
 
 import numpy as np
 
-from hanlin.engine.embedder import EMBEDDING_MODELS
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import NotFound
+from hanlin.principal import Principal
 from hanlin.serving.schemas import CompletionRequest, EmbeddingRequest
 
 
-async def create_completion(engines: EngineManager, req: CompletionRequest) -> dict[str, Any]:
+async def create_completion(engines: EngineManager, req: CompletionRequest, principal: Principal) -> dict[str, Any]:
     body = req.model_dump(exclude_none=True, exclude={"model", "stream", "n"})
-    engine = await engines.get(req.model)
+    engine = await engines.get(req.model, principal=principal)
     resp = await engine.complete(body)
     resp["model"] = req.model or engine.info.name
     return resp
 
 
-async def create_embeddings(engines: EngineManager, req: EmbeddingRequest) -> dict[str, Any]:
-    name = req.model or engines.embedder.info.name
-    if name not in EMBEDDING_MODELS:
-        raise NotFound(f"'{name}' is not an embedding model. Embedding models: {', '.join(EMBEDDING_MODELS)}",
-                       param="model", code="model_not_found")
+async def create_embeddings(engines: EngineManager, req: EmbeddingRequest, principal: Principal) -> dict[str, Any]:
+    embedder = engines.embedding_model(req.model, principal=principal)
+    name = req.model or embedder.info.name
     texts = [req.input] if isinstance(req.input, str) else list(req.input)
     started = time.time()
-    vectors = await engines.embedder.embed(texts, is_query=req.input_type == "query")
-    tokens = engines.embedder.count_tokens(texts)
+    vectors = await embedder.embed(texts, is_query=req.input_type == "query")
+    tokens = embedder.count_tokens(texts)
     data: list[Any] = vectors
     if req.encoding_format == "base64":  # what the openai SDK asks for by default: little-endian float32
         data = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]

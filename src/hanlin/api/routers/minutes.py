@@ -11,33 +11,21 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
-from hanlin.apps.minutes.app import JOB_KIND, MinutesService
-from hanlin.errors import BadRequest, Conflict, PermissionDenied, Unavailable
-from hanlin.platform.principal import Principal
-from hanlin.services import Services
+from hanlin.api.deps import Metered, MinutesDep, PrincipalDep, ServicesDep
+from hanlin.apps.minutes.app import JOB_KIND
+from hanlin.errors import BadRequest, Conflict
 
 router = APIRouter(prefix="/v1/apps/minutes", tags=["apps"])
-
-
-def _service(services: Services, principal: Principal) -> MinutesService:
-    if not principal.allows("app:minutes"):
-        raise PermissionDenied("This API key may not use the minutes app (scope 'app:minutes').")
-    svc = services.extras.get("minutes")
-    if svc is None:
-        raise Unavailable("The minutes app is not installed on this server.")
-    return svc
 
 
 def _opt_str(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-@router.post("", status_code=202)
-async def create_minutes(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+@router.post("", status_code=202, dependencies=[Metered])
+async def create_minutes(request: Request, svc: MinutesDep, principal: PrincipalDep) -> JSONResponse:
     """Multipart: ``file`` (+ ``instruction``, ``model``, ``title`` fields). JSON: ``transcript`` text or
     ``utterances`` list (+ the same fields)."""
-    svc = _service(services, principal)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
@@ -58,7 +46,7 @@ async def create_minutes(request: Request, services: ServicesDep, principal: Pri
     else:
         raise BadRequest("Send multipart/form-data with a 'file', or application/json with 'transcript' or "
                          "'utterances'.")
-    job = svc.submit(principal.tenant_id, transcript, instruction=_opt_str(fields.get("instruction")),
+    job = svc.submit(principal, transcript, instruction=_opt_str(fields.get("instruction")),
                      model=_opt_str(fields.get("model")), title=_opt_str(fields.get("title")))
     job["utterances"] = len(transcript.utterances)
     job["speakers"] = transcript.speakers
@@ -66,11 +54,10 @@ async def create_minutes(request: Request, services: ServicesDep, principal: Pri
 
 
 @router.get("/{job_id}/render")
-async def render_minutes(job_id: str, services: ServicesDep, principal: PrincipalDep,
+async def render_minutes(job_id: str, services: ServicesDep, svc: MinutesDep, principal: PrincipalDep,
                          format: str = "md") -> Response:
     from hanlin.apps.minutes import render
 
-    _service(services, principal)
     job = services.jobs.get(job_id, principal.tenant_id)
     if job["kind"] != JOB_KIND:
         raise BadRequest(f"Job {job_id} is a '{job['kind']}' job, not minutes.", param="job_id")

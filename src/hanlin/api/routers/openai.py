@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from starlette.responses import Response
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.deps import ChatMetered, Metered, PrincipalDep, ServicesDep
 from hanlin.api.sse import sse_response
 from hanlin.serving.completions import create_completion, create_embeddings
 from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
@@ -15,7 +15,7 @@ from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, Emb
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-@router.post("/chat/completions", response_model=None)
+@router.post("/chat/completions", response_model=None, dependencies=[ChatMetered])
 async def chat_completions(req: ChatCompletionRequest, services: ServicesDep,
                            principal: PrincipalDep) -> dict[str, Any] | Response:
     if req.stream:
@@ -23,14 +23,14 @@ async def chat_completions(req: ChatCompletionRequest, services: ServicesDep,
     return await services.chat.create(principal, req)
 
 
-@router.post("/completions")
+@router.post("/completions", dependencies=[Metered])
 async def completions(req: CompletionRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await create_completion(services.engines, req)
+    return await create_completion(services.engines, req, principal)
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", dependencies=[Metered])
 async def embeddings(req: EmbeddingRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await create_embeddings(services.engines, req)
+    return await create_embeddings(services.engines, req, principal)
 
 
 @router.get("/models")

@@ -8,17 +8,20 @@ from typing import Any
 from hanlin.apps.formulas.explain import explain
 from hanlin.apps.formulas.generate import FormulaGenerator, FormulaResult, write_output
 from hanlin.apps.formulas.workbook import load_workbook_info
-from hanlin.services import Services
+from hanlin.engine.manager import EngineManager
+from hanlin.principal import Principal
+
+APP_SCOPE = "app:formula"
 
 
 class FormulaService:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, engines: EngineManager) -> None:
+        self.engines = engines
 
-    async def generate(self, request: str, path: Path, *, sheet_name: str | None = None,
+    async def generate(self, request: str, path: Path, *, principal: Principal, sheet_name: str | None = None,
                        target: str | None = None, model: str | None = None, lang: str = "zh",
                        write_to: Path | None = None) -> FormulaResult:
-        engine = await self.services.engines.get(model)
+        engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
         result = await FormulaGenerator(engine, lang=lang).generate(request, path, sheet_name, target)
         if write_to is not None and result.formula:
             result.output = write_output(result, load_workbook_info(path), write_to, label=request)
@@ -28,6 +31,3 @@ class FormulaService:
         info = load_workbook_info(path) if path else None
         return explain(formula, lang, info)
 
-
-def install(services: Services) -> None:
-    services.extras["formulas"] = FormulaService(services)

@@ -9,23 +9,28 @@ from typing import Any
 from hanlin.apps.minutes.instruction import apply_plan, parse_instruction
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_transcript, transcript_from_utterances
+from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, PayloadTooLarge
-from hanlin.jobs import JobContext
+from hanlin.jobs import JobContext, JobRunner
+from hanlin.principal import Principal
 
 JOB_KIND = "minutes"
+APP_SCOPE = "app:minutes"  # a key with this scope may run minutes on the default model
 CHAPTER_EVENT = "chapter done"
 
 
 @dataclass
 class MinutesService:
-    services: Any  # hanlin.services.Services (not imported: avoids a cycle at install time)
+    engines: EngineManager
+    jobs: JobRunner
+    max_upload_mb: int
 
     def parse_upload(self, data: bytes | str, filename: str | None) -> Transcript:
-        limit = self.services.settings.max_upload_mb * 1024 * 1024
+        limit = self.max_upload_mb * 1024 * 1024
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
         if size > limit:
             raise PayloadTooLarge(f"The transcript is {size // 1024} KiB; the limit is "
-                                  f"{self.services.settings.max_upload_mb} MiB (HANLIN_MAX_UPLOAD_MB).", param="file")
+                                  f"{self.max_upload_mb} MiB (HANLIN_MAX_UPLOAD_MB).", param="file")
         return parse_transcript(data, filename)
 
     def parse_json_body(self, body: dict[str, Any]) -> Transcript:
@@ -40,16 +45,17 @@ class MinutesService:
         raise BadRequest("Send a transcript: multipart 'file', or JSON with 'transcript' (text) or 'utterances' "
                          "([{\"speaker\": \"张伟\", \"text\": \"…\"}]).", param="transcript")
 
-    def submit(self, tenant_id: str, transcript: Transcript, *, instruction: str | None = None,
+    def submit(self, principal: Principal, transcript: Transcript, *, instruction: str | None = None,
                model: str | None = None, title: str | None = None) -> dict[str, Any]:
+        self.engines.check(principal, model, APP_SCOPE)  # 403 now rather than a failed job later
         apply_plan(parse_instruction(instruction, transcript.speakers), transcript.utterances)  # 422 now, not later
         payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
                    "instruction": instruction, "model": model, "title": title}
-        return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
+        return dict(self.jobs.submit(JOB_KIND, principal, payload))
 
     def _checkpoints(self, job_id: str) -> dict[int, dict[str, Any]]:
         done: dict[int, dict[str, Any]] = {}
-        for ev in self.services.jobs.events(job_id, 0, 10_000):
+        for ev in self.jobs.events(job_id, 0, 10_000):
             data = ev.get("data") or {}
             if ev["message"] == CHAPTER_EVENT and "chapter" in data:
                 done[int(data["chapter"])] = data["result"]
@@ -58,7 +64,7 @@ class MinutesService:
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
         transcript = transcript_from_utterances(inp["utterances"])
-        engine = await self.services.engines.get(inp.get("model"))
+        engine = await self.engines.get(inp.get("model"), principal=ctx.principal, app=APP_SCOPE)
         done = self._checkpoints(ctx.job_id)
         if done:
             ctx.event("resuming", {"chapters_done": sorted(done)})
@@ -66,8 +72,3 @@ class MinutesService:
         return await make_minutes(engine, transcript, opts, progress=ctx.progress, done=done,
                                   on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
 
-
-def install(services: Any) -> None:
-    svc = MinutesService(services)
-    services.extras["minutes"] = svc
-    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)
