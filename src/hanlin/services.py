@@ -27,10 +27,12 @@ from hanlin.evals.service import JOB_KIND as EVAL_JOB
 from hanlin.evals.service import EvalService
 from hanlin.jobs import JobRunner
 from hanlin.knowledge.service import KnowledgeService, make_chat_hook
+from hanlin.limits import InputLimits
 from hanlin.metrics import Metrics
 from hanlin.models.registry import ModelRegistry
 from hanlin.platform.apps import make_app_hook
 from hanlin.platform.auth import Authenticator
+from hanlin.platform.files import FileStore
 from hanlin.platform.metering import metered_engine, metered_job
 from hanlin.platform.service import Platform
 from hanlin.serving.chat import ChatService
@@ -38,7 +40,7 @@ from hanlin.store.db import Store
 from hanlin.tuning.service import KIND as FINE_TUNE_JOB
 from hanlin.tuning.service import TuningService
 
-FEATURES = frozenset({"platform", "knowledge", "minutes", "formulas", "charts", "documents", "ads", "evals",
+FEATURES = frozenset({"platform", "files", "knowledge", "minutes", "formulas", "charts", "documents", "ads", "evals",
                       "tuning", "pools"})
 
 
@@ -53,6 +55,7 @@ class Services:
     chat: ChatService
     auth: Authenticator
     platform: Platform | None = None
+    files: FileStore | None = None
     knowledge: KnowledgeService | None = None
     minutes: MinutesService | None = None
     formulas: FormulaService | None = None
@@ -83,16 +86,19 @@ def build_services(settings: Settings, engines: EngineManager | None = None,
                  chat=chat, auth=Authenticator(settings))
     if "platform" in on:  # first: quotas and custom apps rewrite a chat request before anything else sees it
         s.platform = _platform(s)
+    if "files" in on:
+        s.files = FileStore(store, settings)
     if "knowledge" in on:
         s.knowledge = KnowledgeService(store, settings.home / "knowledge", engines.embedder,
-                                       settings.max_upload_mb, audit=s.platform.audit if s.platform else None)
+                                       settings.max_upload_mb, InputLimits.from_settings(settings),
+                                       audit=s.platform.audit if s.platform else None)
         chat.hooks.append(make_chat_hook(s.knowledge))
     _office_apps(s, on)
     if "evals" in on:
         s.evals = EvalService(settings, registry, engines, jobs, chat)
         jobs.register(EVAL_JOB, s.evals.run_job, resumable=True)
     if "tuning" in on:
-        s.tuning = TuningService(settings.home / "tuning", registry, engines, store, jobs)
+        s.tuning = TuningService(settings.home / "tuning", registry, engines, store, jobs, s.files)
         jobs.register(FINE_TUNE_JOB, s.tuning.run, resumable=True)
     if "pools" in on and settings.config_file:
         _pools(s, Path(settings.config_file))

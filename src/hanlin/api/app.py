@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
     custom_apps,
     documents,
     evals,
+    files,
     knowledge,
     minutes,
     openai,
@@ -27,13 +29,15 @@ from hanlin.api.routers import (
 )
 from hanlin.config import Settings
 from hanlin.errors import AuthenticationError, HanlinError, RateLimited
+from hanlin.platform.auth import Authenticator
 from hanlin.services import Services, build_services
 from hanlin.web import routes as web
 
 log = logging.getLogger(__name__)
 
 ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, spreadsheet.router,
-           documents.router, knowledge.router, admin.router, evals.router, tuning.router, web.router)
+           documents.router, knowledge.router, admin.router, evals.router, tuning.router, files.router,
+           web.router)
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
 
@@ -55,6 +59,25 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "The request body is not valid JSON: " + str(first.get("msg")), None
     more = f" (and {len(errs) - 1} more problems)" if len(errs) > 1 else ""
     return f"Invalid value for '{param}': {first.get('msg')}{more}", param
+
+
+class SchemaNeedsAKey:
+    """The API schema lists every route: with auth on, only callers with a key may read it (plain ASGI, so
+    streamed bodies pass straight through)."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app, self.auth = app, auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in SCHEMA_PATHS:
+            headers = Headers(scope=scope)
+            try:
+                self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+            except AuthenticationError:
+                err = AuthenticationError("The API schema needs an API key when auth is on.", code="missing_api_key")
+                await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -105,38 +128,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse({"error": {"message": f"internal error: {type(exc).__name__}",
                                        "type": "server_error", "param": None, "code": None}}, status_code=500)
 
-    max_bytes = settings.max_upload_mb * 1024 * 1024
-
-    @app.middleware("http")
-    async def _guard_and_measure(request: Request, call_next: Any) -> Response:
-        started = time.time()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes:
-            return JSONResponse({"error": {
-                "message": f"Request body is {int(length) / 1e6:.1f} MB; the limit is {settings.max_upload_mb} MB "
-                           "(HANLIN_MAX_UPLOAD_MB).", "type": "invalid_request_error", "param": None,
-                "code": "payload_too_large"}}, status_code=413)
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        services.metrics.requests.labels(path, str(response.status_code)).inc()
-        services.metrics.latency.labels(path).observe(time.time() - started)
-        return response
+    app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics,
+                       max_body_bytes=settings.max_upload_mb * 1024 * 1024)
 
     if services.auth.required:
-        @app.middleware("http")
-        async def _schema_needs_a_key(request: Request, call_next: Any) -> Response:
-            """The API schema lists every route: with auth on, only callers with a key may read it."""
-            if request.url.path in SCHEMA_PATHS:
-                try:
-                    request.state.principal = services.auth.authenticate(
-                        request.headers.get("authorization"), request.headers.get("x-api-key"))
-                except AuthenticationError:
-                    err = AuthenticationError("The API schema needs an API key when auth is on.",
-                                              code="missing_api_key")
-                    return JSONResponse(err.to_dict(), status_code=err.status)
-            response: Response = await call_next(request)
-            return response
+        app.add_middleware(SchemaNeedsAKey, auth=services.auth)
 
     for router in ROUTERS:
         app.include_router(router)

@@ -19,6 +19,7 @@ from hanlin.apps.minutes.app import MinutesService
 from hanlin.errors import HanlinError, PermissionDenied, Unavailable
 from hanlin.evals.service import EvalService
 from hanlin.knowledge.service import KnowledgeService
+from hanlin.platform.files import FileStore
 from hanlin.platform.service import Platform
 from hanlin.principal import Principal
 from hanlin.services import Services
@@ -105,6 +106,10 @@ def get_platform(services: ServicesDep) -> Platform:
     return _need(services.platform, "The platform (tenants, keys, quotas, usage)")
 
 
+def get_files(services: ServicesDep) -> FileStore:
+    return _need(services.files, "The Files API")
+
+
 def get_knowledge(services: ServicesDep) -> KnowledgeService:
     return _need(services.knowledge, "The knowledge base feature")
 
@@ -138,6 +143,7 @@ def get_tuning(services: ServicesDep) -> TuningService:
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]
+FilesDep = Annotated[FileStore, Depends(get_files)]
 KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
 MinutesDep = Annotated[MinutesService, Depends(get_minutes)]
 FormulasDep = Annotated[FormulaService, Depends(get_formulas)]

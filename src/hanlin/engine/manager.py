@@ -1,13 +1,15 @@
 """Model name -> engine. Loads embedded/local GGUFs lazily, holds upstream engines, lists them all.
 
 :meth:`EngineManager.get` is the one place engines are handed out: it checks the caller's ``model:``/``app:``
-scopes and applies the registered wrappers (metering), so no route or job can reach a model around it.
+scopes and that the model is the caller's to use (another tenant's fine-tuned model answers like a missing one),
+then applies the registered wrappers (metering), so no route or job can reach a model around it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from hanlin.models.registry import ModelRegistry, ModelSpec
 from hanlin.principal import Principal
 
 log = logging.getLogger(__name__)
+E5_RELEASED = 1690848000.0  # 2023-08: multilingual-e5-small
 
 # Wraps every engine handed out (e.g. metering counts its tokens); returns the engine itself when it has nothing
 # to do for the current request.
@@ -55,6 +58,7 @@ class EngineManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._from_registry: set[str] = set()  # engines built from specs (dropped when the spec is removed)
         self.embedder = E5Embedder(settings.embedding_model, settings.n_threads)
+        self._started = time.time()  # "created" of engines that have no registration time
         self.wrappers: list[EngineWrapper] = []
 
     def add(self, engine: Engine) -> None:
@@ -77,21 +81,24 @@ class EngineManager:
                  self.settings.n_threads)
         return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                               ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path)
+                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib)
 
     async def get(self, name: str | None, *, principal: Principal, app: str | None = None) -> Engine:
         """The engine serving ``name`` (default: the server's model) for ``principal``: scope-checked (403),
-        loaded on first use, wrapped by every registered wrapper."""
+        another tenant's model answers like a missing one (404), loaded on first use, wrapped by every
+        registered wrapper."""
         name = name or self.settings.model
         check_scope(principal, name, app)
-        engine = await self.load(name)
+        engine = await self.load(name, principal)
         for wrap in self.wrappers:
             engine = wrap(engine)
         return engine
 
     def check(self, principal: Principal, name: str | None, app: str | None = None) -> None:
-        """The scope check of :meth:`get` alone: refuse a request before it becomes a job."""
-        check_scope(principal, name or self.settings.model, app)
+        """The checks of :meth:`get` alone, loading nothing: refuse a request before it becomes a job."""
+        name = name or self.settings.model
+        check_scope(principal, name, app)
+        self.check_access(name, principal)
 
     def embedding_model(self, name: str | None, *, principal: Principal) -> E5Embedder:
         """The embedder for ``name`` (default: the configured one), scope-checked like :meth:`get`."""
@@ -103,21 +110,24 @@ class EngineManager:
         return self.embedder
 
     def local_model(self, name: str | None, *, principal: Principal) -> tuple[ModelSpec, Path]:
-        """The spec and GGUF file of a local model (fine-tuning reads the weights), scope-checked like :meth:`get`."""
+        """The spec and GGUF file of a local model (fine-tuning reads the weights), checked like :meth:`get`."""
         name = name or self.settings.model
         check_scope(principal, name)
-        spec = self.registry.resolve(name)
+        spec = self.registry.resolve(name, principal)
         return spec, model_path_for(self.settings, spec)
 
-    async def load(self, name: str) -> Engine:
-        """The bare engine, loaded on first use: no scope check, no wrappers. Only for engines made of other
-        engines (a pool's local member); everything else goes through :meth:`get`."""
+    async def load(self, name: str, caller: Principal | None = None) -> Engine:
+        """The engine, loaded on first use, without scope check or wrappers: :meth:`get` for callers; bare only
+        for engines made of other engines (a pool's local member) and preloading."""
         if name in self._engines and name not in self._from_registry:
+            if caller is not None and name in (specs := self.registry.all()) \
+                    and not specs[name].visible_to(caller.tenant_id, caller.is_admin):
+                raise self.registry.not_found(name, caller, specs)
             return self._engines[name]
         try:
-            spec = self.registry.resolve(name)  # raises NotFound with the list of known models
+            spec = self.registry.resolve(name, caller)  # raises NotFound with the list of known models
         except NotFound:
-            if name in self._from_registry:  # removed with `hanlin models remove` while loaded
+            if name in self._from_registry and name not in self.registry.all():  # removed while loaded
                 self._from_registry.discard(name)
                 await self._engines.pop(name).close()
             raise
@@ -130,20 +140,36 @@ class EngineManager:
                 self._from_registry.add(spec.name)
         return self._engines[spec.name]
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def check_access(self, name: str, principal: Principal | None) -> None:
+        """Raise NotFound (as for a missing model) unless ``name`` is served here and the caller may use it;
+        loads nothing (for checks before a job is queued)."""
+        specs = self.registry.all()
+        if name in self._engines and name not in specs:
+            return
+        self.registry.resolve(name, principal)
+
+    def list_models(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """OpenAI ``model`` objects the caller may use: the operator's models plus the caller's tenant's own
+        (``owned_by`` = that tenant) and those an admin shared with it; ``created`` = when each was added."""
         out: dict[str, dict[str, Any]] = {}
-        for name, spec in self.registry.all().items():
+        specs = self.registry.all()
+        for name, spec in specs.items():
+            if principal is not None and not spec.visible_to(principal.tenant_id, principal.is_admin):
+                continue
             if spec.kind == "embedded" and not (
                 name in self._engines or embedded.is_assembled(self.settings.models_dir, spec)
                 or embedded.part_files(spec.parts) is not None  # type: ignore[arg-type]
             ):
                 continue  # not installed here: `hanlin models list` shows it, the API does not offer it
-            out[name] = {"id": name, "object": "model", "created": 0,
-                         "owned_by": "hanlin" if spec.kind != "upstream" else "upstream"}
+            owner = spec.owner or ("upstream" if spec.kind == "upstream" else "hanlin")
+            out[name] = {"id": name, "object": "model", "created": int(spec.created or self._started),
+                         "owned_by": owner}
         for name, eng in self._engines.items():
-            out.setdefault(name, {"id": name, "object": "model", "created": 0, "owned_by": eng.info.owned_by})
+            if name not in specs:  # engines added in code (pools, upstreams from the config file)
+                out.setdefault(name, {"id": name, "object": "model", "created": int(self._started),
+                                      "owned_by": eng.info.owned_by})
         for name in EMBEDDING_MODELS:
-            out[name] = {"id": name, "object": "model", "created": 0, "owned_by": "hanlin"}
+            out[name] = {"id": name, "object": "model", "created": int(E5_RELEASED), "owned_by": "hanlin"}
         return sorted(out.values(), key=lambda m: m["id"])
 
     async def close(self) -> None:

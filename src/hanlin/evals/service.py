@@ -49,16 +49,14 @@ class EvalService:
     def validate(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
         """Check a request before it becomes a job: 4xx now rather than a failed job later."""
         suite = str(payload.get("suite") or "")
-        get_suite(suite)  # NotFound lists the suites
+        spec = get_suite(suite)  # NotFound lists the suites
         model = str(payload.get("model") or self.settings.model)
         kind = "app" if model.startswith("app:") else "model"
         name = model[4:] if kind == "app" else model
         if kind == "app" and not principal.allows(f"app:{name}"):
             raise PermissionDenied(f"This API key may not use app '{name}'", param="model")
         if kind == "model":
-            self.engines.check(principal, model)
-        if kind == "model" and model not in self.engines.loaded():
-            self.registry.resolve(model)  # NotFound lists the models
+            self.engines.check(principal, model)  # 403 for the key's scopes; NotFound lists the caller's models
         limit = payload.get("limit")
         if limit is not None and not (isinstance(limit, int) and 1 <= limit <= MAX_LIMIT):
             raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", param="limit")
@@ -68,6 +66,8 @@ class EvalService:
         options = payload.get("options") or {}
         if not isinstance(options, dict) or not all(isinstance(v, str | int | float | bool) for v in options.values()):
             raise BadRequest("options must be an object of simple values, e.g. {\"split\": \"dev\"}", param="options")
+        if "split" in options:
+            spec.split(options)  # an enum of the suite's splits: no value reaches a path unchecked
         return {"suite": suite, "model": model, "limit": limit, "shots": shots, "options": options}
 
     def submit(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from hanlin.knowledge.normalize import Normalized, _is_spaced, identity, normali
 TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
 MAX_CHARS = 600
 OVERLAP_CHARS = 80
+MAX_HEADING_CHARS = 120  # one heading in a chunk's heading path; longer ones are cut (a hostile docx "heading")
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
 _HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
                            r"|\d+(\.\d+)*[、.．])")
@@ -100,7 +101,7 @@ def build_units(blocks: list[Block]) -> tuple[str, list[Unit], list[tuple[int, i
     units: list[Unit] = []
     for b, (start, end, _page) in zip(blocks, bounds, strict=True):
         if b.kind == "table":
-            units.append(Unit("table", Piece(source[start:end], list(range(start, end))), rows=b.rows))
+            units.append(Unit("table", Piece(source[start:end], [start, max(start, end - 1)]), rows=b.rows))
         elif b.kind == "heading":
             norm = _clean(b.text, start, b.messy)
             text = norm.text.strip()
@@ -173,20 +174,35 @@ class _Packer:
             self.buf.append(s)
 
     def add_table(self, unit: Unit) -> None:
+        """Rows packed under the repeated header row, no chunk over MAX_CHARS: a header longer than a third of it
+        is cut, a row that does not fit with the header is split into several chunks."""
         self.flush()
         rows = unit.rows
         header, body = rows[0], rows[1:] or []
-        group: list[list[str]] = []
-        for row in body or [header]:
-            if group and len(render_table([header, *group, row])) > MAX_CHARS:
-                self._emit_rows(unit, header, group)
-                group = []
-            group.append(row)
-        self._emit_rows(unit, header, group)
+        head = render_table([header])
+        if len(head) > MAX_CHARS // 3:
+            head = head[:MAX_CHARS // 3 - 1] + "…"
+        group: list[str] = []
+        size = len(head)
+        for row in body:
+            line = render_table([row])
+            if group and size + 1 + len(line) > MAX_CHARS:
+                self._emit_rows(unit, header, head, group)
+                group, size = [], len(head)
+            room = MAX_CHARS - len(head) - 1
+            for i in range(0, max(1, len(line)), room):
+                if group and size + 1 + len(line[i:i + room]) > MAX_CHARS:
+                    self._emit_rows(unit, header, head, group)
+                    group, size = [], len(head)
+                group.append(line[i:i + room])
+                size += 1 + len(group[-1])
+        self._emit_rows(unit, header, head, group)
 
-    def _emit_rows(self, unit: Unit, header: list[str], group: list[list[str]]) -> None:
-        text = render_table([header, *group]) if group and group != [header] else render_table([header])
-        self.emit([Piece(text, unit.piece.offsets)], kind="table", meta={"header": header})
+    def _emit_rows(self, unit: Unit, header: list[str], head: str, group: list[str]) -> None:
+        text = "\n".join([head, *group])
+        offsets = unit.piece.offsets
+        span = [offsets[0], offsets[-1]] if offsets else []  # the table's span; one list per chunk, not per char
+        self.emit([Piece(text, span)], kind="table", meta={"header": header})
 
 
 def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:
@@ -199,7 +215,8 @@ def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:
             packer.flush()
             while stack and stack[-1][0] >= u.level:
                 stack.pop()
-            stack.append((u.level, u.piece.text))
+            text = u.piece.text
+            stack.append((u.level, text if len(text) <= MAX_HEADING_CHARS else text[:MAX_HEADING_CHARS - 1] + "…"))
             packer.heading = " > ".join(t for _, t in stack)
         elif u.kind == "table":
             packer.add_table(u)

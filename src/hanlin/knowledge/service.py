@@ -7,7 +7,8 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from hanlin.engine.base import Engine
-from hanlin.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.errors import BadRequest, Conflict, HanlinError, NotFound, PayloadTooLarge, UnprocessableInput
 from hanlin.knowledge.answer import (
     NOT_FOUND,
     SECOND_LOOK_PROMPT,
@@ -25,11 +26,13 @@ from hanlin.knowledge.answer import (
     grounded_answer,
     passages_text,
 )
-from hanlin.knowledge.chunk import chunk_blocks
+from hanlin.knowledge.chunk import Chunk, chunk_blocks
 from hanlin.knowledge.extract import extract
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
+from hanlin.limits import DEFAULT_LIMITS, InputLimits
+from hanlin.offload import run_cpu
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
@@ -40,7 +43,23 @@ class AuditSink(Protocol):
 
     def record(self, actor: str, action: str, *, tenant_id: str | None = None, target: str | None = None,
                detail: dict[str, Any] | None = None) -> None: ...
-EMBED_BATCH = 16
+EMBED_BATCH = 32  # chunks per embedder call (the embedder itself takes the model in turns, interactive first)
+INGEST_GROUP_CHUNKS = 64  # add_documents embeds this many chunks of several documents together
+
+
+@dataclass
+class PreparedDocument:
+    doc_id: str
+    name: str
+    data: bytes
+    n_blocks: int
+    source: str
+    chunks: list[Chunk]
+    tokens: list[list[str]]
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.index_text for c in self.chunks]
 
 
 class SyncEmbedder(Protocol):
@@ -56,9 +75,10 @@ def _check_name(name: str, what: str = "knowledge base") -> str:
 
 class KnowledgeService:
     def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50,
-                 audit: AuditSink | None = None) -> None:
+                 limits: InputLimits = DEFAULT_LIMITS, audit: AuditSink | None = None) -> None:
         self.store, self.root, self.embedder = store, root, embedder
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
+        self.limits = limits
         self.cache = IndexCache()
         self.audit = audit
 
@@ -130,32 +150,118 @@ class KnowledgeService:
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                      meta: dict[str, Any] | None = None, progress: Progress | None = None, *,
                      actor: str | None = None) -> dict[str, Any]:
-        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one)."""
+        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one; the same bytes and
+        metadata again are a no-op)."""
+        index = self.index(tenant, kb_name)  # a missing base is reported before the file is read
+        same = self._unchanged(index.kb, filename, data, meta)
+        if same is not None:
+            return same
+        added = self._index_document(tenant, kb_name, self.prepare_document(filename, data, progress), meta, progress)
+        self._audit(actor, "kb.document.add", tenant, f"{kb_name}/documents")
+        return added
+
+    async def aadd_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
+                            meta: dict[str, Any] | None = None, timeout: float | None = None, *,
+                            actor: str | None = None) -> dict[str, Any]:
+        """:meth:`add_document` off the event loop; reading the file (the part a hostile file controls) has a
+        deadline (HANLIN_WORK_TIMEOUT_S), embedding and committing run in a worker thread."""
+        index = await asyncio.to_thread(self.index, tenant, kb_name)
+        same = await asyncio.to_thread(self._unchanged, index.kb, filename, data, meta)
+        if same is not None:
+            return same
+        prepared = await run_cpu(self.prepare_document, filename, data, timeout=timeout,
+                                 what=f"reading '{PurePath(filename).name}'")
+        added = await asyncio.to_thread(self._index_document, tenant, kb_name, prepared, meta, None)
+        self._audit(actor, "kb.document.add", tenant, f"{kb_name}/documents")
+        return added
+
+    def add_documents(self, tenant: str, kb_name: str, files: Iterable[tuple[str, Callable[[], bytes]]],
+                      meta: dict[str, Any] | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+        """Many documents, embedded together in batches (e5 streams its weights once per batch: many small
+        documents go several times faster than one by one). Each document still commits on its own, so a failure
+        loses nothing before it. Returns one entry per file, in order: the document, or ``{"name", "error"}``."""
+        index = self.index(tenant, kb_name)
+        todo = list(files)
+        results: list[dict[str, Any] | None] = [None] * len(todo)
+        group: list[tuple[int, PreparedDocument]] = []
+        done = 0
+
+        def flush() -> None:
+            nonlocal done
+            if not group:
+                return
+            vectors = self.embed([t for _, doc in group for t in doc.texts])
+            at = 0
+            for i, doc in group:
+                results[i] = self._commit(index, doc, vectors[at:at + len(doc.chunks)], meta)
+                at += len(doc.chunks)
+            done += len(group)
+            group.clear()
+            if progress:
+                progress(done, len(todo), "embedding")
+        for i, (name, read) in enumerate(todo):
+            try:
+                data = read()
+                same = self._unchanged(index.kb, name, data, meta)
+                if same is None:
+                    group.append((i, self.prepare_document(name, data)))
+                else:
+                    results[i] = same
+                    done += 1
+            except HanlinError as e:
+                results[i] = {"name": name, "error": e.message}
+                done += 1
+            if sum(len(doc.chunks) for _, doc in group) >= INGEST_GROUP_CHUNKS:
+                flush()
+        flush()
+        return [r for r in results if r is not None]
+
+    def _unchanged(self, kb: dict[str, Any], filename: str, data: bytes,
+                   meta: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The stored document when one of this name has the same bytes and metadata (adding it again: a no-op)."""
+        name = _check_name(PurePath(filename).name, "document")
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(kb_documents).where(kb_documents.c.kb_id == kb["id"],
+                                                             kb_documents.c.name == name)).mappings().first()
+        if row is None or row["sha256"] != hashlib.sha256(data).hexdigest() \
+                or (loads(row["meta"]) or {}).get("user", {}) != (meta or {}):
+            return None
+        return {"id": row["id"], "name": name, "chunks": row["n_chunks"], "size": row["size"], "replaced": False,
+                "unchanged": True, "metadata": meta or {}}
+
+    def prepare_document(self, filename: str, data: bytes, progress: Progress | None = None) -> PreparedDocument:
+        """Extract and chunk (CPU only, bounded by :class:`~hanlin.limits.InputLimits`)."""
         name = _check_name(PurePath(filename).name, "document")
         if len(data) > self.max_upload_bytes:
             raise PayloadTooLarge(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is "
                                   f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
-        index = self.index(tenant, kb_name)
         if progress:
             progress(0, 1, "extracting")
-        blocks = extract(data, name)
+        blocks = extract(data, name, self.limits)
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
             raise UnprocessableInput(f"No text to index in '{name}'", param="file")
         tokens = [tokenize(c.index_text) for c in chunks]
-        vectors = self.embed([c.index_text for c in chunks], progress)
-        index.write_files(doc_id, name, data, source, vectors)
-        doc = {"id": doc_id, "kb_id": index.kb["id"], "name": name, "size": len(data),
-               "sha256": hashlib.sha256(data).hexdigest(), "n_chunks": len(chunks),
-               "meta": dumps({"user": meta or {}, "blocks": len(blocks), "source_chars": len(source)}),
+        return PreparedDocument(doc_id, name, data, len(blocks), source, chunks, tokens)
+
+    def _index_document(self, tenant: str, kb_name: str, doc: PreparedDocument, meta: dict[str, Any] | None,
+                        progress: Progress | None) -> dict[str, Any]:
+        index = self.index(tenant, kb_name)
+        return self._commit(index, doc, self.embed(doc.texts, progress), meta)
+
+    def _commit(self, index: KBIndex, doc: PreparedDocument, vectors: np.ndarray,
+                meta: dict[str, Any] | None) -> dict[str, Any]:
+        index.write_files(doc.doc_id, doc.name, doc.data, doc.source, vectors)
+        row = {"id": doc.doc_id, "kb_id": index.kb["id"], "name": doc.name, "size": len(doc.data),
+               "sha256": hashlib.sha256(doc.data).hexdigest(), "n_chunks": len(doc.chunks),
+               "meta": dumps({"user": meta or {}, "blocks": doc.n_blocks, "source_chars": len(doc.source)}),
                "created_at": time.time()}
-        replaced = index.commit_document(doc, chunks, tokens)
+        replaced = index.commit_document(row, doc.chunks, doc.tokens)
         if replaced:
             index.remove_files(replaced)
-        self._audit(actor, "kb.document.add", tenant, f"{kb_name}/documents")
-        return {"id": doc_id, "name": name, "chunks": len(chunks), "size": len(data), "replaced": bool(replaced),
-                "metadata": meta or {}}
+        return {"id": doc.doc_id, "name": doc.name, "chunks": len(doc.chunks), "size": len(doc.data),
+                "replaced": bool(replaced), "unchanged": False, "metadata": meta or {}}
 
     def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
         kb = self.get_kb(tenant, kb_name)
@@ -258,4 +364,5 @@ def local_service(settings: Any) -> KnowledgeService:
     store = Store(settings.db_url)
     store.init()
     embedder = E5Embedder(settings.embedding_model, settings.n_threads)
-    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb)
+    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb,
+                            InputLimits.from_settings(settings))

@@ -103,6 +103,11 @@ class Platform:
                           latency_s=latency_s, status=status)
         self._charge(principal, total)
 
+    def app_models(self, principal: Principal) -> list[dict[str, Any]]:
+        """The caller's custom apps as OpenAI model objects (``app:NAME``) for ``/v1/models``."""
+        return [{"id": f"app:{a.name}", "object": "model", "created": int(a.created_at), "owned_by": a.tenant_id}
+                for a in self.apps.list(principal.tenant_id) if principal.allows(f"app:{a.name}")]
+
     # --- metered routes (the API's ``Metered`` dependency) ---------------------------------------------------
     def admit(self, principal: Principal, route: str) -> None:
         """Rate limits and budgets before a non-chat generation route; its tokens are charged when it ends."""

@@ -62,7 +62,7 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
 
 
 @router.post("/knowledge-bases/{name}/documents", status_code=201)
-async def upload(name: str, svc: KnowledgeDep, principal: PrincipalDep, files: list[UploadFile],
+async def upload(name: str, svc: KnowledgeDep, services: ServicesDep, principal: PrincipalDep, files: list[UploadFile],
                  metadata: str | None = Form(None)) -> dict[str, Any]:
     """multipart/form-data: one or more ``files``; optional ``metadata`` (JSON object) for filters.
     A file that cannot be used fails the request with 4xx naming the file and the problem; files before it stay."""
@@ -77,9 +77,9 @@ async def upload(name: str, svc: KnowledgeDep, principal: PrincipalDep, files: l
     for f in files:
         data = await _read_limited(f, svc.max_upload_bytes)
         try:
-            added.append(await asyncio.to_thread(partial(svc.add_document, principal.tenant_id, name,
-                                                         f.filename or "upload.txt", data, meta,
-                                                         actor=actor_of(principal))))
+            added.append(await svc.aadd_document(principal.tenant_id, name, f.filename or "upload.txt", data, meta,
+                                                 actor=actor_of(principal),
+                                                 timeout=services.settings.work_timeout_s))
         except HanlinError as e:
             if added:
                 e.extra["added"] = added

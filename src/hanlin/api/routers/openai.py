@@ -9,10 +9,16 @@ from starlette.responses import Response
 
 from hanlin.api.deps import ChatMetered, Metered, PrincipalDep, ServicesDep
 from hanlin.api.sse import sse_response
+from hanlin.services import Services
+from hanlin.serving import models
 from hanlin.serving.completions import create_completion, create_embeddings
 from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+def _apps(services: Services) -> models.AppModels:
+    return services.platform.app_models if services.platform else models.no_apps
 
 
 @router.post("/chat/completions", response_model=None, dependencies=[ChatMetered])
@@ -35,15 +41,9 @@ async def embeddings(req: EmbeddingRequest, services: ServicesDep, principal: Pr
 
 @router.get("/models")
 async def list_models(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    models = [m for m in services.engines.list_models() if principal.allows(f"model:{m['id']}")]
-    return {"object": "list", "data": models}
+    return {"object": "list", "data": models.list_models(services.engines, principal, _apps(services))}
 
 
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    from hanlin.errors import NotFound
-
-    for m in services.engines.list_models():
-        if m["id"] == model_id:
-            return m
-    raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+    return models.get_model(services.engines, principal, model_id, _apps(services))
