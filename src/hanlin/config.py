@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"
     eval_data: Path | None = Field(None, description="folder with the public eval sets")
+    ocr_max_pages: int = Field(500, ge=1, description="most pages OCR'd from one scanned document")
+    ocr_max_pixels: int = Field(50_000_000, ge=1_000_000, description="largest image (or rendered PDF page) OCR'd, "
+                                                                      "in pixels; checked from the header")
+    ocr_dpi: int = Field(150, ge=72, le=600, description="resolution scanned PDF pages are rendered at for OCR")
 
     @field_validator("home", mode="before")
     @classmethod

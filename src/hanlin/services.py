@@ -30,6 +30,7 @@ from hanlin.knowledge.service import KnowledgeService, make_chat_hook
 from hanlin.limits import InputLimits
 from hanlin.metrics import Metrics
 from hanlin.models.registry import ModelRegistry
+from hanlin.ocr.inputs import OcrLimits
 from hanlin.platform.apps import make_app_hook
 from hanlin.platform.auth import Authenticator
 from hanlin.platform.files import FileStore
@@ -91,6 +92,7 @@ def build_services(settings: Settings, engines: EngineManager | None = None,
     if "knowledge" in on:
         s.knowledge = KnowledgeService(store, settings.home / "knowledge", engines.embedder,
                                        settings.max_upload_mb, InputLimits.from_settings(settings),
+                                       OcrLimits.from_settings(settings), settings.n_threads,
                                        audit=s.platform.audit if s.platform else None)
         chat.hooks.append(make_chat_hook(s.knowledge))
     _office_apps(s, on)

@@ -22,6 +22,7 @@ from hanlin.api.routers import (
     files,
     knowledge,
     minutes,
+    ocr,
     openai,
     spreadsheet,
     system,
@@ -36,7 +37,7 @@ from hanlin.web import routes as web
 log = logging.getLogger(__name__)
 
 ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, spreadsheet.router,
-           documents.router, knowledge.router, admin.router, evals.router, tuning.router, files.router,
+           documents.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router, files.router,
            web.router)
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 

@@ -13,6 +13,7 @@ from hanlin.cli import (
     knowledge,
     minutes,
     models,
+    ocr,
     platform,
     serve,
     spreadsheet,
@@ -22,7 +23,7 @@ from hanlin.cli import (
 app = typer.Typer(name="hanlin", help="Hanlin 翰林 — offline-first Chinese enterprise LLM platform.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
-for _group in (serve, chat, models, minutes, spreadsheet, documents, knowledge, platform, evals, tuning):
+for _group in (serve, chat, models, minutes, spreadsheet, documents, knowledge, ocr, platform, evals, tuning):
     _group.register(app)
 
 

@@ -17,7 +17,7 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     from hanlin.apps.minutes.pipeline import Options, make_minutes
     from hanlin.apps.minutes.transcript import parse_transcript
 
-    transcript = parse_transcript(file.read_bytes(), file.name)
+    transcript = parse_transcript(*_scanned_or_raw(file))
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
@@ -28,6 +28,21 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
                                       progress=update)
     finally:
         await engine.close()
+
+
+def _scanned_or_raw(file: Path) -> tuple[bytes | str, str]:
+    """A scanned or photographed transcript (.pdf/.png/.jpg...) is OCR'd first, one printed line per line."""
+    from hanlin.ocr.inputs import OcrLimits, is_ocr_type
+
+    if not is_ocr_type(file.name):
+        return file.read_bytes(), file.name
+    from hanlin.ocr.service import scan_text
+
+    settings = settings_from()
+    with stage_progress(f"OCR {file.name}") as update:
+        text = scan_text(file.read_bytes(), file.name, OcrLimits.from_settings(settings), settings.n_threads,
+                         lambda i, n, stage: update(i / max(n, 1), stage), by_line=True)
+    return text, file.stem + ".txt"
 
 
 def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_json: bool) -> None:
@@ -52,7 +67,7 @@ def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_j
 def register(app: typer.Typer) -> None:
     @app.command()
     def minutes(
-        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json", exists=True,
+        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json, or a scan of one (.pdf/.png/.jpg/...)", exists=True,
                                              dir_okay=False, readable=True)],
         instruction: Annotated[str | None, typer.Option(
             "--instruction", "-i", help="e.g. 只整理预算相关讨论 / 按发言人整理 / 只看前一小时 / 列出所有待办")] = None,

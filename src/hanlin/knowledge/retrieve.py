@@ -60,6 +60,8 @@ class Hit:
                                "position": r.position, "page": r.page, "span": [r.start, r.end],
                                "dense": round(self.dense, 4), "bm25": round(self.bm25, 4),
                                "coverage": round(self.coverage, 4), "relevant": self.relevant}
+        if r.bbox:
+            out["bbox"] = r.bbox
         if self.rerank is not None:
             out["rerank"] = self.rerank
         return out

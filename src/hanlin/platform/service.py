@@ -100,7 +100,7 @@ class Platform:
         total = tally.prompt_tokens + tally.completion_tokens
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=tally.model, route=route,
                           prompt_tokens=tally.prompt_tokens, completion_tokens=tally.completion_tokens,
-                          latency_s=latency_s, status=status)
+                          latency_s=latency_s, status=status, pages=tally.pages)
         self._charge(principal, total)
 
     def app_models(self, principal: Principal) -> list[dict[str, Any]]:
