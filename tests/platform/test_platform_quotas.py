@@ -25,7 +25,7 @@ class SlowFake(FakeEngine):
     """Holds each request for a while so that all of them are in flight together."""
 
     async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # long enough for all 20 to be admitted (or refused) while the first run
         return await super().chat(request)
 
 

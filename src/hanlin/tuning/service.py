@@ -16,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hanlin.engine.manager import EngineManager
+from hanlin.engine.manager import EngineManager, check_scope
 from hanlin.errors import BadRequest, Conflict, NotFound
 from hanlin.jobs import JobContext, JobRunner, job_events_table, jobs_table
 from hanlin.models.registry import ModelRegistry, ModelSpec
@@ -104,7 +104,7 @@ class TuningService:
 
     def create(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         """Validate everything (file ids, data line by line, base model, name) before the job is queued."""
-        self.engines.check(principal, body.get("model") or None)  # a scoped key trains only models it may use
+        check_scope(principal, body.get("model") or self.engines.settings.model)  # a scoped key trains only its models
         tenant_id = principal.tenant_id
         train_text = self._data_text(tenant_id, body, "training_file")
         if train_text is None:
