@@ -19,6 +19,7 @@ from hanlin.apps.documents.app import DocumentService
 from hanlin.apps.formulas.app import FormulaService
 from hanlin.apps.minutes.app import JOB_KIND as MINUTES_JOB
 from hanlin.apps.minutes.app import MinutesService
+from hanlin.audio.service import TRANSCRIBE_JOB, AudioService
 from hanlin.config import Settings
 from hanlin.engine.config_file import load_config
 from hanlin.engine.manager import EngineManager
@@ -41,7 +42,7 @@ from hanlin.store.db import Store
 from hanlin.tuning.service import KIND as FINE_TUNE_JOB
 from hanlin.tuning.service import TuningService
 
-FEATURES = frozenset({"platform", "files", "knowledge", "minutes", "formulas", "charts", "documents", "ads", "evals",
+FEATURES = frozenset({"platform", "files", "knowledge", "audio", "minutes", "formulas", "charts", "documents", "ads", "evals",
                       "tuning", "pools"})
 
 
@@ -63,6 +64,7 @@ class Services:
     charts: ChartService | None = None
     documents: DocumentService | None = None
     ads: AdService | None = None
+    audio: AudioService | None = None
     evals: EvalService | None = None
     tuning: TuningService | None = None
     pools: dict[str, EnginePool] = field(default_factory=dict)
@@ -95,6 +97,10 @@ def build_services(settings: Settings, engines: EngineManager | None = None,
                                        OcrLimits.from_settings(settings), settings.n_threads,
                                        audit=s.platform.audit if s.platform else None)
         chat.hooks.append(make_chat_hook(s.knowledge))
+    if "audio" in on:
+        s.audio = AudioService(settings)
+        jobs.register(TRANSCRIBE_JOB, s.audio.run_transcribe_job, resumable=True)
+        s.shutdown.append(s.audio.unload)
     _office_apps(s, on)
     if "evals" in on:
         s.evals = EvalService(settings, registry, engines, jobs, chat)
@@ -109,10 +115,10 @@ def build_services(settings: Settings, engines: EngineManager | None = None,
 
 
 def _platform(s: Services) -> Platform:
-    platform = Platform(s.store, s.settings)
+    platform = Platform(s.store, s.settings, engines=s.engines)
     s.auth.key_lookup = platform.keys.lookup
-    s.chat.hooks.append(platform.quota_hook)
     s.chat.hooks.append(make_app_hook(platform.apps, s.settings.model))
+    s.chat.admission.append(platform.quota_hook)  # after every hook: it counts the final prompt
     s.chat.usage_sinks.append(platform.usage_sink)
     s.engines.wrappers.append(metered_engine)
     s.jobs.around.append(metered_job(platform.record_tally))
@@ -121,12 +127,12 @@ def _platform(s: Services) -> Platform:
 
 def _office_apps(s: Services, on: frozenset[str]) -> None:
     if "minutes" in on:
-        s.minutes = MinutesService(s.engines, s.jobs, s.settings.max_upload_mb)
+        s.minutes = MinutesService(s.engines, s.jobs, s.settings.max_upload_mb, s.audio)
         s.jobs.register(MINUTES_JOB, s.minutes.run_job, resumable=True)
     if "formulas" in on:
-        s.formulas = FormulaService(s.engines)
+        s.formulas = FormulaService(s.engines, InputLimits.from_settings(s.settings), s.settings.work_timeout_s)
     if "charts" in on:
-        s.charts = ChartService(s.engines)
+        s.charts = ChartService(s.engines, s.settings.work_timeout_s)
     if "documents" in on:
         s.documents = DocumentService(s.engines, s.jobs, s.settings.home / "files")
         s.jobs.register(DOCUMENT_JOB, s.documents.run_job, resumable=True)

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
+    audio,
     custom_apps,
     documents,
     evals,
@@ -36,7 +37,7 @@ from hanlin.web import routes as web
 
 log = logging.getLogger(__name__)
 
-ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, spreadsheet.router,
+ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, audio.router, spreadsheet.router,
            documents.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router, files.router,
            web.router)
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")

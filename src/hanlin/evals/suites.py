@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from hanlin.evals import mcq, minutes, rag, spreadsheet
+from hanlin.evals import mcq, minutes, minutes_gold, rag, spreadsheet
 from hanlin.evals.base import SUITES, SuiteSpec, get_suite
 
-MODULES = (mcq, minutes, spreadsheet, rag)  # ceval/cmmlu/fewclue; vcsum/qmsum; spreadsheetbench/nvbench; rgb/cmrc
+# ceval/cmmlu/fewclue; vcsum/qmsum; minutes-gold; spreadsheetbench/nvbench; rgb/cmrc
+MODULES = (mcq, minutes, minutes_gold, spreadsheet, rag)
 
 
 def load_suites() -> dict[str, SuiteSpec]:

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from hanlin.config import Settings
+from hanlin.engine.manager import EngineManager
+from hanlin.engine.tokens import prompt_tokens
 from hanlin.errors import HanlinError, RateLimited
 from hanlin.platform.apps import AppStore
 from hanlin.platform.audit import AuditLog
 from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
 from hanlin.platform.metering import Tally, current_tally, start_tally, stop_tally
-from hanlin.platform.quotas import DEFAULT_COMPLETION_ESTIMATE, QuotaService, Reservation
+from hanlin.platform.quotas import QuotaService, Reservation
 from hanlin.platform.tenants import TenantStore
 from hanlin.platform.usage import UsageMeter
 from hanlin.principal import Principal
@@ -43,15 +45,20 @@ class HoldBox:
 _hold_box: ContextVar[HoldBox | None] = ContextVar("hanlin_budget_hold", default=None)
 
 
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """What a chat request may cost, held against monthly budgets while it runs: ~2 characters per prompt
-    token (Chinese and English alike for Qwen's tokenizer, roughly) plus max_tokens."""
-    chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
-    return chars // 2 + int(body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE)
+async def reserve_estimate(engines: EngineManager, principal: Principal, prepared: Prepared, default_max_tokens: int) -> int:
+    """What a chat request may cost at most: its real prompt token count (tokenized by the engine, or a safe
+    upper bound) plus max_tokens — which a request under a token quota always gets, so it cannot outgrow this."""
+    body = prepared.body
+    if not body.get("max_tokens"):
+        body["max_tokens"] = default_max_tokens
+    engine = await engines.get(prepared.model, principal=principal, app=prepared.app)
+    tokens, _ = await prompt_tokens(engine, body)
+    return tokens + int(body["max_tokens"])
 
 
 class Platform:
-    def __init__(self, store: Store, settings: Settings, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, store: Store, settings: Settings, limiter: RateLimiter | None = None,
+                 engines: EngineManager | None = None) -> None:
         self.store = store
         self.settings = settings
         self.audit = AuditLog(store)
@@ -60,11 +67,16 @@ class Platform:
         self.usage = UsageMeter(store)
         self.quotas = QuotaService(store, limiter or make_rate_limiter(settings), self.usage)
         self.apps = AppStore(store, self.audit)
+        self.engines = engines  # the quota hook tokenizes prompts with the request's engine
 
     # --- chat hooks ------------------------------------------------------------------------------------------
     async def quota_hook(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared) -> Prepared:
+        estimate = 0  # rpm only: nothing to tokenize
+        if self.engines is not None and self.quotas.has_token_limits(principal):
+            estimate = await reserve_estimate(self.engines, principal, prepared,
+                                              self.settings.quota_default_max_tokens)
         try:
-            held = self.quotas.admit(principal, estimate_tokens(prepared.body))
+            held = self.quotas.admit(principal, estimate)
         except RateLimited:
             self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id,
                               model=req.model or self.settings.model, status="rate_limited")
@@ -85,14 +97,12 @@ class Platform:
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=model,
                           prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
                           total_tokens=total, latency_s=latency_s, status=status)
-        self._charge(principal, total)
         box = _hold_box.get()
-        if box is not None:  # the real tokens are charged now: drop this request's budget hold
-            self.quotas.release(box.held)
+        self._charge(principal, total, box.held if box is not None else None)  # settles this request's reservation
 
-    def _charge(self, principal: Principal, tokens: int) -> None:
+    def _charge(self, principal: Principal, tokens: int, held: Reservation | None = None) -> None:
         try:
-            self.quotas.charge(principal, tokens)
+            self.quotas.charge(principal, tokens, held)
         except HanlinError:  # e.g. Redis gone after the answer was made: the usage row is already written
             log.warning("could not charge %d tokens to tenant %s", tokens, principal.tenant_id)
 

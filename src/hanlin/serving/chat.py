@@ -50,6 +50,8 @@ class ChatService:
         self.engines = engines
         self.metrics = metrics or Metrics()
         self.hooks: list[ChatHook] = []
+        # run last, on the final request (app prompt, knowledge passages and tool prompt included): quota admission
+        self.admission: list[ChatHook] = []
         self.usage_sinks: list[UsageSink] = []
 
     async def prepare(self, principal: Principal, req: ChatCompletionRequest) -> Prepared:
@@ -72,6 +74,8 @@ class ChatService:
         if requested.startswith("app:"):  # scope of a custom app: "app:NAME" ("app:NAME@2" is covered by it)
             prepared.app = requested.split("@", 1)[0]
         self.engines.check(principal, prepared.model, prepared.app)  # 403 before any hook's work is used
+        for hook in self.admission:
+            prepared = await hook(principal, req, prepared)
         return prepared
 
     def _record(self, principal: Principal, model: str, usage: dict[str, int], started: float, status: str) -> None:

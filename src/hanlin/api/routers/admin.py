@@ -9,6 +9,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from hanlin.api.deps import AdminDep, PlatformDep, PrincipalDep, ServicesDep
+from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
 from hanlin.platform.usage import parse_since
 
@@ -16,9 +17,10 @@ router = APIRouter(tags=["platform"])
 
 
 class QuotaBody(BaseModel):
-    rpm: int | None = Field(None, description="requests per minute; 0 = unlimited")
-    tpm: int | None = Field(None, description="tokens per minute; 0 = unlimited")
-    monthly_tokens: int | None = Field(None, description="token budget per calendar month; 0 = unlimited")
+    rpm: int | None = Field(None, ge=0, le=DB_INT_MAX, description="requests per minute; 0 = unlimited")
+    tpm: int | None = Field(None, ge=0, le=DB_INT_MAX, description="tokens per minute; 0 = unlimited")
+    monthly_tokens: int | None = Field(None, ge=0, le=DB_INT_MAX,
+                                       description="token budget per calendar month; 0 = unlimited")
 
 
 class TenantBody(QuotaBody):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from hanlin.api.deps import PlatformDep, PrincipalDep
 from hanlin.errors import PermissionDenied
+from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
 from hanlin.principal import Principal
 
@@ -50,7 +51,7 @@ async def create_app(body: AppCreate, platform: PlatformDep, principal: Principa
 
 @router.get("/{name}")
 async def get_app(name: str, platform: PlatformDep, principal: PrincipalDep,
-                  version: int | None = None) -> dict[str, Any]:
+                  version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> dict[str, Any]:
     return platform.apps.get(principal.tenant_id, name, version).to_dict()
 
 

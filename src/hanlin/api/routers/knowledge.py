@@ -16,6 +16,7 @@ from hanlin.engine.embedder import EMBEDDING_MODELS
 from hanlin.errors import BadRequest, HanlinError, PayloadTooLarge
 from hanlin.knowledge.retrieve import embedding_scores, llm_scores
 from hanlin.platform.audit import actor_of
+from hanlin.serving.schemas import lone_surrogate_path
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
 
@@ -104,6 +105,26 @@ async def search(name: str, body: SearchRequest, kb: KnowledgeDep, services: Ser
     engine = await services.engines.get(body.model, principal=principal) if body.rerank else None
     hits = await kb.asearch(principal.tenant_id, name, body.query, body.k, body.filters, engine)
     return {"results": [h.to_dict() for h in hits]}
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=4000)
+    k: int = Field(5, ge=1, le=20)
+    filters: dict[str, Any] | None = None
+    rerank: bool = False
+    model: str | None = None
+    max_tokens: int = Field(384, ge=16, le=4096)
+
+
+@router.post("/knowledge-bases/{name}/ask", dependencies=[Metered])
+async def ask(name: str, body: AskRequest, kb: KnowledgeDep, services: ServicesDep,
+              principal: PrincipalDep) -> dict[str, Any]:
+    """A cited answer from the base (what `hanlin ask --kb NAME` prints); metered like every generating route."""
+    if lone_surrogate_path(body.question):
+        raise BadRequest("'question' contains a lone UTF-16 surrogate; send valid Unicode text", param="question")
+    engine = await services.engines.get(body.model, principal=principal)
+    return await kb.ask(principal.tenant_id, name, body.question, engine, body.k, body.filters, body.rerank,
+                        body.max_tokens)
 
 
 class RerankRequest(BaseModel):

@@ -70,7 +70,7 @@ class ExplainBody(BaseModel):
 async def formula_explain(body: ExplainBody, svc: FormulasDep, principal: PrincipalDep) -> dict[str, Any]:
     if not body.formula.strip():
         raise BadRequest("The formula is empty.", param="formula")
-    return svc.explain(body.formula, body.lang)
+    return await svc.aexplain(body.formula, body.lang)
 
 
 @router.post("/chart", dependencies=[Metered])

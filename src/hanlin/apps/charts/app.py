@@ -16,6 +16,7 @@ from hanlin.apps.formulas.llmjson import ask_json
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, UnprocessableInput
+from hanlin.offload import run_cpu
 from hanlin.principal import Principal
 
 log = logging.getLogger(__name__)
@@ -83,9 +84,9 @@ async def make_charts(table: Table, out: str | Path | None, *, ask: str | None =
         progress(0.6 + 0.4 * i / len(intents), f"rendering {i + 1}/{len(intents)}")
         spec, data = build_vegalite(table, intent)
         if out:
-            output = render(spec, _numbered(Path(out), i))
+            output = await run_cpu(render, spec, _numbered(Path(out), i), what="rendering the chart")
         else:
-            raw = render_bytes(spec, fmt)
+            raw = await run_cpu(render_bytes, spec, fmt, what="rendering the chart")
             mime = {"png": "image/png", "svg": "image/svg+xml", "html": "text/html"}[fmt]
             output = f"data:{mime};base64," + base64.b64encode(raw).decode()
         charts.append({"chart_type": intent.chart_type, "spec": spec, "output": output, "intent": intent.to_json(),
@@ -98,12 +99,13 @@ async def make_charts(table: Table, out: str | Path | None, *, ask: str | None =
 
 
 class ChartService:
-    def __init__(self, engines: EngineManager) -> None:
-        self.engines = engines
+    def __init__(self, engines: EngineManager, work_timeout_s: float) -> None:
+        self.engines, self.work_timeout_s = engines, work_timeout_s
 
     async def chart_api(self, path: Path, *, principal: Principal, ask: str | None, fmt: str,
                         sheet_name: str | None, model: str | None) -> dict[str, Any]:
-        table = load_table(path, sheet_name)
+        table = await run_cpu(load_table, path, sheet_name, timeout=self.work_timeout_s,
+                              what="reading the table")
         engine = await self.engines.get(model, principal=principal, app=APP_SCOPE) if ask else None
         return await make_charts(table, None, ask=ask, engine=engine, fmt=fmt)
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from hanlin.apps.minutes.instruction import apply_plan, parse_instruction
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_transcript, transcript_from_utterances
+from hanlin.audio.service import AudioService
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import BadRequest, PayloadTooLarge
+from hanlin.errors import BadRequest, PayloadTooLarge, Unavailable
 from hanlin.jobs import JobContext, JobRunner
 from hanlin.principal import Principal
 
@@ -24,6 +26,7 @@ class MinutesService:
     engines: EngineManager
     jobs: JobRunner
     max_upload_mb: int
+    audio: AudioService | None = None  # minutes from a recording transcribe it first
 
     def parse_upload(self, data: bytes | str, filename: str | None) -> Transcript:
         limit = self.max_upload_mb * 1024 * 1024
@@ -50,7 +53,7 @@ class MinutesService:
         self.engines.check(principal, model, APP_SCOPE)  # 403 now rather than a failed job later
         apply_plan(parse_instruction(instruction, transcript.speakers), transcript.utterances)  # 422 now, not later
         payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
-                   "instruction": instruction, "model": model, "title": title}
+                   "meta": transcript.meta, "instruction": instruction, "model": model, "title": title}
         return dict(self.jobs.submit(JOB_KIND, principal, payload))
 
     def _checkpoints(self, job_id: str) -> dict[int, dict[str, Any]]:
@@ -63,12 +66,30 @@ class MinutesService:
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-        transcript = transcript_from_utterances(inp["utterances"])
+        progress: Callable[[float, str], None] = ctx.progress
+        transcription = None
+        if "audio_path" in inp:  # a recording: transcribe first (checkpointed), then the same pipeline
+            from hanlin.audio.minutes import ASR_SHARE, transcript_for_job
+
+            if self.audio is None:
+                raise Unavailable("Speech recognition is not enabled on this server.")
+            transcript, transcription = await transcript_for_job(self.jobs, self.audio, ctx)
+
+            def progress(f: float, stage: str = "") -> None:  # the minutes share of the bar
+                ctx.progress(ASR_SHARE + (1 - ASR_SHARE) * f, stage)
+        else:
+            transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
         engine = await self.engines.get(inp.get("model"), principal=ctx.principal, app=APP_SCOPE)
         done = self._checkpoints(ctx.job_id)
         if done:
             ctx.event("resuming", {"chapters_done": sorted(done)})
         opts = Options(instruction=inp.get("instruction"), title=inp.get("title"))
-        return await make_minutes(engine, transcript, opts, progress=ctx.progress, done=done,
-                                  on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
+        result = await make_minutes(engine, transcript, opts, progress=progress, done=done,
+                                    on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
+        if transcription is not None:
+            from hanlin.audio.minutes import line_stamps
+
+            result["transcription"] = transcription
+            result["line_stamps"] = line_stamps(transcript)
+        return result
 
