@@ -18,6 +18,7 @@ from typing import Any
 from hanlin.ocr.engine import Line
 
 GUTTER = 0.8  # a column gutter is at least this many body-text heights wide
+PAD = 0.3  # detected boxes overhang the ink by about this many heights on each side
 BIG_GAP = 1.6  # a vertical gap of this many heights separates bands
 HEADING = 1.25  # rows this much taller than body text are headings
 _TERMINAL = "。！？!?；;：:…」』”）)】"
@@ -77,8 +78,10 @@ def rows_of(lines: list[Line]) -> list[list[Line]]:
 
 def gutters(lines: list[Line], min_width: float) -> list[tuple[int, int]]:
     """Vertical strips no line crosses, at least ``min_width`` wide, between the region's leftmost and rightmost
-    text."""
-    spans = sorted((ln.bbox[0], ln.bbox[2]) for ln in lines)
+    text. Boxes are taken in by ``PAD`` text heights on each side: the detector draws them that much wider than
+    the ink, which closes narrow gutters."""
+    pad = int(PAD * min_width / GUTTER)
+    spans = sorted((ln.bbox[0] + min(pad, ln.width // 4), ln.bbox[2] - min(pad, ln.width // 4)) for ln in lines)
     out: list[tuple[int, int]] = []
     reach = spans[0][1]
     for x0, x1 in spans[1:]:
@@ -251,7 +254,7 @@ def row_text(row: list[Line], h: float) -> str:
 
 
 def _is_heading_row(text: str, height: float, h: float, short: bool) -> bool:
-    if height >= HEADING * h and len(text) <= 60:
+    if height >= HEADING * h and len(text) <= 60 and text[-1] not in "。；;，,":
         return True
     return short and len(text) <= 30 and text[-1] not in _TERMINAL + "，," and bool(_HEADING_LINE.match(text))
 
