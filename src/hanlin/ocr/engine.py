@@ -74,6 +74,7 @@ class _Raw:
     scores: list[float]
     flipped: int = 0  # detected lines the direction classifier finds upside down
     detected: int = 0
+    tall: float = 0.0  # share of detected boxes taller than wide
 
 
 def _read(engine: Any, bgr: np.ndarray) -> _Raw:
@@ -92,7 +93,8 @@ def _read(engine: Any, bgr: np.ndarray) -> _Raw:
     pts = np.array(boxes, dtype=np.float32)
     pts[:, :, 0] = np.clip(pts[:, :, 0] * ratio_w, 0, raw_w)
     pts[:, :, 1] = np.clip(pts[:, :, 1] * ratio_h, 0, raw_h)
-    out = _Raw([], [], [], sum(1 for c in cls_res if str(c[0]) == "180" and float(c[1]) >= 0.9), len(boxes))
+    out = _Raw([], [], [], sum(1 for c in cls_res if str(c[0]) == "180" and float(c[1]) >= 0.9), len(boxes),
+               _tall_share(list(pts)))
     for box, rec in zip(pts, rec_res, strict=True):
         text, score = tidy(str(rec[0])), float(rec[1])
         if not text or score < MIN_SCORE:
@@ -180,10 +182,10 @@ def read_page(rgb: np.ndarray, threads: int = 0) -> PageLines:
     rotation = 0
     with _run_lock:  # one page at a time per process: the models are sized for the machine's cores
         raw = _read(engine, bgr)
-        if _tall_share(raw.boxes) > 0.5:  # written across: the page lies on its side
+        if raw.tall > 0.5:  # written across: the page lies on its side
             turned = np.ascontiguousarray(cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE))
             again = _read(engine, turned)
-            if _quality(again) > _quality(raw):
+            if again.tall < 0.5:  # level lines now (turned the wrong way: the 180° check below)
                 raw, bgr, rotation = again, turned, 90
         if raw.flipped * 2 > raw.detected > 0:  # upside down: most lines vote 180°
             turned = np.ascontiguousarray(cv2.rotate(bgr, cv2.ROTATE_180))
