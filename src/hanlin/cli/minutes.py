@@ -2,32 +2,66 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from hanlin.audio.service import is_audio_name
+from hanlin.cli.audio import read_hotwords, transcribe_with_bar
 from hanlin.cli.common import err_console, fail, local_engine, print_json, run, settings_from, stage_progress
 
 FORMATS = ("md", "docx", "json")
 
 
 async def _make(file: Path, instruction: str | None, model: str | None, url: str | None,
-                title: str | None) -> dict[str, Any]:
+                title: str | None, *, speakers: int | None = None, hotwords: list[str] | None = None,
+                language: str | None = "zh") -> dict[str, Any]:
     from hanlin.apps.minutes.pipeline import Options, make_minutes
     from hanlin.apps.minutes.transcript import parse_transcript
 
-    transcript = parse_transcript(*_scanned_or_raw(file))
+    transcription = None
+    if is_audio_name(file.name):  # a recording: transcribe (speakers, timestamps) first
+        from hanlin.audio.minutes import to_transcript
+
+        transcription = transcribe_with_bar(file, language=language, speakers=speakers, hotwords=hotwords or [])
+        transcript = to_transcript(transcription)
+    else:
+        transcript = parse_transcript(*_scanned_or_raw(file))
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
+    await _reachable(url or os.environ.get("HANLIN_URL"))
     engine = await local_engine(settings, model, url)
     try:
         with stage_progress("纪要") as update:
-            return await make_minutes(engine, transcript, Options(instruction=instruction, title=title),
-                                      progress=update)
+            result = await make_minutes(engine, transcript, Options(instruction=instruction, title=title),
+                                        progress=update)
+        if transcription is not None:
+            from hanlin.audio.minutes import line_stamps
+
+            result["transcription"] = {k: transcription[k] for k in
+                                       ("duration_s", "language", "speakers", "stats", "corrections")}
+            result["line_stamps"] = line_stamps(transcript)
+        return result
     finally:
         await engine.close()
+
+
+async def _reachable(url: str | None) -> None:
+    """Fail at once, with the reason, when ``--url`` names a server that does not answer."""
+    if not url:
+        return
+    import httpx
+
+    base = url.rstrip("/").removesuffix("/v1")
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            await client.get(base + "/health")
+    except httpx.HTTPError as e:
+        raise fail(f"Cannot reach the Hanlin server at {url} ({type(e).__name__}: {e}). Start it with "
+                   "`hanlin serve`, or leave out --url to load the model in-process.") from None
 
 
 def _scanned_or_raw(file: Path) -> tuple[bytes | str, str]:
@@ -58,16 +92,18 @@ def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_j
         print_json(result)
     elif out is None:
         print(render.to_markdown(result))
-    d = result.get("dropped") or {}
-    v = result.get("verification") or {}
-    err_console.print(f"[dim]{v.get('passed', 0)} items verified, {v.get('repaired', 0)} repaired, "
-                      f"{d.get('total', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
+    c = result.get("counts") or {}
+    err_console.print(f"[dim]{c.get('decisions', 0)} decisions, {c.get('action_items', 0)} action items, "
+                      f"{c.get('views', 0)} views shown ({c.get('from_code', 0)} found by code), all verified; "
+                      f"{c.get('dropped', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def minutes(
-        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json, or a scan of one (.pdf/.png/.jpg/...)", exists=True,
+        file: Annotated[Path, typer.Argument(help="transcript (.txt/.srt/.vtt/.docx/.json), a scan of one "
+                                             "(.pdf/.png/.jpg/...) or a recording (.wav/.mp3/.m4a/.ogg/.webm/.mp4)",
+                                             exists=True,
                                              dir_okay=False, readable=True)],
         instruction: Annotated[str | None, typer.Option(
             "--instruction", "-i", help="e.g. 只整理预算相关讨论 / 按发言人整理 / 只看前一小时 / 列出所有待办")] = None,
@@ -77,6 +113,10 @@ def register(app: typer.Typer) -> None:
         title: Annotated[str | None, typer.Option(help="use this title instead of the model's")] = None,
         model: Annotated[str | None, typer.Option(help="model name")] = None,
         url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
+        speakers: Annotated[int | None, typer.Option("--speakers", min=1, max=20,
+                                                     help="recordings: number of speakers")] = None,
+        hotwords: Annotated[list[str] | None, typer.Option("--hotwords", help="recordings: names/terms")] = None,
+        language: Annotated[str, typer.Option("--language", help="recordings: spoken language")] = "zh",
     ) -> None:
         """Meeting minutes (会议纪要): chapters, each speaker's views, decisions, action items — every item cited."""
         fmt = format or (out.suffix.lstrip(".").lower() if out is not None and out.suffix else "md")
@@ -84,5 +124,6 @@ def register(app: typer.Typer) -> None:
             fmt = "md"
         if fmt not in FORMATS:
             raise fail(f"--format must be one of {', '.join(FORMATS)} (got '{fmt}').")
-        result = run(_make(file, instruction, model, url, title))
+        result = run(_make(file, instruction, model, url, title, speakers=speakers,
+                           hotwords=read_hotwords(hotwords, None), language=None if language == "auto" else language))
         _output(result, fmt, out, file, as_json)
