@@ -1,5 +1,5 @@
 """Structure-aware chunks: sections under their headings, paragraphs packed to a target size with sentence overlap,
-tables split by rows with the header row repeated. Chunk ids are stable: a hash of document id, position and text.
+tables split into groups of rows, each row written with its header ("城市：北京；标准：500"). Chunk ids are stable: a hash of document id, position and text.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from hanlin.knowledge.normalize import Normalized, _is_spaced, identity, normali
 TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
 MAX_CHARS = 600
 OVERLAP_CHARS = 80
+TABLE_CHARS = 200  # table rows per chunk: a few self-describing rows (a long chunk dilutes a row's cosine)
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
 _HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
                            r"|\d+(\.\d+)*[、.．])")
@@ -173,20 +174,37 @@ class _Packer:
             self.buf.append(s)
 
     def add_table(self, unit: Unit) -> None:
+        """Rows packed to ~``TABLE_CHARS``, each written with its header ("城市：北京；住宿标准（元/晚）：500") so a
+        row says what its numbers are even when it is the only thing retrieved."""
         self.flush()
         rows = unit.rows
         header, body = rows[0], rows[1:] or []
-        group: list[list[str]] = []
-        for row in body or [header]:
-            if group and len(render_table([header, *group, row])) > MAX_CHARS:
+        if not body:
+            self.emit([Piece(render_table([header]), unit.piece.offsets)], kind="table", meta={"header": header})
+            return
+        group: list[str] = []
+        for row in body:
+            line = describe_row(header, row)
+            if group and sum(len(g) + 1 for g in group) + len(line) > TABLE_CHARS:
                 self._emit_rows(unit, header, group)
                 group = []
-            group.append(row)
+            group.append(line)
         self._emit_rows(unit, header, group)
 
-    def _emit_rows(self, unit: Unit, header: list[str], group: list[list[str]]) -> None:
-        text = render_table([header, *group]) if group and group != [header] else render_table([header])
-        self.emit([Piece(text, unit.piece.offsets)], kind="table", meta={"header": header})
+    def _emit_rows(self, unit: Unit, header: list[str], group: list[str]) -> None:
+        self.emit([Piece("\n".join(group), unit.piece.offsets)], kind="table", meta={"header": header})
+
+
+def describe_row(header: list[str], row: list[str]) -> str:
+    """One table row as "表头：值；表头：值" (empty cells left out; a cell without a header stands alone)."""
+    parts = []
+    for i, cell in enumerate(row):
+        value = cell.replace("\n", " ").strip()
+        if not value:
+            continue
+        name = header[i].replace("\n", " ").strip() if i < len(header) else ""
+        parts.append(f"{name}：{value}" if name and name != value else value)
+    return "；".join(parts)
 
 
 def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:

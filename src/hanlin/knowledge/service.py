@@ -26,7 +26,8 @@ from hanlin.knowledge.answer import (
     passages_text,
 )
 from hanlin.knowledge.chunk import chunk_blocks
-from hanlin.knowledge.extract import extract
+from hanlin.knowledge.extract import Block, extract
+from hanlin.knowledge.fold import fold
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
@@ -122,7 +123,7 @@ class KnowledgeService:
         index = self.index(tenant, kb_name)
         if progress:
             progress(0, 1, "extracting")
-        blocks = extract(data, name)
+        blocks = [_folded(b) for b in extract(data, name)]
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
@@ -175,6 +176,7 @@ class KnowledgeService:
             raise BadRequest("The query is empty", param="query")
         if not 1 <= k <= 100:
             raise BadRequest("k must be between 1 and 100", param="k")
+        query = fold(query)
         loaded = self.cache.get(self.index(tenant, kb_name))
         q_vec = np.asarray(self.embedder.embed_sync([query], is_query=True), dtype=np.float32)[0]
         return hybrid_search(loaded, query, q_vec, k, filters)
@@ -191,10 +193,18 @@ class KnowledgeService:
     async def ask(self, tenant: str, kb_name: str, question: str, engine: Engine, k: int = 5,
                   filters: dict[str, Any] | None = None, rerank: bool = False,
                   max_tokens: int = 384) -> dict[str, Any]:
+        question = fold(question)
         hits = await self.asearch(tenant, kb_name, question, k, filters, engine if rerank else None)
         result = await grounded_answer(engine, question, hits, max_tokens=max_tokens)
         result["retrieved"] = [h.to_dict() for h in hits]
         return result
+
+
+def _folded(b: Block) -> Block:
+    """Look-alike code points (Kangxi radicals from Chromium-printed PDFs, full-width digits) folded; same length."""
+    b.text = fold(b.text)
+    b.rows = [[fold(c) for c in row] for row in b.rows]
+    return b
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -208,7 +218,7 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
     async def ground(principal: Any, req: Any, prepared: Any) -> Any:
         if not prepared.knowledge_base:
             return prepared
-        question = _last_user_text(prepared.body["messages"])
+        question = fold(_last_user_text(prepared.body["messages"]))
         if not question.strip():
             raise BadRequest("A knowledge-base chat needs a user message with the question", param="messages")
         hits = await svc.asearch(principal.tenant_id, prepared.knowledge_base, question, 5)
