@@ -58,7 +58,7 @@ class EngineManager:
                  self.settings.n_threads)
         return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                               ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path)
+                              lora_path=spec.lora_path, sampling=spec.sampling)
 
     async def get(self, name: str | None) -> Engine:
         name = name or self.settings.model
