@@ -21,8 +21,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import start_server, stop_server  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.server import start_server, stop_server  # noqa: E402
 
 PROMPT = "请详细介绍一下中国古代四大发明，以及它们对世界文明的影响。"
 

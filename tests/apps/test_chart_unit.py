@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.apps.formula_books import COLUMNS, sales_rows, write_csv, write_xlsx
 from typer.testing import CliRunner
 
 from hanlin.apps.charts.app import make_charts
@@ -18,6 +17,7 @@ from hanlin.apps.charts.spec import ChartIntent, build_vegalite, intent_schema, 
 from hanlin.cli.main import app as cli_app
 from hanlin.engine.fake import FakeEngine
 from hanlin.errors import UnprocessableInput
+from tests.support.formula_books import COLUMNS, sales_rows, write_csv, write_xlsx
 
 ROWS = sales_rows()
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,6 @@ from pathlib import Path
 import formulas
 import openpyxl
 import pytest
-from tests.apps.formula_books import sales_rows, write_xlsx
 from typer.testing import CliRunner
 
 from hanlin.apps.formulas.catalogue import catalogue
@@ -16,6 +15,7 @@ from hanlin.apps.formulas.explain import explain
 from hanlin.apps.formulas.workbook import load_workbook_info
 from hanlin.cli.main import app as cli_app
 from hanlin.errors import BadRequest
+from tests.support.formula_books import sales_rows, write_xlsx
 
 ROWS = sales_rows()
 

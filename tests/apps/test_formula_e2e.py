@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.apps.formula_books import sales_rows, write_xlsx
 
 from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import load_workbook_info
+from tests.support.formula_books import sales_rows, write_xlsx
 
 pytestmark = pytest.mark.e2e
 ROWS = sales_rows()

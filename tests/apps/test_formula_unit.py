@@ -11,13 +11,13 @@ from typing import Any
 
 import openpyxl
 import pytest
-from tests.apps.formula_books import REGIONS, sales_rows, write_csv, write_xlsx
 
 from hanlin.apps.formulas.generate import FormulaGenerator, write_output
 from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import load_workbook_info
 from hanlin.engine.fake import FakeEngine
 from hanlin.errors import BadRequest, NotFound, UnprocessableInput
+from tests.support.formula_books import REGIONS, sales_rows, write_csv, write_xlsx
 
 ROWS = sales_rows()
 

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from minutes_fakes import MEETING, responder
+from tests.support.minutes_fakes import MEETING, responder
 
 
 def _wait(client: Any, job_id: str, timeout: float = 30) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from minutes_fakes import MEETING
 
 from hanlin.apps.minutes.transcript import parse_transcript
+from tests.support.minutes_fakes import MEETING
 
 pytestmark = pytest.mark.e2e
 TRANSCRIPT = parse_transcript(MEETING, "m.txt")

@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from minutes_fakes import MEETING, responder
 
 from hanlin.apps.minutes import render
 from hanlin.apps.minutes.instruction import apply_plan, parse_instruction
@@ -16,6 +15,7 @@ from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_transcript
 from hanlin.engine.fake import FakeEngine
 from hanlin.errors import UnprocessableInput
+from tests.support.minutes_fakes import MEETING, responder
 
 
 def _run(opts: Options | None = None, engine: FakeEngine | None = None) -> tuple[dict[str, Any], FakeEngine]:

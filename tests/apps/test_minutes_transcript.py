@@ -90,3 +90,17 @@ def test_broken_input_names_the_problem(data: str, needle: str) -> None:
 def test_broken_srt_is_rejected() -> None:
     with pytest.raises(UnprocessableInput):
         parse_transcript("1\n00:00:01,000 --> garbage\ntext\n", "x.srt")
+
+
+def test_json_times_round_trip_through_a_job_payload() -> None:
+    from hanlin.apps.minutes.transcript import transcript_from_utterances
+
+    t = parse_transcript(json.dumps({"utterances": [
+        {"speaker": "发言人2", "text": "预算下周定。", "start": 751.4, "end": "00:12:40"},
+        {"speaker": "发言人1", "text": "  ", "start": 760},
+        {"speaker": "发言人1", "text": "好的。", "start": 761, "end": True}]}, ensure_ascii=False), "t.json")
+    assert [(u.index, u.start, u.end) for u in t.utterances] == [(0, 751.4, 760.0), (1, 761.0, None)]
+    assert t.utterances[0].stamp == "00:12:31 发言人2"
+    again = transcript_from_utterances([u.to_dict() for u in t.utterances])
+    assert again.utterances == t.utterances
+    assert parse_transcript("张伟：好的。").utterances[0].stamp == "张伟"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import platform_helpers as helpers
 import pytest
-from platform_helpers import chat, create_key
+
+from tests.support import platform_auth as helpers
+from tests.support.platform_auth import chat, create_key
 
 auth_services = pytest.fixture(helpers.auth_services_fixture)
 auth_client = pytest.fixture(helpers.auth_client_fixture)
@@ -59,10 +60,9 @@ def test_editing_makes_a_new_version_and_old_ones_stay_callable(auth_client: Any
 def test_app_knowledge_base_is_handed_to_the_knowledge_hook(tmp_path: Any) -> None:
     import asyncio
 
-    from platform_helpers import make_services
-
     from hanlin.platform.principal import Principal
     from hanlin.serving.schemas import ChatCompletionRequest
+    from tests.support.platform_auth import make_services
 
     services = make_services(tmp_path, features=["hanlin.platform.service"])
     services.extras["platform"].apps.create("acme", "hr", {"knowledge_base": "员工手册"}, actor="t")

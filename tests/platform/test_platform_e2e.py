@@ -20,7 +20,7 @@ SHORT = {"messages": [{"role": "user", "content": "你好"}], "max_tokens": 1, "
 
 @pytest.fixture(scope="module")
 def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from conftest import start_server, stop_server
+    from tests.support.server import start_server, stop_server
 
     home = tmp_path_factory.mktemp("platform-auth")
     holder = {"srv": start_server(home, HANLIN_AUTH="on", HANLIN_ADMIN_KEY=ADMIN, HANLIN_PARALLEL="2")}
@@ -122,7 +122,7 @@ def test_custom_app_from_the_openai_sdk(auth_server: dict[str, Any]) -> None:
 
 
 def test_restart_in_the_middle_of_work(auth_server: dict[str, Any]) -> None:
-    from conftest import start_server, stop_server
+    from tests.support.server import start_server, stop_server
 
     srv = auth_server["srv"]
     key_id, secret = new_key(srv, "--tenant", "durable", "--rpm", "100")

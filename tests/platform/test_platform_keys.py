@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import platform_helpers as helpers
 import pytest
 import sqlalchemy as sa
-from platform_helpers import chat, create_key
 
 from hanlin.platform.auth import hash_secret
 from hanlin.platform.tables import api_keys_table
+from tests.support import platform_auth as helpers
+from tests.support.platform_auth import chat, create_key
 
 auth_services = pytest.fixture(helpers.auth_services_fixture)
 auth_client = pytest.fixture(helpers.auth_client_fixture)

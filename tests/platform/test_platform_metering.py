@@ -6,12 +6,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import platform_helpers as helpers
 import pytest
 from fastapi.testclient import TestClient
-from platform_helpers import create_key
 
 from hanlin.api.app import create_app
+from tests.support import platform_auth as helpers
+from tests.support.platform_auth import create_key
 
 auth_services = pytest.fixture(helpers.auth_services_fixture)
 admin_headers = pytest.fixture(helpers.admin_headers_fixture)

@@ -9,12 +9,12 @@ import uuid
 from typing import Any
 
 import httpx
-import platform_helpers as helpers
 import pytest
-from platform_helpers import chat, create_key, make_services, pg_url
 
 from hanlin.engine.fake import FakeEngine
 from hanlin.platform.limits import UNLIMITED, LocalRateLimiter
+from tests.support import platform_auth as helpers
+from tests.support.platform_auth import chat, create_key, make_services, pg_url
 
 auth_services = pytest.fixture(helpers.auth_services_fixture)
 auth_client = pytest.fixture(helpers.auth_client_fixture)

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from platform_helpers import pg_url
 
 from hanlin.config import Settings
 from hanlin.platform.limits import LocalRateLimiter
 from hanlin.platform.service import Platform
 from hanlin.store.db import Store
+from tests.support.platform_auth import pg_url
 
 
 def _platform(url: str, home: Path) -> Platform:

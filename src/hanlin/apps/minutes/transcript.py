@@ -40,6 +40,12 @@ class Utterance:
     speaker: str
     text: str
     start: float | None = None  # seconds from the start of the meeting
+    end: float | None = None  # seconds; set by speech recognition and by subtitle files
+
+    @property
+    def stamp(self) -> str:
+        """``00:12:31 发言人2`` when the start time is known, else the speaker: what a citation shows."""
+        return f"{format_time(self.start)} {self.speaker}" if self.start is not None else self.speaker
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,9 +89,13 @@ def format_time(seconds: float | None) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _finish(raw: list[tuple[str, str, float | None]], fmt: str, skipped: list[int] | None = None) -> Transcript:
-    utts = [Utterance(i, spk, text, start) for i, (spk, text, start) in
-            enumerate((s.strip() or UNKNOWN_SPEAKER, t.strip(), st) for s, t, st in raw if t.strip())]
+def _finish(raw: list[tuple[str, str, float | None]], fmt: str, skipped: list[int] | None = None,
+            ends: list[float | None] | None = None) -> Transcript:
+    """Number the utterances that have text; ``ends`` (parallel to ``raw``) carries end times when known."""
+    ends = ends or [None] * len(raw)
+    kept = [(s.strip() or UNKNOWN_SPEAKER, t.strip(), st, en) for (s, t, st), en in zip(raw, ends, strict=True)
+            if t.strip()]
+    utts = [Utterance(i, spk, text, start, end) for i, (spk, text, start, end) in enumerate(kept)]
     if not utts:
         raise UnprocessableInput(f"The {fmt} transcript has no utterances with text.", param="file")
     return Transcript(utts, fmt, skipped or [])
@@ -222,6 +232,7 @@ def parse_json_utterances(obj: Any) -> Transcript:
         raise UnprocessableInput("JSON transcripts need a list of utterances: [{\"speaker\": \"张伟\", \"text\": \"…\"}] "
                                  "or {\"utterances\": [...]}.", param="file")
     raw: list[tuple[str, str, float | None]] = []
+    ends: list[float | None] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
             raise UnprocessableInput(f"Utterance {i} is not an object with speaker and text.", param="file")
@@ -229,11 +240,16 @@ def parse_json_utterances(obj: Any) -> Transcript:
         if not isinstance(text, str):
             raise UnprocessableInput(f"Utterance {i} has no 'text' (or 'content') string.", param="file")
         start = item.get("start", item.get("time", item.get("begin")))
-        if isinstance(start, str):
-            start = parse_time(start) if re.fullmatch(_TIME, start.strip()) else None
         spk = item.get("speaker", item.get("name", item.get("role")))
-        raw.append((_speaker_name(spk), text, float(start) if isinstance(start, int | float) else None))
-    return _finish(raw, "json")
+        raw.append((_speaker_name(spk), text, _seconds(start)))
+        ends.append(_seconds(item.get("end")))
+    return _finish(raw, "json", ends=ends)
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, str):
+        return parse_time(value) if re.fullmatch(_TIME, value.strip()) else None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcript:
@@ -269,7 +285,7 @@ def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcri
     return parse_text(stripped)
 
 
-def transcript_from_utterances(items: list[dict[str, Any]]) -> Transcript:
+def transcript_from_utterances(items: list[dict[str, Any]], source_format: str = "json") -> Transcript:
     """Rebuild a Transcript stored in a job payload (already normalised)."""
-    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"))
-                       for u in items], "json")
+    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"), u.get("end"))
+                       for u in items], source_format)

@@ -1,6 +1,6 @@
 """A tiny OpenAI-compatible server with synthetic answers, for pool tests and the gateway benchmarks.
 
-    python tests/scale/stub_upstream.py --port 9001 --name a --tokens 20 --token-delay 0.02
+    python tests/support/stub_upstream.py --port 9001 --name a --tokens 20 --token-delay 0.02
 
 Binds 127.0.0.1 only. Every answer is ``[NAME] 词0 词1 ...`` so a test can tell which upstream served it.
 ``GET /stats`` returns how many requests it got and the last request body (to check upstream dialects).

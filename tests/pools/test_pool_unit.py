@@ -261,12 +261,12 @@ def test_install_reads_the_config_file_local_members_and_metrics(tmp_path: Path)
     """`hanlin serve --config`: a pool of a dead remote server and a local model; the dead one is skipped."""
     from fastapi.testclient import TestClient
 
-    from conftest import free_port
     from hanlin.api.app import create_app
     from hanlin.config import Settings
     from hanlin.engine.fake import FakeEngine
     from hanlin.engine.manager import EngineManager
     from hanlin.services import build_services
+    from tests.support.server import free_port
 
     cfg = tmp_path / "hanlin.yaml"
     cfg.write_text(yaml.safe_dump({"pools": [{"name": "team", "members": [

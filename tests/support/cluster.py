@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from conftest import RunningServer, free_port, start_server
+from tests.support.server import RunningServer, free_port, start_server
 
 STUB = Path(__file__).with_name("stub_upstream.py")
 

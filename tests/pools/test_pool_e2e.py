@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from conftest import FAST_MODEL, RunningServer, free_port
 from hanlin.engine.config_file import parse_config
 from hanlin.engine.pool import build_pool
+from tests.support.server import FAST_MODEL, RunningServer, free_port
 
 pytestmark = pytest.mark.e2e
 

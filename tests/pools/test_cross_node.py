@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import RunningServer, stop_server
-from scale.cluster import Stub, start_node, start_stub, write_config
+from tests.support.cluster import Stub, start_node, start_stub, write_config
+from tests.support.server import RunningServer, stop_server
 
 PG_URL = os.environ.get("HANLIN_TEST_PG_URL", "")
 REDIS_URL = os.environ.get("HANLIN_TEST_REDIS_URL", "")
@@ -105,7 +105,7 @@ class socket_closed_port:  # noqa: N801 - a context manager used like a function
     """A loopback port nothing listens on."""
 
     def __enter__(self) -> int:
-        from conftest import free_port
+        from tests.support.server import free_port
 
         return free_port()
 

@@ -1,7 +1,4 @@
-"""Platform test helpers: the app in-process over a FakeEngine with auth ON and a bootstrap admin key.
-
-(Not a package: `tests/platform` must not shadow the standard library's `platform` module.)
-"""
+"""Platform test helpers: the app in-process over a FakeEngine with auth ON and a bootstrap admin key."""
 
 from __future__ import annotations
 
@@ -43,8 +40,7 @@ def pg_url() -> str | None:
     return os.environ.get("HANLIN_TEST_PG_URL") or None
 
 
-# Fixture functions: each test module binds them with pytest.fixture (a conftest.py here would replace the
-# root `conftest` module that other tests import start_server from).
+# Fixture functions: each test module binds them with pytest.fixture.
 def auth_services_fixture(tmp_path: Path) -> Any:
     return make_services(tmp_path)
 

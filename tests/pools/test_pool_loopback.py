@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import RunningServer, stop_server
-from scale.cluster import StreamResult, Stub, start_node, start_stub, stream_chat, write_config
+from tests.support.cluster import StreamResult, Stub, start_node, start_stub, stream_chat, write_config
+from tests.support.server import RunningServer, stop_server
 
 pytestmark = pytest.mark.slow
 
