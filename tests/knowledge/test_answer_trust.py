@@ -46,6 +46,7 @@ def test_clear_table_match_admits_the_top_row_but_not_prose_or_a_runner_up() -> 
     assert not hit("一段普通文字", 0.859, 0.33, kind="text", first=True).relevant  # prose keeps the CMRC bars
     assert not hit(ROW_TEXT, 0.80, 0.9, kind="table", first=True).relevant  # too far in meaning
     assert not hit(ROW_TEXT, 0.86, 0.1, kind="table", first=True).relevant  # shares almost no words
+    assert hit(ROW_TEXT, 0.875, 0.23, kind="table", first=True).relevant  # kb-gold a09 (总监 … 舱位)
 
 
 def test_figures_read_arabic_chinese_and_separators() -> None:
@@ -82,3 +83,13 @@ def test_second_look_keeps_a_short_figure_answer_from_a_table_row() -> None:
     eng = FakeEngine(responses=[NOT_FOUND, "900元[1]"])  # a figure the row does not hold: the refusal stands
     out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
     assert out["answer"] == NOT_FOUND and not out["second_look"]["kept"]
+
+
+def test_a_question_naming_what_no_passage_holds_is_refused_without_the_model() -> None:
+    bulletin = hit("第三季度新签合同金额5.4亿元，其中华东区域贡献2.1亿元，位居各区域首位。")
+    eng = FakeEngine(responses=["华南区域新签合同2.1亿元[1]"])
+    out = asyncio.run(grounded_answer(eng, "第三季度华南区域的新签合同金额是多少？", [bulletin]))
+    assert out["answer"] == NOT_FOUND and out["missing_entities"] == ["华南"] and eng.requests == []
+    eng = FakeEngine(responses=["华东区域贡献2.1亿元[1]"])
+    out = asyncio.run(grounded_answer(eng, "第三季度华东区域的新签合同金额是多少？", [bulletin]))
+    assert out["answer"].startswith("华东") and out["verified"] and len(eng.requests) == 1

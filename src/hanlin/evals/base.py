@@ -23,6 +23,7 @@ SUITE_MODULES = [
     "hanlin.evals.minutes",  # vcsum, qmsum
     "hanlin.evals.spreadsheet",  # spreadsheetbench, nvbench
     "hanlin.evals.rag",  # rgb, cmrc
+    "hanlin.evals.gold",  # kb-gold, gongwen, ads, formulas-gold (data in hanlin/evals/gold/)
 ]
 
 
@@ -99,7 +100,7 @@ class SuiteSpec:
     name: str
     fn: SuiteFn
     description: str
-    data: str  # folder under the eval data dir
+    data: str  # folder under the eval data dir ("" = the suite ships its own data)
 
 
 SUITES: dict[str, SuiteSpec] = {}

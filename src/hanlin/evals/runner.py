@@ -125,7 +125,7 @@ async def run_eval(engine: Engine, spec: RunSpec, home: Path, progress: Progress
         raise BadRequest("--shots must be between 0 and 10", param="shots")
     data_dir = default_data_dir(spec.data_dir)
     folder = data_dir / suite.data
-    if not folder.exists():
+    if suite.data and not folder.exists():
         raise BadRequest(f"Eval data for '{spec.suite}' not found at {folder}. Pass --data PATH (the folder that "
                          f"holds {suite.data}/) or set HANLIN_EVAL_DATA.", param="data")
     # an in-process llama.cpp engine is scored with a grammar, others with a JSON schema: keep their caches apart

@@ -212,12 +212,36 @@ async def checked_answer(engine: Engine, question: str, text: str, hits: list[Hi
     return await second_look(engine, question, hits, result, usage, max_tokens=max_tokens, temperature=temperature)
 
 
+_ENTITY_TAGS = {"ns", "nr", "nrt", "nrfg", "nt", "eng"}  # jieba: places, people, organisations, Latin words
+
+
+def question_entities(question: str) -> list[str]:
+    """Names the question asks about (places, people, organisations, Latin terms such as VPN), by jieba's tagger."""
+    import jieba.posseg
+
+    return list(dict.fromkeys(w for w, tag in jieba.posseg.lcut(fold(question))
+                              if tag in _ENTITY_TAGS and len(w) >= 2))
+
+
+def missing_entities(question: str, passages: list[Hit]) -> list[str]:
+    """Names the question asks about that no passage (text, heading or document name) contains: a same-topic
+    passage about another region or city ("华东" for a question about 华南) is the commonest wrong source, and a
+    small model answers from it."""
+    text = "\n".join(f"{h.row.document} {h.row.heading} {h.row.text}" for h in passages).lower()
+    return [e for e in question_entities(question) if e.lower() not in text]
+
+
 async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
                           temperature: float = 0.1) -> dict[str, Any]:
-    """Answer ``question`` from the relevant ``hits`` only."""
+    """Answer ``question`` from the relevant ``hits`` only; a question naming a place, person, organisation or
+    term that none of them contains is answered with the refusal, without asking the model."""
     relevant = [h for h in hits if h.relevant]
     if not relevant:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
+    gap = missing_entities(question, relevant)
+    if gap:
+        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {},
+                "missing_entities": gap}
     text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
     return await checked_answer(engine, question, text, relevant, usage, max_tokens=max_tokens,

@@ -37,7 +37,7 @@ STRONG_COVERAGE = 0.4  # a chunk with cosine >= DENSE_MIN and this coverage is a
 # refused). A table chunk that BOTH rankers put first is a clear match at these lower bars (calibrated on kb-gold's
 # answerable and unanswerable questions, see docs/knowledge.md; prose is unaffected, so CMRC's numbers stand).
 TABLE_DENSE_MIN = 0.82
-TABLE_COVERAGE_MIN = 0.25
+TABLE_COVERAGE_MIN = 0.2
 
 
 @dataclass

@@ -23,6 +23,7 @@ from hanlin.knowledge.answer import (
     check_chat_response,
     citation,
     grounded_answer,
+    missing_entities,
     passages_text,
 )
 from hanlin.knowledge.chunk import chunk_blocks
@@ -223,6 +224,8 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
             raise BadRequest("A knowledge-base chat needs a user message with the question", param="messages")
         hits = await svc.asearch(principal.tenant_id, prepared.knowledge_base, question, 5)
         relevant = [h for h in hits if h.relevant]
+        if relevant and missing_entities(question, relevant):
+            relevant = []  # the question names what no passage contains: nothing relevant (answer.py)
         if relevant:
             # a streamed answer cannot take the second look that a complete one gets (answer.py): on a strong
             # match it is asked without the refusal option instead (small models over-refuse)
