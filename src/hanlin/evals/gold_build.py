@@ -291,8 +291,12 @@ def formula_requests() -> list[dict[str, Any]]:
         ("库存台账.xlsx", "每种物料按库存数量排名", _rank_desc(_col(sk, kh, "库存数量"), sk[0][stock["库存数量"]]), "ranks"),
         ("库存台账.xlsx", "查找物料编码M-1020的供应商", sk[19][stock["供应商"]], "lookups"),
     ]
-    return [{"id": f"f{i + 1:02d}", "workbook": wb, "request": q, "expected": v, "kind": kind}
-            for i, (wb, q, v, kind) in enumerate(reqs)]
+    items = [{"id": f"f{i + 1:02d}", "workbook": wb, "request": q, "expected": v, "kind": kind}
+             for i, (wb, q, v, kind) in enumerate(reqs)]
+    by_book = [[r for r in items if r["workbook"] == wb] for wb in WORKBOOKS]
+    # round-robin over the workbooks, so that --limit N keeps all three
+    return [r for group in zip(*by_book, strict=False) for r in group] + \
+        [r for g in by_book for r in g[min(len(b) for b in by_book):]]
 
 
 def value_matches(got: Any, expected: Any, kind: str = "") -> bool:
