@@ -1,6 +1,6 @@
 """The gateway's added latency per request: a Hanlin node with an engine pool vs the engine directly.
 
-Starts, on 127.0.0.1 only, a stub OpenAI upstream (instant synthetic answers, tests/scale/stub_upstream.py) and
+Starts, on 127.0.0.1 only, a stub OpenAI upstream (instant synthetic answers, tests/support/stub_upstream.py) and
 a `hanlin serve --config` node whose pool has that stub as its member(s), then sends the same requests
 sequentially to both and reports p50/p99 of each and the difference. What the node adds is everything in the
 request path: HTTP parsing, auth, chat hooks (platform quotas and usage metering), pool routing and the second
@@ -27,7 +27,7 @@ import httpx
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-STUB = ROOT / "tests" / "scale" / "stub_upstream.py"
+STUB = ROOT / "tests" / "support" / "stub_upstream.py"
 BODY = {"messages": [{"role": "user", "content": "你好，介绍一下你自己"}], "max_tokens": 16}
 
 

@@ -40,7 +40,21 @@ class Settings(BaseSettings):
         "auto", description="auto = keys required whenever the server binds a non-loopback address"
     )
     admin_key: str = Field("", description="bootstrap admin API key (kept only as a hash)")
-    max_upload_mb: int = Field(50, ge=1, description="largest accepted upload")
+    max_upload_mb: int = Field(50, ge=1, description="largest accepted upload (and request body)")
+    max_unzipped_mb: int = Field(128, ge=1, description="largest total uncompressed size of an xlsx/docx/pptx")
+    max_zip_ratio: int = Field(100, ge=2, description="largest compression ratio of a zip member over 1 MB")
+    max_zip_members: int = Field(10_000, ge=1, description="most parts in an xlsx/docx/pptx")
+    max_document_chars: int = Field(2_000_000, ge=1000, description="most characters extracted from one document")
+    max_cell_chars: int = Field(32_767, ge=100, description="most characters in one spreadsheet cell or CSV field")
+    max_pdf_pages: int = Field(2_000, ge=1, description="most pages read from one PDF")
+    max_formula_chars: int = Field(8_192, ge=16, description="longest formula explained or executed")
+    max_formula_depth: int = Field(64, ge=1, description="deepest nesting of brackets in a formula")
+    work_timeout_s: float = Field(120.0, gt=0, description="deadline of CPU-heavy work (extraction, formulas, "
+                                                           "charts, documents) run off the event loop")
+    metrics_token: str = Field("", description="bearer token that may read /metrics besides admin keys")
+    files_max_mb: int = Field(50, ge=1, description="largest file accepted by POST /v1/files")
+    files_tenant_max_mb: int = Field(1024, ge=1, description="total size of one tenant's files (/v1/files)")
+    files_max_count: int = Field(1000, ge=1, description="most files one tenant may keep (/v1/files)")
     embedding_model: str = Field("e5-small", description="embedding model for /v1/embeddings and retrieval")
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 # so a feature can be developed without touching this file twice.
 FEATURE_MODULES = [
     "hanlin.platform.service",
+    "hanlin.platform.files",
     "hanlin.knowledge.service",
     "hanlin.apps.minutes.app",
     "hanlin.apps.formulas.app",

@@ -50,10 +50,13 @@ def test_tiny_job_trains_exports_and_serves_ft_model(server, tmp_path) -> None: 
     val = tmp_path / "val.jsonl"
     val.write_text("\n".join(lines[4:6]) + "\n", encoding="utf-8")
 
+    train_file = openai_client.files.create(file=train.open("rb"), purpose="fine-tune")
+    val_file = openai_client.files.create(file=val.open("rb"), purpose="fine-tune")
     job = openai_client.fine_tuning.jobs.create(
-        model="qwen2.5-coder-0.5b-instruct", training_file=str(train), validation_file=str(val), suffix="ci-tiny",
+        model="qwen2.5-coder-0.5b-instruct", training_file=train_file.id, validation_file=val_file.id, suffix="ci-tiny",
         extra_body={"hyperparameters": {"max_steps": 2, "batch_size": 2, "layers": 2, "rank": 4}})
     assert job.status in ("queued", "running") and job.model == "qwen2.5-coder-0.5b-instruct"
+    assert job.training_file == train_file.id
     done = wait_done(server.base_url, job.id)
     assert done["status"] == "succeeded", done["error"]
     assert done["fine_tuned_model"] == "ft:ci-tiny" and done["trained_tokens"] > 0
@@ -78,5 +81,5 @@ def test_tiny_job_trains_exports_and_serves_ft_model(server, tmp_path) -> None: 
     listed = server.cli("tune", "list", "--json", "--url", server.url, timeout=120)
     assert job.id in [j["id"] for j in json.loads(listed.stdout)["data"]]
     again = httpx.post(server.base_url + "/fine_tuning/jobs", timeout=120, json={
-        "model": "qwen2.5-coder-0.5b-instruct", "training_file": str(train), "suffix": "ci-tiny"})
+        "model": "qwen2.5-coder-0.5b-instruct", "training_file": train_file.id, "suffix": "ci-tiny"})
     assert again.status_code == 409

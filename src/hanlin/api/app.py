@@ -5,16 +5,15 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse
 
+from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.config import Settings
 from hanlin.errors import HanlinError, RateLimited
 from hanlin.services import Services, build_services
@@ -33,6 +32,7 @@ ROUTER_MODULES = [
     "hanlin.api.routers.admin",
     "hanlin.api.routers.evals",
     "hanlin.api.routers.tuning",
+    "hanlin.api.routers.files",
     "hanlin.web.routes",
 ]
 
@@ -105,23 +105,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse({"error": {"message": f"internal error: {type(exc).__name__}",
                                        "type": "server_error", "param": None, "code": None}}, status_code=500)
 
-    max_bytes = settings.max_upload_mb * 1024 * 1024
-
-    @app.middleware("http")
-    async def _guard_and_measure(request: Request, call_next: Any) -> Response:
-        started = time.time()
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes:
-            return JSONResponse({"error": {
-                "message": f"Request body is {int(length) / 1e6:.1f} MB; the limit is {settings.max_upload_mb} MB "
-                           "(HANLIN_MAX_UPLOAD_MB).", "type": "invalid_request_error", "param": None,
-                "code": "payload_too_large"}}, status_code=413)
-        response: Response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        services.metrics.requests.labels(path, str(response.status_code)).inc()
-        services.metrics.latency.labels(path).observe(time.time() - started)
-        return response
+    app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics,
+                       max_body_bytes=settings.max_upload_mb * 1024 * 1024)
 
     for feature_middleware in services.extras.get("http_middleware", []):  # e.g. platform quotas on /v1/apps
         app.middleware("http")(feature_middleware)

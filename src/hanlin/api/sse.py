@@ -14,9 +14,13 @@ from hanlin.errors import EngineError, HanlinError
 log = logging.getLogger(__name__)
 
 
-async def _events(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+async def _events(chunks: AsyncIterator[dict[str, Any] | bytes]) -> AsyncIterator[bytes]:
+    """Chunks become ``data:`` events; bytes are events already framed by an upstream and pass as they are."""
     try:
         async for chunk in chunks:
+            if isinstance(chunk, bytes):
+                yield chunk
+                continue
             yield f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode()
     except HanlinError as e:
         yield f"data: {json.dumps(e.to_dict(), ensure_ascii=False)}\n\n".encode()
@@ -27,7 +31,7 @@ async def _events(chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]
     yield b"data: [DONE]\n\n"
 
 
-async def sse_response(chunks: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
+async def sse_response(chunks: AsyncIterator[dict[str, Any] | bytes]) -> StreamingResponse:
     """Start the stream and pull the first chunk first, so errors before any token become HTTP errors."""
     it = chunks.__aiter__()
     try:
@@ -35,7 +39,7 @@ async def sse_response(chunks: AsyncIterator[dict[str, Any]]) -> StreamingRespon
     except StopAsyncIteration:
         first = None
 
-    async def gen() -> AsyncIterator[dict[str, Any]]:
+    async def gen() -> AsyncIterator[dict[str, Any] | bytes]:
         try:
             if first is not None:
                 yield first

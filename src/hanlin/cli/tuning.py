@@ -30,6 +30,7 @@ class HttpTuning:
         key = os.environ.get("HANLIN_API_KEY", "")
         self.http = httpx.Client(base_url=base + "/fine_tuning", timeout=120,
                                  headers={"Authorization": f"Bearer {key}"} if key else {})
+        self.files_url = base + "/files"
 
     def _do(self, method: str, path: str, **kw: Any) -> dict[str, Any]:
         r = self.http.request(method, path, **kw)
@@ -44,6 +45,13 @@ class HttpTuning:
 
     def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._do("POST", "/jobs", json=body)
+
+    def upload(self, path: Path) -> str:
+        """POST the local JSONL to the server's Files API (purpose fine-tune); the job then names its id."""
+        with path.open("rb") as f:
+            out = self._do("POST", self.files_url, files={"file": (path.name, f, "application/jsonl")},
+                           data={"purpose": "fine-tune"})
+        return str(out["id"])
 
     def list(self, tenant: str | None, limit: int = 20) -> dict[str, Any]:
         return self._do("GET", "/jobs", params={"limit": limit})
@@ -82,16 +90,23 @@ def _client(url: str | None) -> tuple[Any, Any]:
 def _read_body(base: str | None, data: Path, val: Path | None, epochs: int | None, rank: int | None,
                lr: float | None, name: str | None, max_steps: int | None) -> dict[str, Any]:
     hyper = {"n_epochs": epochs, "rank": rank, "learning_rate": lr, "max_steps": max_steps}
-    body: dict[str, Any] = {"model": base, "suffix": name, "hyperparameters": {k: v for k, v in hyper.items()
-                                                                                if v is not None}}
-    for key, path in (("training", data), ("validation", val)):
+    for path in (data, val):
+        if path is not None and not path.is_file():
+            raise fail(f"No file at {path}")
+    return {"model": base, "suffix": name, "hyperparameters": {k: v for k, v in hyper.items() if v is not None}}
+
+
+def _upload(client: Any, services: Any, body: dict[str, Any], data: Path, val: Path | None) -> None:
+    """Upload the user's local files (to the server's Files API, or this HANLIN_HOME's file store) and name them
+    by id: the server never reads a path a client gives it."""
+    for key, path in (("training_file", data), ("validation_file", val)):
         if path is None:
             continue
-        if not path.is_file():
-            raise fail(f"No file at {path}")
-        body[f"{key}_file"] = str(path.resolve())
-        body[f"{key}_data"] = path.read_text(encoding="utf-8")
-    return body
+        if services is None:
+            body[key] = client.upload(path)
+        else:
+            with path.open("rb") as f:
+                body[key] = services.extras["files"].create("default", path.name, "fine-tune", f)["id"]
 
 
 def follow(client: Any, job_id: str, tenant: str | None, quiet: bool = False) -> dict[str, Any]:
@@ -144,6 +159,7 @@ def create(
     body = _read_body(base, data, val, epochs, rank, lr, name, max_steps)
     client, services = _client(url)
     try:
+        _upload(client, services, body, data, val)
         if services is None:
             job = client.create("default", body)
             if not detach:

@@ -23,6 +23,19 @@ class EngineInfo:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class SSEBlock:
+    """One or more complete server-sent events as the upstream sent them (``data: {...}\\n\\n`` each), for relaying
+    without a JSON round trip per chunk. ``usage`` is the final usage when this block carried it; the usage-only
+    event itself is kept aside in ``usage_event`` (sent only to clients that asked for usage)."""
+
+    data: bytes
+    events: int = 0
+    usage: dict[str, Any] | None = None
+    usage_event: bytes = b""
+    done: bool = False
+
+
 @runtime_checkable
 class Engine(Protocol):
     info: EngineInfo

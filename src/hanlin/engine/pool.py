@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hanlin.engine.base import ChatRequest, Chunk, Engine, EngineInfo
+from hanlin.engine.base import ChatRequest, Chunk, Engine, EngineInfo, SSEBlock
 from hanlin.engine.config_file import MemberConfig, PoolConfig, StructuredOutput, load_config
 from hanlin.engine.upstream import UpstreamEngine
 from hanlin.errors import BadRequest, EngineError, HanlinError, RateLimited, Unavailable
@@ -160,6 +160,22 @@ def _has_token(chunk: Chunk) -> bool:
         delta = choice.get("delta") or {}
         if delta.get("content") or delta.get("tool_calls") or choice.get("finish_reason") is not None:
             return True
+    return False
+
+
+def _block_has_token(block: SSEBlock) -> bool:
+    """Does this relayed block carry output? Only the first block(s) of a stream are looked into."""
+    if block.usage is not None:
+        return True
+    for event in block.data.split(b"\n\n"):
+        payload = event.partition(b"data:")[2].strip()
+        if payload:
+            try:
+                chunk = json.loads(payload)
+            except ValueError:
+                continue
+            if isinstance(chunk, dict) and _has_token(chunk):
+                return True
     return False
 
 
@@ -328,6 +344,50 @@ class EnginePool:
                         await it.aclose()  # type: ignore[attr-defined]
             for c in held:  # an answer without any token (empty completion) is still an answer
                 yield c
+            self._success(m)
+            return
+        raise self._exhausted(last)
+
+    @property
+    def relays_sse(self) -> bool:
+        """Every member is an HTTP upstream, so streams can be relayed as bytes (``stream_sse``)."""
+        return all(hasattr(m.engine, "stream_sse") for m in self.members)
+
+    async def stream_sse(self, request: ChatRequest, model: str) -> AsyncIterator[SSEBlock]:
+        """``stream`` for byte relays: the same routing, retry-before-the-first-token and circuit breaking, with
+        the upstream's events forwarded as they arrived."""
+        last: BaseException | None = None
+        for m in self._candidates():
+            held: list[SSEBlock] = []
+            started = False
+            async with self._slot(m):
+                it = m.engine.stream_sse(request, model).__aiter__()  # type: ignore[attr-defined]
+                try:
+                    async for block in it:
+                        if not started:
+                            held.append(block)
+                            if not _block_has_token(block):
+                                continue
+                            started = True
+                            for b in held:
+                                yield b
+                            held.clear()
+                            continue
+                        yield block
+                except _RETRYABLE as e:
+                    self._failure(m, e)
+                    if started:
+                        msg = getattr(e, "message", str(e))
+                        raise EngineError(f"engine {m.label} of model '{self.info.name}' failed while streaming; "
+                                          f"the answer above is incomplete ({msg})",
+                                          code="engine_failed_mid_stream") from e
+                    last = e
+                    continue
+                finally:
+                    with contextlib.suppress(Exception):
+                        await it.aclose()
+            for b in held:
+                yield b
             self._success(m)
             return
         raise self._exhausted(last)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
+from hanlin.engine.base import ChatRequest, Chunk, EngineInfo, SSEBlock
 from hanlin.errors import BadRequest, ContextOverflow, EngineError, HanlinError, NotFound, RateLimited
 
 
@@ -30,6 +31,38 @@ def _error_from(resp: httpx.Response, name: str) -> HanlinError:
     if 400 <= resp.status_code < 500:
         return BadRequest(msg)
     return EngineError(msg)
+
+
+_MODEL_FIELD = re.compile(rb'"model":\s*"(?:[^"\\]|\\.)*"')
+_USAGE = re.compile(rb'"usage":\s*\{')
+
+
+def _split_special(block: SSEBlock, name: str) -> SSEBlock:
+    """Take the usage event and the end marker out of a block, and raise on an error event. Only events that
+    mention usage or an error are parsed."""
+    kept: list[bytes] = []
+    for event in block.data.split(b"\n\n"):
+        if not event.strip():
+            continue
+        payload = event.split(b"data:", 1)[1].strip() if b"data:" in event else b""
+        if payload == b"[DONE]":
+            block.done = True
+            break
+        if b'"error"' in payload or _USAGE.search(payload):
+            try:
+                obj = json.loads(payload)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict) and obj.get("error"):
+                raise EngineError(f"upstream '{name}' failed mid-stream: {obj['error']}")
+            if isinstance(obj, dict) and obj.get("usage"):
+                block.usage = obj["usage"]
+                if not obj.get("choices"):  # the usage-only event: the caller decides whether to send it
+                    block.usage_event = event + b"\n\n"
+                    continue
+        kept.append(event + b"\n\n")
+    block.data = b"".join(kept)
+    return block
 
 
 class UpstreamEngine:
@@ -97,6 +130,48 @@ class UpstreamEngine:
                 raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
         finally:
             self.busy -= 1
+
+    async def stream_sse(self, request: ChatRequest, model: str) -> AsyncIterator[SSEBlock]:
+        """The upstream's SSE events as bytes, forwarded per network read (see ``SSEBlock``); ``model`` replaces the
+        upstream's model name. No JSON is parsed except the events that carry usage or an error."""
+        body = self._body({**request, "stream": True})
+        rename = b'"model":' + json.dumps(model, ensure_ascii=False).encode()
+        self.busy += 1
+        try:
+            try:
+                async with self._client.stream("POST", "/chat/completions", json=body) as resp:
+                    if resp.status_code >= 400:
+                        await resp.aread()
+                        raise _error_from(resp, self.info.name)
+                    pending = b""
+                    async for data in resp.aiter_bytes():
+                        pending += data
+                        if b"\r" in pending:  # CRLF framing: normalise so every event ends in a blank line
+                            pending = pending.replace(b"\r\n", b"\n")
+                        cut = pending.rfind(b"\n\n")
+                        if cut < 0:
+                            continue
+                        block, pending = pending[:cut + 2], pending[cut + 2:]
+                        out = self._block(block, rename)
+                        if out.data or out.usage is not None:
+                            yield out
+                        if out.done:
+                            return
+                    if pending.strip():
+                        out = self._block(pending + b"\n\n", rename)
+                        if out.data or out.usage is not None:
+                            yield out
+            except httpx.HTTPError as e:
+                raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+        finally:
+            self.busy -= 1
+
+    def _block(self, block: bytes, rename: bytes) -> SSEBlock:
+        out = SSEBlock(data=_MODEL_FIELD.sub(lambda _m: rename, block))
+        if b"[DONE]" in block or b'"error"' in block or _USAGE.search(block):
+            out = _split_special(out, self.info.name)
+        out.events = out.data.count(b"data:")
+        return out
 
     async def list_models(self) -> list[str]:
         resp = await self._client.get("/models")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import Engine
-from hanlin.errors import NotFound
+from hanlin.errors import BadRequest, NotFound
 
 SUITE_MODULES = [
     "hanlin.evals.mcq",  # ceval, cmmlu, fewclue tasks
@@ -101,14 +101,25 @@ class SuiteSpec:
     fn: SuiteFn
     description: str
     data: str  # folder under the eval data dir ("" = the suite ships its own data)
+    splits: tuple[str, ...] = ()  # the values option "split" may take, the default first; () = no split option
+
+    def split(self, options: dict[str, Any]) -> str:
+        """The chosen split, checked against the suite's enum before any path is built from it."""
+        given = options.get("split")
+        if given is None and self.splits:
+            return self.splits[0]
+        if given not in self.splits:
+            allowed = f"one of {', '.join(self.splits)}" if self.splits else "not an option of this suite"
+            raise BadRequest(f"split for '{self.name}' is {allowed} (got {str(given)[:80]!r})", param="split")
+        return str(given)
 
 
 SUITES: dict[str, SuiteSpec] = {}
 
 
-def suite(name: str, description: str, data: str) -> Callable[[SuiteFn], SuiteFn]:
+def suite(name: str, description: str, data: str, splits: tuple[str, ...] = ()) -> Callable[[SuiteFn], SuiteFn]:
     def deco(fn: SuiteFn) -> SuiteFn:
-        SUITES[name] = SuiteSpec(name, fn, description, data)
+        SUITES[name] = SuiteSpec(name, fn, description, data, splits)
         return fn
     return deco
 

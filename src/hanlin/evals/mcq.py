@@ -35,7 +35,7 @@ from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, EngineError
-from hanlin.evals.base import EvalContext, EvalResult, suite
+from hanlin.evals.base import EvalContext, EvalResult, get_suite, suite
 from hanlin.evals.runner import map_items
 
 SYSTEM = "你是考试答题助手。只回答正确选项的字母。"
@@ -399,11 +399,10 @@ def load_ceval(folder: Path) -> dict[str, list[MCQItem]]:
     return by_subject
 
 
-@suite("ceval", "C-Eval validation: 52 subjects, 1,346 four-choice questions (accuracy)", "ceval_val")
+@suite("ceval", "C-Eval validation: 52 subjects, 1,346 four-choice questions (accuracy)", "ceval_val",
+       splits=("val",))
 async def ceval(ctx: EvalContext) -> EvalResult:
-    split = ctx.options.get("split", "val")
-    if split != "val":
-        raise BadRequest("ceval has only the 'val' split here (test labels are not public)", param="split")
+    get_suite("ceval").split(ctx.options)  # only 'val' here: the test labels are not public
     by_subject = select_subjects(load_ceval(ctx.data_dir / "ceval_val"), ctx)
     notes = ("C-Eval has no dev exemplars in this copy: few-shot examples are the first other items of the "
              "same subject in val." if ctx.shots else "zero-shot, answer-only.")
@@ -450,11 +449,10 @@ def load_cmmlu_split(folder: Path, split: str) -> dict[str, list[MCQItem]]:
     return by_subject
 
 
-@suite("cmmlu", "CMMLU: 67 subjects, 11,582 four-choice questions, dev exemplars for few-shot (accuracy)", "cmmlu")
+@suite("cmmlu", "CMMLU: 67 subjects, 11,582 four-choice questions, dev exemplars for few-shot (accuracy)", "cmmlu",
+       splits=("test", "dev"))
 async def cmmlu(ctx: EvalContext) -> EvalResult:
-    split = ctx.options.get("split", "test")
-    if split not in ("test", "dev"):
-        raise BadRequest("cmmlu splits: test (default) or dev", param="split")
+    split = get_suite("cmmlu").split(ctx.options)
     folder = ctx.data_dir / "cmmlu"
     by_subject = select_subjects(load_cmmlu_split(folder, split), ctx)
     dev = load_cmmlu_split(folder, "dev") if ctx.shots else {}
@@ -464,6 +462,7 @@ async def cmmlu(ctx: EvalContext) -> EvalResult:
 
 
 # ---- FewCLUE ---------------------------------------------------------------------------------------------------
+FEWCLUE_SPLITS = ("test_public", "dev_few_all", "train_few_all")
 FEWCLUE_TASKS = {
     "ocnli": "FewCLUE OCNLI: natural language inference, 3 classes (accuracy)",
     "cluewsc": "FewCLUE CLUEWSC: pronoun coreference, yes/no (accuracy)",
@@ -522,10 +521,11 @@ def _fewclue_item(task: str, rec: dict[str, Any], n: int, tnews: list[tuple[str,
 
 
 def fewclue_items(task: str, folder: Path, split: str) -> list[MCQItem]:
+    if split not in FEWCLUE_SPLITS:  # never join an unchecked value into a path
+        raise BadRequest(f"FewCLUE splits: {', '.join(FEWCLUE_SPLITS)} (got {split[:80]!r})", param="split")
     path = folder / f"{split}.json"
     if not path.exists():
-        avail = sorted(p.stem for p in folder.glob("*.json") if p.stem != "label_index2en2zh")
-        raise BadRequest(f"No split '{split}' for {task} at {folder}. Splits: {', '.join(avail)}", param="split")
+        raise BadRequest(f"No split '{split}' for {task} in the eval data", param="split")
     tnews: list[tuple[str, str]] = []
     if task == "tnews":
         for line in (folder / "label_index2en2zh.json").read_text(encoding="utf-8").splitlines():
@@ -544,7 +544,7 @@ def fewclue_items(task: str, folder: Path, split: str) -> list[MCQItem]:
 # ---- FewCLUE suites --------------------------------------------------------------------------------------------
 def _fewclue_suite(task: str, description: str) -> None:
     async def run(ctx: EvalContext) -> EvalResult:
-        split = str(ctx.options.get("split", "test_public"))
+        split = get_suite(task).split(ctx.options)
         folder = ctx.data_dir / "fewclue" / task
         items = fewclue_items(task, folder, split)
         pool = {task: fewclue_items(task, folder, "train_few_all")} if ctx.shots else {}
@@ -553,7 +553,7 @@ def _fewclue_suite(task: str, description: str) -> None:
                              f"FewCLUE {task}, split {split}" + (", exemplars from train_few_all" if ctx.shots else ""))
 
     run.__name__ = f"fewclue_{task}"
-    suite(task, description, "fewclue")(run)
+    suite(task, description, "fewclue", splits=FEWCLUE_SPLITS)(run)
 
 
 for _task, _desc in FEWCLUE_TASKS.items():

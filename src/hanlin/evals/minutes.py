@@ -19,7 +19,7 @@ from typing import Any
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_json_utterances
 from hanlin.errors import BadRequest, NotFound
-from hanlin.evals.base import EvalContext, EvalResult, suite
+from hanlin.evals.base import EvalContext, EvalResult, get_suite, suite
 
 LEAD = 300
 VCSUM_PUBLISHED = {  # shared/eval/vcsum/README.txt: LongBench zero-shot ROUGE-L on its own 200-sample VCSum set
@@ -101,9 +101,9 @@ async def _run(ctx: EvalContext, name: str, items: list[tuple[str, Transcript, s
 
 
 @suite("vcsum", "VCSum Chinese meeting summarisation: ROUGE of the minutes' summary vs lead-300, citation validity",
-       "vcsum")
+       "vcsum", splits=("dev",))
 async def vcsum(ctx: EvalContext) -> EvalResult:
-    split = str(ctx.options.get("split", "dev"))
+    split = get_suite("vcsum").split(ctx.options)
     rows = _read_jsonl(ctx.data_dir / "vcsum" / f"vcsum_{split}.jsonl")
     items = [(f"{split}-{r['id']}", parse_json_utterances(r), r["overall_summary"]) for r in rows]
     return await _run(ctx, "vcsum", items, "zh", VCSUM_PUBLISHED)

@@ -119,6 +119,8 @@ def result_record(spec: RunSpec, result: EvalResult, key: str, elapsed_s: float,
 async def run_eval(engine: Engine, spec: RunSpec, home: Path, progress: ProgressFn | None = None) -> dict[str, Any]:
     """Run one suite; returns the result record (also saved under ``evals/results/``)."""
     suite = get_suite(spec.suite)
+    if "split" in spec.options:
+        suite.split(spec.options)
     if spec.limit is not None and spec.limit < 1:
         raise BadRequest("--limit must be at least 1", param="limit")
     if spec.shots < 0 or spec.shots > 10:

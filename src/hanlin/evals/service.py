@@ -45,7 +45,7 @@ class EvalService:
     def validate(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
         """Check a request before it becomes a job: 4xx now rather than a failed job later."""
         suite = str(payload.get("suite") or "")
-        get_suite(suite)  # NotFound lists the suites
+        spec = get_suite(suite)  # NotFound lists the suites
         model = str(payload.get("model") or self.services.settings.model)
         kind = "app" if model.startswith("app:") else "model"
         name = model[4:] if kind == "app" else model
@@ -62,6 +62,8 @@ class EvalService:
         options = payload.get("options") or {}
         if not isinstance(options, dict) or not all(isinstance(v, str | int | float | bool) for v in options.values()):
             raise BadRequest("options must be an object of simple values, e.g. {\"split\": \"dev\"}", param="options")
+        if "split" in options:
+            spec.split(options)  # an enum of the suite's splits: no value reaches a path unchecked
         return {"suite": suite, "model": model, "limit": limit, "shots": shots, "options": options}
 
     def submit(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:

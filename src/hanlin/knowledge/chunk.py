@@ -16,6 +16,8 @@ TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers q
 MAX_CHARS = 600
 OVERLAP_CHARS = 80
 TABLE_CHARS = 200  # table rows per chunk: a few self-describing rows (a long chunk dilutes a row's cosine)
+MAX_HEADING_CHARS = 120  # one heading in a chunk's heading path; longer ones are cut (a hostile docx "heading")
+HEADER_NAME_CHARS = 40  # a column name as repeated before every cell of a row
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
 _HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
                            r"|\d+(\.\d+)*[、.．])")
@@ -101,7 +103,7 @@ def build_units(blocks: list[Block]) -> tuple[str, list[Unit], list[tuple[int, i
     units: list[Unit] = []
     for b, (start, end, _page) in zip(blocks, bounds, strict=True):
         if b.kind == "table":
-            units.append(Unit("table", Piece(source[start:end], list(range(start, end))), rows=b.rows))
+            units.append(Unit("table", Piece(source[start:end], [start, max(start, end - 1)]), rows=b.rows))
         elif b.kind == "heading":
             norm = _clean(b.text, start, b.messy)
             text = norm.text.strip()
@@ -175,24 +177,28 @@ class _Packer:
 
     def add_table(self, unit: Unit) -> None:
         """Rows packed to ~``TABLE_CHARS``, each written with its header ("城市：北京；住宿标准（元/晚）：500") so a
-        row says what its numbers are even when it is the only thing retrieved."""
+        row says what its numbers are even when it is the only thing retrieved. No chunk is over MAX_CHARS: a
+        row longer than that is split into several chunks."""
         self.flush()
         rows = unit.rows
         header, body = rows[0], rows[1:] or []
         if not body:
-            self.emit([Piece(render_table([header]), unit.piece.offsets)], kind="table", meta={"header": header})
+            self._emit_rows(unit, header, [render_table([header])[:MAX_CHARS]])
             return
         group: list[str] = []
         for row in body:
             line = describe_row(header, row)
-            if group and sum(len(g) + 1 for g in group) + len(line) > TABLE_CHARS:
-                self._emit_rows(unit, header, group)
-                group = []
-            group.append(line)
+            for piece in (line[i:i + MAX_CHARS] for i in range(0, max(1, len(line)), MAX_CHARS)):
+                if group and sum(len(g) + 1 for g in group) + len(piece) > TABLE_CHARS:
+                    self._emit_rows(unit, header, group)
+                    group = []
+                group.append(piece)
         self._emit_rows(unit, header, group)
 
     def _emit_rows(self, unit: Unit, header: list[str], group: list[str]) -> None:
-        self.emit([Piece("\n".join(group), unit.piece.offsets)], kind="table", meta={"header": header})
+        offsets = unit.piece.offsets
+        span = [offsets[0], offsets[-1]] if offsets else []  # the table's span; one list per chunk, not per char
+        self.emit([Piece("\n".join(group), span)], kind="table", meta={"header": header})
 
 
 def describe_row(header: list[str], row: list[str]) -> str:
@@ -202,7 +208,7 @@ def describe_row(header: list[str], row: list[str]) -> str:
         value = cell.replace("\n", " ").strip()
         if not value:
             continue
-        name = header[i].replace("\n", " ").strip() if i < len(header) else ""
+        name = header[i].replace("\n", " ").strip()[:HEADER_NAME_CHARS] if i < len(header) else ""
         parts.append(f"{name}：{value}" if name and name != value else value)
     return "；".join(parts)
 
@@ -217,7 +223,8 @@ def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:
             packer.flush()
             while stack and stack[-1][0] >= u.level:
                 stack.pop()
-            stack.append((u.level, u.piece.text))
+            text = u.piece.text
+            stack.append((u.level, text if len(text) <= MAX_HEADING_CHARS else text[:MAX_HEADING_CHARS - 1] + "…"))
             packer.heading = " > ".join(t for _, t in stack)
         elif u.kind == "table":
             packer.add_table(u)

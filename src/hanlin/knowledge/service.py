@@ -8,6 +8,7 @@ import hashlib
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
 
@@ -26,16 +27,29 @@ from hanlin.knowledge.answer import (
     missing_entities,
     passages_text,
 )
-from hanlin.knowledge.chunk import chunk_blocks
+from hanlin.knowledge.chunk import Chunk, chunk_blocks
 from hanlin.knowledge.extract import Block, extract
 from hanlin.knowledge.fold import fold
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
+from hanlin.limits import DEFAULT_LIMITS, InputLimits
+from hanlin.offload import run_cpu
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
 EMBED_BATCH = 16
+
+
+@dataclass
+class PreparedDocument:
+    doc_id: str
+    name: str
+    data: bytes
+    n_blocks: int
+    source: str
+    chunks: list[Chunk]
+    tokens: list[list[str]]
 
 
 class SyncEmbedder(Protocol):
@@ -50,9 +64,11 @@ def _check_name(name: str, what: str = "knowledge base") -> str:
 
 
 class KnowledgeService:
-    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50) -> None:
+    def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50,
+                 limits: InputLimits = DEFAULT_LIMITS) -> None:
         self.store, self.root, self.embedder = store, root, embedder
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
+        self.limits = limits
         self.cache = IndexCache()
 
     # ---- knowledge bases
@@ -117,30 +133,48 @@ class KnowledgeService:
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                      meta: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
         """Extract, normalise, chunk, embed and commit one document (replacing a same-named one)."""
+        self.index(tenant, kb_name)  # a missing base is reported before the file is read
+        return self._index_document(tenant, kb_name, self.prepare_document(filename, data, progress), meta, progress)
+
+    async def aadd_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
+                            meta: dict[str, Any] | None = None, timeout: float | None = None) -> dict[str, Any]:
+        """:meth:`add_document` off the event loop; reading the file (the part a hostile file controls) has a
+        deadline (HANLIN_WORK_TIMEOUT_S), embedding and committing run in a worker thread."""
+        await asyncio.to_thread(self.index, tenant, kb_name)
+        prepared = await run_cpu(self.prepare_document, filename, data, timeout=timeout,
+                                 what=f"reading '{PurePath(filename).name}'")
+        return await asyncio.to_thread(self._index_document, tenant, kb_name, prepared, meta, None)
+
+    def prepare_document(self, filename: str, data: bytes, progress: Progress | None = None) -> PreparedDocument:
+        """Extract and chunk (CPU only, bounded by :class:`~hanlin.limits.InputLimits`)."""
         name = _check_name(PurePath(filename).name, "document")
         if len(data) > self.max_upload_bytes:
             raise PayloadTooLarge(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is "
                                   f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
-        index = self.index(tenant, kb_name)
         if progress:
             progress(0, 1, "extracting")
-        blocks = [_folded(b) for b in extract(data, name)]
+        blocks = [_folded(b) for b in extract(data, name, self.limits)]
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
             raise UnprocessableInput(f"No text to index in '{name}'", param="file")
         tokens = [tokenize(c.index_text) for c in chunks]
-        vectors = self.embed([c.index_text for c in chunks], progress)
-        index.write_files(doc_id, name, data, source, vectors)
-        doc = {"id": doc_id, "kb_id": index.kb["id"], "name": name, "size": len(data),
-               "sha256": hashlib.sha256(data).hexdigest(), "n_chunks": len(chunks),
-               "meta": dumps({"user": meta or {}, "blocks": len(blocks), "source_chars": len(source)}),
+        return PreparedDocument(doc_id, name, data, len(blocks), source, chunks, tokens)
+
+    def _index_document(self, tenant: str, kb_name: str, doc: PreparedDocument, meta: dict[str, Any] | None,
+                        progress: Progress | None) -> dict[str, Any]:
+        index = self.index(tenant, kb_name)
+        vectors = self.embed([c.index_text for c in doc.chunks], progress)
+        index.write_files(doc.doc_id, doc.name, doc.data, doc.source, vectors)
+        row = {"id": doc.doc_id, "kb_id": index.kb["id"], "name": doc.name, "size": len(doc.data),
+               "sha256": hashlib.sha256(doc.data).hexdigest(), "n_chunks": len(doc.chunks),
+               "meta": dumps({"user": meta or {}, "blocks": doc.n_blocks, "source_chars": len(doc.source)}),
                "created_at": time.time()}
-        replaced = index.commit_document(doc, chunks, tokens)
+        replaced = index.commit_document(row, doc.chunks, doc.tokens)
         if replaced:
             index.remove_files(replaced)
-        return {"id": doc_id, "name": name, "chunks": len(chunks), "size": len(data), "replaced": bool(replaced),
-                "metadata": meta or {}}
+        return {"id": doc.doc_id, "name": doc.name, "chunks": len(doc.chunks), "size": len(doc.data),
+                "replaced": bool(replaced), "metadata": meta or {}}
 
     def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
         kb = self.get_kb(tenant, kb_name)
@@ -247,7 +281,7 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
 
 def install(services: Any) -> None:
     svc = KnowledgeService(services.store, services.settings.home / "knowledge", services.engines.embedder,
-                           services.settings.max_upload_mb)
+                           services.settings.max_upload_mb, InputLimits.from_settings(services.settings))
     services.extras["knowledge"] = svc
     services.chat.hooks.append(make_chat_hook(svc))
 
@@ -260,4 +294,5 @@ def local_service(settings: Any) -> KnowledgeService:
     store = Store(settings.db_url)
     store.init()
     embedder = E5Embedder(settings.embedding_model, settings.n_threads)
-    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb)
+    return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb,
+                            InputLimits.from_settings(settings))

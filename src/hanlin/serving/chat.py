@@ -111,8 +111,10 @@ class ChatService:
         self._record(principal, resp["model"], usage_of(resp), started, "ok")
         return resp
 
-    async def stream(self, principal: Principal, req: ChatCompletionRequest) -> AsyncIterator[dict[str, Any]]:
-        """Chunks as OpenAI sends them; the usage chunk only when ``stream_options.include_usage``."""
+    async def stream(self, principal: Principal, req: ChatCompletionRequest
+                     ) -> AsyncIterator[dict[str, Any] | bytes]:
+        """Chunks as OpenAI sends them; the usage chunk only when ``stream_options.include_usage``. Streams from
+        HTTP upstreams are relayed as the upstream's SSE bytes (already framed events) instead of dicts."""
         started = time.time()
         prepared = await self.prepare(principal, req)
         engine = await self.engines.get(prepared.model)
@@ -122,6 +124,10 @@ class ChatService:
             resp = await self._generate(principal, req, prepared, started)
             for chunk in _chunks_from_response(resp, want_usage):
                 yield chunk
+            return
+        if _relays_sse(engine) and not prepared.extra:
+            async for block in self._relay(principal, engine, prepared, name, want_usage, started):
+                yield block
             return
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         status = "client_closed"
@@ -149,6 +155,34 @@ class ChatService:
             if not usage["total_tokens"] and streamed:  # the client left before the usage chunk: bill what
                 usage = _estimated_usage(prepared.body, streamed)  # was generated, prompt estimated
             self._record(principal, name, usage, started, status)
+
+    async def _relay(self, principal: Principal, engine: Engine, prepared: Prepared, name: str, want_usage: bool,
+                     started: float) -> AsyncIterator[bytes]:
+        """Forward an HTTP upstream's events without parsing them: the bytes arrive framed, with the model renamed;
+        usage comes from the upstream's final event (asked for always, passed on only when the client asked)."""
+        usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
+        status, events = "client_closed", 0
+        gauge = self.metrics.in_flight.labels(engine.info.name)
+        gauge.inc()
+        body = {**prepared.body, "stream_options": {"include_usage": True}}
+        try:
+            async for block in engine.stream_sse(body, name):  # type: ignore[attr-defined]
+                events += block.events
+                if block.usage is not None:
+                    usage = usage_of({"usage": block.usage})
+                data = block.data + block.usage_event if want_usage else block.data
+                if data:
+                    yield data
+            status = "ok"
+        finally:
+            gauge.dec()
+            if not usage["total_tokens"] and events > 2:  # left early: bill what was sent (minus role and end)
+                usage = _estimated_usage(prepared.body, events - 2)
+            self._record(principal, name, usage, started, status)
+
+
+def _relays_sse(engine: Engine) -> bool:
+    return callable(getattr(engine, "stream_sse", None)) and bool(getattr(engine, "relays_sse", True))
 
 
 def _estimated_usage(body: dict[str, Any], completion: int) -> dict[str, int]:

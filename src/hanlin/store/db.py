@@ -23,6 +23,7 @@ TABLE_MODULES = [
     "hanlin.jobs",
     "hanlin.platform.tables",
     "hanlin.knowledge.tables",
+    "hanlin.platform.files",
 ]
 
 schema_migrations = sa.Table(

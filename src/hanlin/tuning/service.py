@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from hanlin.errors import BadRequest, Conflict, NotFound
 from hanlin.jobs import JobContext, job_events_table, jobs_table
 from hanlin.models.registry import ModelSpec
+from hanlin.platform.files import ID_RE as FILE_ID_RE
 from hanlin.store.db import loads
 from hanlin.tuning import data
 
@@ -72,24 +73,38 @@ class TuningService:
                              "(embedded or added with `hanlin models add`)", param="model")
         return spec.name, str(model_path_for(self.services.settings, spec))
 
-    def _stage_file(self, job_dir: Path, name: str, path: str | None, text: str | None,
-                    param: str) -> data.Dataset | None:
-        dest = job_dir / name
+    def _data_text(self, tenant_id: str, body: dict[str, Any], param: str) -> tuple[str, str] | None:
+        """The JSONL text and its display name, from the tenant's uploaded file (``file-…`` from POST /v1/files)
+        or inline (``training_data``). A file reference is an id looked up among the tenant's own files, never a
+        path: another tenant's id and a missing one answer the same 404, and nothing else is looked up."""
+        label = param.replace("file", "data")
+        text, file_id = body.get(label), body.get(param)
         if text is not None:
-            dest.write_text(text, encoding="utf-8")
-        elif path:
-            src = Path(path).expanduser()
-            if not src.is_file():
-                raise BadRequest(f"No file at {src} on the server; send the JSONL inline as "
-                                 f"'{param.replace('file', 'data')}' instead", param=param)
-            shutil.copyfile(src, dest)
-        else:
+            return str(text), label
+        if not file_id:
             return None
-        label = Path(path).name if path else param.replace("file", "data")
-        return data.validate(dest, param=param, label=label)
+        files = self.services.extras.get("files")
+        if files is None or not FILE_ID_RE.fullmatch(str(file_id)):
+            raise BadRequest(f"{param} must be the id of a file uploaded with POST /v1/files (purpose "
+                             f"'fine-tune'), such as 'file-…'; or send the JSONL text as '{label}'", param=param)
+        content, name = files.read_text(tenant_id, str(file_id), param=param)
+        return content, name
+
+    @staticmethod
+    def _stage(job_dir: Path, name: str, given: tuple[str, str] | None, param: str) -> data.Dataset | None:
+        if given is None:
+            return None
+        dest = job_dir / name
+        dest.write_text(given[0], encoding="utf-8")
+        return data.validate(dest, param=param, label=given[1])
 
     def create(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        """Validate everything (data line by line, base model, name) before the job is queued."""
+        """Validate everything (file ids, data line by line, base model, name) before the job is queued."""
+        train_text = self._data_text(tenant_id, body, "training_file")
+        if train_text is None:
+            raise BadRequest("Give 'training_file' (a file id from POST /v1/files, purpose 'fine-tune') or "
+                             "'training_data' (the JSONL text)", param="training_file")
+        val_text = self._data_text(tenant_id, body, "validation_file")
         missing = missing_extra()
         if missing:
             raise BadRequest(f"Fine-tuning needs '{missing}': install the extra with "
@@ -100,7 +115,7 @@ class TuningService:
         check_supported(read_architecture(gguf_path)[0])
         hyper = _hyper(body.get("hyperparameters"))
         name = body.get("suffix") or body.get("name")
-        if name is not None and not NAME_RE.match(str(name)):
+        if name is not None and not NAME_RE.fullmatch(str(name)):
             raise BadRequest("name/suffix must be 1-64 characters of letters, digits, '.', '_' or '-'",
                              param="suffix")
         if name and f"ft:{name}" in self.services.registry.all():
@@ -108,19 +123,16 @@ class TuningService:
         staging = self.root / f".staging-{uuid.uuid4().hex}"
         staging.mkdir(parents=True, exist_ok=True)
         try:
-            train = self._stage_file(staging, "train.jsonl", body.get("training_file"),
-                                     body.get("training_data"), "training_file")
-            if train is None:
-                raise BadRequest("Give 'training_file' (a JSONL path on the server) or 'training_data' "
-                                 "(the JSONL text)", param="training_file")
-            val = self._stage_file(staging, "val.jsonl", body.get("validation_file"),
-                                   body.get("validation_data"), "validation_file")
+            train = self._stage(staging, "train.jsonl", train_text, "training_file")
+            val = self._stage(staging, "val.jsonl", val_text, "validation_file")
         except Exception:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        assert train is not None
         payload = {"model": base, "base_gguf": gguf_path, "name": name, "hyperparameters": hyper,
-                   "training_file": body.get("training_file") or "inline",
-                   "validation_file": body.get("validation_file") or ("inline" if val else None),
+                   "training_file": body.get("training_file") if body.get("training_data") is None else "inline",
+                   "validation_file": (body.get("validation_file") if body.get("validation_data") is None
+                                       else "inline"),
                    "n_train": len(train.examples), "n_val": len(val.examples) if val else 0,
                    "seed": int(body.get("seed") or 0)}
         job = self.services.jobs.submit(KIND, tenant_id, payload)

@@ -41,7 +41,8 @@ def eval_view(job: dict[str, Any], job_input: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/suites")
 async def list_suites(principal: PrincipalDep) -> dict[str, Any]:
-    return {"object": "list", "data": [{"name": s.name, "description": s.description, "data": s.data}
+    return {"object": "list", "data": [{"name": s.name, "description": s.description, "data": s.data,
+                                        "splits": list(s.splits)}
                                        for s in sorted(load_suites().values(), key=lambda s: s.name)]}
 
 

@@ -82,8 +82,8 @@ async def upload(name: str, services: ServicesDep, principal: PrincipalDep, file
     for f in files:
         data = await _read_limited(f, svc.max_upload_bytes)
         try:
-            added.append(await asyncio.to_thread(svc.add_document, principal.tenant_id, name,
-                                                 f.filename or "upload.txt", data, meta))
+            added.append(await svc.aadd_document(principal.tenant_id, name, f.filename or "upload.txt", data, meta,
+                                                 timeout=services.settings.work_timeout_s))
         except HanlinError as e:
             if added:
                 e.extra["added"] = added

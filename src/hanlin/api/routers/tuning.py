@@ -18,9 +18,10 @@ class CreateJob(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     model: str | None = Field(None, description="base model (a local GGUF: embedded or `hanlin models add`)")
-    training_file: str | None = Field(None, description="JSONL path on the server (or a label with training_data)")
-    training_data: str | None = Field(None, description="the JSONL text itself, for remote clients")
-    validation_file: str | None = None
+    training_file: str | None = Field(None, description="id of a file uploaded with POST /v1/files (purpose "
+                                                         "'fine-tune'), e.g. file-…", max_length=64)
+    training_data: str | None = Field(None, description="or the JSONL text itself")
+    validation_file: str | None = Field(None, description="id of an uploaded validation file", max_length=64)
     validation_data: str | None = None
     hyperparameters: dict[str, Any] | None = None
     suffix: str | None = Field(None, description="the new model is served as ft:SUFFIX")

@@ -1,0 +1,127 @@
+"""Input limits shared by every reader of untrusted files and text: zip-based office files (xlsx/docx/pptx), PDFs,
+CSV, plain text, formulas. One :class:`InputLimits` (built from Settings) is passed to the readers; each check
+raises a 4xx that names the limit and the ``HANLIN_*`` setting that raises it.
+
+The defence is layered so no single check has to be perfect: the container is checked before it is opened
+(:func:`check_zip`: member count, total uncompressed size, compression ratio), readers stream where they can,
+and a :class:`CharBudget` stops extraction as soon as a document grows past the characters it may produce.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from hanlin.errors import PayloadTooLarge, UnprocessableInput
+
+MB = 1024 * 1024
+RATIO_FLOOR_BYTES = 1 * MB  # members smaller than this are never refused for their ratio (tiny XML compresses well)
+
+
+@dataclass(frozen=True)
+class InputLimits:
+    """Limits on what one uploaded file may expand to. Defaults equal the Settings defaults."""
+
+    max_unzipped_mb: int = 128  # total uncompressed size of a zip-based file (xlsx, docx, pptx)
+    max_zip_ratio: int = 100  # uncompressed / compressed size of any member over 1 MB
+    max_zip_members: int = 10_000
+    max_document_chars: int = 2_000_000  # characters extracted from one document (tables count their cells)
+    max_cell_chars: int = 32_767  # one spreadsheet cell / shared string / CSV field (Excel's own cell limit)
+    max_pdf_pages: int = 2_000
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> InputLimits:
+        return cls(max_unzipped_mb=settings.max_unzipped_mb, max_zip_ratio=settings.max_zip_ratio,
+                   max_zip_members=settings.max_zip_members, max_document_chars=settings.max_document_chars,
+                   max_cell_chars=settings.max_cell_chars, max_pdf_pages=settings.max_pdf_pages)
+
+
+DEFAULT_LIMITS = InputLimits()
+
+
+def check_zip(data: bytes | zipfile.ZipFile, name: str, limits: InputLimits = DEFAULT_LIMITS) -> None:
+    """Refuse a zip container (xlsx/docx/pptx...) whose members would expand past the limits, before any reader
+    decompresses it. The sizes come from the central directory; :func:`read_member` enforces them while reading,
+    so a directory that lies about sizes does not help."""
+    try:
+        zf = data if isinstance(data, zipfile.ZipFile) else zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError) as e:
+        kind = PurePath(name).suffix.lower() or "Office file"
+        raise UnprocessableInput(f"'{name}' is not a readable {kind} (not a zip archive: {e}); save it again as "
+                                 "Office 2007+ and retry", param="file") from e
+    infos = zf.infolist()
+    if len(infos) > limits.max_zip_members:
+        raise PayloadTooLarge(f"'{name}' holds {len(infos)} parts; the limit is {limits.max_zip_members} "
+                              "(HANLIN_MAX_ZIP_MEMBERS)", param="file", code="file_too_complex")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        ratio = info.file_size / max(1, info.compress_size)
+        if info.file_size > RATIO_FLOOR_BYTES and ratio > limits.max_zip_ratio:
+            raise PayloadTooLarge(
+                f"'{name}' looks like a zip bomb: part '{info.filename}' expands {ratio:.0f}× "
+                f"({info.file_size / MB:.1f} MB); the limit is {limits.max_zip_ratio}× (HANLIN_MAX_ZIP_RATIO)",
+                param="file", code="file_too_large_uncompressed")
+    if total > limits.max_unzipped_mb * MB:
+        raise PayloadTooLarge(f"'{name}' expands to {total / MB:.0f} MB; the limit is {limits.max_unzipped_mb} MB "
+                              "uncompressed (HANLIN_MAX_UNZIPPED_MB)", param="file",
+                              code="file_too_large_uncompressed")
+
+
+def is_zip(data: bytes) -> bool:
+    return data[:4] == b"PK\x03\x04"
+
+
+class CharBudget:
+    """Counts the characters a reader produces and refuses the document once it passes the limit."""
+
+    def __init__(self, name: str, limits: InputLimits = DEFAULT_LIMITS) -> None:
+        self.name, self.limits = name, limits
+        self.used = 0
+
+    def charge(self, n: int) -> None:
+        self.used += n
+        if self.used > self.limits.max_document_chars:
+            raise PayloadTooLarge(
+                f"'{self.name}' holds more than {self.limits.max_document_chars:,} characters of text (tables count "
+                "their cells); split it into smaller files or raise HANLIN_MAX_DOCUMENT_CHARS",
+                param="file", code="document_too_long")
+
+    def text(self, text: str) -> str:
+        """``text`` after charging it; a single value over the per-cell limit is refused."""
+        self.charge(len(text))
+        return text
+
+    def cell(self, value: str, where: str = "") -> str:
+        if len(value) > self.limits.max_cell_chars:
+            at = f" ({where})" if where else ""
+            raise PayloadTooLarge(
+                f"'{self.name}' has a cell{at} of {len(value):,} characters; the limit is "
+                f"{self.limits.max_cell_chars:,} per cell (HANLIN_MAX_CELL_CHARS)", param="file",
+                code="cell_too_long")
+        self.charge(len(value) + 3)  # " | " between cells: empty cells cost too, so wide sparse sheets are bounded
+        return value
+
+
+def read_csv_rows(text: str, name: str, limits: InputLimits = DEFAULT_LIMITS, *,
+                  dialect: Any = csv.excel, max_rows: int | None = None) -> list[list[str]]:
+    """CSV rows with every field and the whole table charged to a budget; a malformed or over-long field is a 4xx
+    naming the limit, never a ``csv.Error`` 500."""
+    budget = CharBudget(name, limits)
+    rows: list[list[str]] = []
+    i = 0
+    try:  # csv's own field limit (128 KiB, process-wide) stays; fields under it are checked against ours
+        for i, row in enumerate(csv.reader(io.StringIO(text), dialect)):
+            if max_rows is not None and i >= max_rows:
+                break
+            rows.append([budget.cell(v, f"row {i + 1}") for v in row])
+    except csv.Error as e:
+        if "field larger than field limit" in str(e):
+            raise PayloadTooLarge(f"'{name}' has a field over 128 KiB (row {i + 2}); the limit is "
+                                  f"{limits.max_cell_chars:,} characters per field (HANLIN_MAX_CELL_CHARS)", param="file", code="cell_too_long") from e
+        raise UnprocessableInput(f"'{name}' is not a readable CSV ({e})", param="file") from e
+    return rows
