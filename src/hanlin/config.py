@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0, description="llama.cpp threads; 0 = usable cores")
     parallel: int = Field(4, ge=1, le=64, description="parallel decoding slots (continuous batching)")
     ctx_per_slot: int = Field(8192, ge=512, description="context tokens available to each slot")
+    prompt_cache_mib: int = Field(512, ge=0, le=65536, description="llama.cpp's RAM cache of prompt states reused "
+                                  "across slots (MiB; 0 = off). llama.cpp's own default, 8 GiB, let RSS grow for hours")
     database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///$HANLIN_HOME/hanlin.db")
     redis_url: str = Field("", description="Redis URL for quotas shared by several API nodes")
     host: str = "127.0.0.1"

@@ -68,27 +68,23 @@ def add(name: str, files: Annotated[list[Path], typer.Argument(exists=True, dir_
     svc = _service()
     _call(svc.get_kb, tenant, name)
     user_meta = json.loads(meta) if meta else None
-    added: list[dict[str, Any]] = []
-    errors: list[dict[str, str]] = []
     with progress_bar() as bar:
         overall = bar.add_task(f"adding {len(files)} file(s)", total=len(files))
-        for path in files:
-            task = bar.add_task(path.name, total=1)
 
-            def prog(done: int, total: int, stage: str, task: Any = task, path: Path = path) -> None:
-                bar.update(task, completed=done, total=max(total, 1), description=f"{path.name} · {stage}")
-            try:
-                added.append(svc.add_document(tenant, name, path.name, path.read_bytes(), user_meta, prog))
-            except HanlinError as e:
-                errors.append({"file": str(path), "error": e.message})
-                err_console.print(f"[red]skipped {path.name}:[/] {e.message}")
-            bar.remove_task(task)
-            bar.advance(overall)
+        def prog(done: int, total: int, stage: str) -> None:
+            bar.update(overall, completed=done, total=max(total, 1), description=f"adding {total} file(s) · {stage}")
+        results = _call(svc.add_documents, tenant, name,
+                        [(p.name, (lambda p=p: p.read_bytes())) for p in files], user_meta, prog)
+    added = [r for r in results if "error" not in r]
+    errors = [{"file": r["name"], "error": r["error"]} for r in results if "error" in r]
+    for e in errors:
+        err_console.print(f"[red]skipped {e['file']}:[/] {e['error']}")
     if json_out:
         print_json({"added": added, "errors": errors})
     else:
         for d in added:
-            out_console.print(f"added {d['name']}: {d['chunks']} chunks" + (" (replaced)" if d["replaced"] else ""))
+            note = " (unchanged)" if d.get("unchanged") else " (replaced)" if d["replaced"] else ""
+            out_console.print(f"added {d['name']}: {d['chunks']} chunks{note}")
     if errors and not added:
         raise typer.Exit(1)
 

@@ -39,7 +39,8 @@ def list_models(json_out: Annotated[bool, typer.Option("--json")] = False) -> No
         source = {"embedded": "PyPI chunks", "local": spec.path, "upstream": spec.base_url,
                   "finetuned": f"LoRA {spec.lora_path}"}.get(spec.kind, spec.kind)
         rows.append({"name": name, "kind": spec.kind, "size": size, "source": source, "state": state,
-                     "default": name == settings.model})
+                     "default": name == settings.model, "owner": spec.owner or None,
+                     "shared_with": spec.shared_with})
     if json_out:
         print_json({"models": rows})
         return
@@ -112,6 +113,18 @@ def remove(name: str) -> None:
     except HanlinError as e:
         raise fail(e.message) from None
     err_console.print(f"removed {name}")
+
+
+@models_app.command()
+def share(name: str, tenants: Annotated[list[str], typer.Argument(help="tenant ids, or '*' for every tenant")],
+          unshare: Annotated[bool, typer.Option("--unshare", help="take the share back")] = False) -> None:
+    """Share a tenant's model (e.g. ft:NAME) with other tenants; fine-tuned models are private by default."""
+    settings = settings_from()
+    try:
+        spec = ModelRegistry(settings.home).share(name, tenants, unshare=unshare)
+    except HanlinError as e:
+        raise fail(e.message) from None
+    err_console.print(f"{name} (owner {spec.owner or 'operator'}) shared with: {', '.join(spec.shared_with) or '-'}")
 
 
 def register(app: typer.Typer) -> None:

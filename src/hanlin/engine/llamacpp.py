@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
+from hanlin.engine.memory import engine_memory
 from hanlin.errors import BadRequest, ContextOverflow, EngineError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class LlamaCppEngine:
     """One GGUF loaded in-process with ``slots`` parallel sequences."""
 
     def __init__(self, name: str, model_path: Path, *, slots: int = 4, ctx_per_slot: int = 8192,
-                 threads: int = 2, lora_path: str = "", embedding: bool = False,
+                 threads: int = 2, lora_path: str = "", embedding: bool = False, prompt_cache_mib: int = 512,
                  sampling: dict[str, float] | None = None) -> None:
         import xllamacpp
 
@@ -58,6 +59,8 @@ class LlamaCppEngine:
         p.verbosity = -1
         p.hostnames = ["127.0.0.1"]
         p.port = 0  # the built-in HTTP listener binds an ephemeral loopback port; we never expose it
+        p.cache_prompt = True  # a slot reuses the KV of the longest matching prefix (shared system prompts)
+        p.cache_ram_mib = prompt_cache_mib  # prompt states kept in RAM across slots, capped
         if embedding:
             p.embedding = True
         if lora_path:
@@ -68,7 +71,8 @@ class LlamaCppEngine:
         self._server = xllamacpp.Server(p)
         self.model_path = model_path
         self.info = EngineInfo(name=name, kind="llamacpp", n_ctx=ctx_per_slot, slots=slots,
-                               meta={"threads": threads, "path": str(model_path)})
+                               meta={"threads": threads, "path": str(model_path),
+                                     "memory": engine_memory(model_path, slots, ctx_per_slot, prompt_cache_mib)})
         self._busy = 0
         self._lock = threading.Lock()
         self.sampling = dict(sampling or {})  # the model's defaults (ModelSpec.sampling); a request's own win

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from hanlin.engine.embedder import EMBEDDING_MODELS, E5Embedder
 from hanlin.errors import NotFound
 from hanlin.models import embedded
 from hanlin.models.registry import ModelRegistry, ModelSpec
+from hanlin.platform.principal import Principal, current_principal
 
 log = logging.getLogger(__name__)
+E5_RELEASED = 1690848000.0  # 2023-08: multilingual-e5-small
 
 
 def model_path_for(settings: Settings, spec: ModelSpec,
@@ -37,6 +40,7 @@ class EngineManager:
         self._locks: dict[str, asyncio.Lock] = {}
         self._from_registry: set[str] = set()  # engines built from specs (dropped when the spec is removed)
         self.embedder = E5Embedder(settings.embedding_model, settings.n_threads)
+        self._started = time.time()  # "created" of engines that have no registration time
 
     def add(self, engine: Engine) -> None:
         """Register a ready engine (upstream, pool, fake) under its info.name."""
@@ -58,16 +62,23 @@ class EngineManager:
                  self.settings.n_threads)
         return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                               ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path, sampling=spec.sampling)
+                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib,
+                              sampling=spec.sampling)
 
-    async def get(self, name: str | None) -> Engine:
+    async def get(self, name: str | None, *, principal: Principal | None = None) -> Engine:
+        """The engine serving ``name``, loaded on first use. For a caller (``principal``, else the request's or
+        job's from :func:`current_principal`) another tenant's model answers like a missing one."""
         name = name or self.settings.model
+        caller = principal or current_principal()
         if name in self._engines and name not in self._from_registry:
+            if caller is not None and name in (specs := self.registry.all()) \
+                    and not specs[name].visible_to(caller.tenant_id, caller.is_admin):
+                raise self.registry.not_found(name, caller, specs)
             return self._engines[name]
         try:
-            spec = self.registry.resolve(name)  # raises NotFound with the list of known models
+            spec = self.registry.resolve(name, caller)  # raises NotFound with the list of known models
         except NotFound:
-            if name in self._from_registry:  # removed with `hanlin models remove` while loaded
+            if name in self._from_registry and name not in self.registry.all():  # removed while loaded
                 self._from_registry.discard(name)
                 await self._engines.pop(name).close()
             raise
@@ -80,20 +91,36 @@ class EngineManager:
                 self._from_registry.add(spec.name)
         return self._engines[spec.name]
 
-    def list_models(self) -> list[dict[str, Any]]:
+    def check_access(self, name: str, principal: Principal | None) -> None:
+        """Raise NotFound (as for a missing model) unless ``name`` is served here and the caller may use it;
+        loads nothing (for checks before a job is queued)."""
+        specs = self.registry.all()
+        if name in self._engines and name not in specs:
+            return
+        self.registry.resolve(name, principal)
+
+    def list_models(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """OpenAI ``model`` objects the caller may use: the operator's models plus the caller's tenant's own
+        (``owned_by`` = that tenant) and those an admin shared with it; ``created`` = when each was added."""
         out: dict[str, dict[str, Any]] = {}
-        for name, spec in self.registry.all().items():
+        specs = self.registry.all()
+        for name, spec in specs.items():
+            if principal is not None and not spec.visible_to(principal.tenant_id, principal.is_admin):
+                continue
             if spec.kind == "embedded" and not (
                 name in self._engines or embedded.is_assembled(self.settings.models_dir, spec)
                 or embedded.part_files(spec.parts) is not None  # type: ignore[arg-type]
             ):
                 continue  # not installed here: `hanlin models list` shows it, the API does not offer it
-            out[name] = {"id": name, "object": "model", "created": 0,
-                         "owned_by": "hanlin" if spec.kind != "upstream" else "upstream"}
+            owner = spec.owner or ("upstream" if spec.kind == "upstream" else "hanlin")
+            out[name] = {"id": name, "object": "model", "created": int(spec.created or self._started),
+                         "owned_by": owner}
         for name, eng in self._engines.items():
-            out.setdefault(name, {"id": name, "object": "model", "created": 0, "owned_by": eng.info.owned_by})
+            if name not in specs:  # engines added in code (pools, upstreams from the config file)
+                out.setdefault(name, {"id": name, "object": "model", "created": int(self._started),
+                                      "owned_by": eng.info.owned_by})
         for name in EMBEDDING_MODELS:
-            out[name] = {"id": name, "object": "model", "created": 0, "owned_by": "hanlin"}
+            out[name] = {"id": name, "object": "model", "created": int(E5_RELEASED), "owned_by": "hanlin"}
         return sorted(out.values(), key=lambda m: m["id"])
 
     async def close(self) -> None:

@@ -51,8 +51,8 @@ class EvalService:
         name = model[4:] if kind == "app" else model
         if not principal.allows(f"{kind}:{name}"):
             raise PermissionDenied(f"This API key may not use {kind} '{name}'", param="model")
-        if kind == "model" and model not in self.services.engines.loaded():
-            self.services.registry.resolve(model)  # NotFound lists the models
+        if kind == "model":
+            self.services.engines.check_access(model, principal)  # NotFound lists the models the caller may use
         limit = payload.get("limit")
         if limit is not None and not (isinstance(limit, int) and 1 <= limit <= MAX_LIMIT):
             raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", param="limit")

@@ -7,7 +7,7 @@ import asyncio
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any, Protocol
@@ -16,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from hanlin.engine.base import Engine
-from hanlin.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.errors import BadRequest, Conflict, HanlinError, NotFound, PayloadTooLarge, UnprocessableInput
 from hanlin.knowledge.answer import (
     NOT_FOUND,
     SECOND_LOOK_PROMPT,
@@ -38,7 +38,8 @@ from hanlin.offload import run_cpu
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
-EMBED_BATCH = 16
+EMBED_BATCH = 32  # chunks per embedder call (the embedder itself takes the model in turns, interactive first)
+INGEST_GROUP_CHUNKS = 64  # add_documents embeds this many chunks of several documents together
 
 
 @dataclass
@@ -50,6 +51,10 @@ class PreparedDocument:
     source: str
     chunks: list[Chunk]
     tokens: list[list[str]]
+
+    @property
+    def texts(self) -> list[str]:
+        return [c.index_text for c in self.chunks]
 
 
 class SyncEmbedder(Protocol):
@@ -132,18 +137,79 @@ class KnowledgeService:
 
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                      meta: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
-        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one)."""
-        self.index(tenant, kb_name)  # a missing base is reported before the file is read
+        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one; the same bytes and
+        metadata again are a no-op)."""
+        index = self.index(tenant, kb_name)  # a missing base is reported before the file is read
+        same = self._unchanged(index.kb, filename, data, meta)
+        if same is not None:
+            return same
         return self._index_document(tenant, kb_name, self.prepare_document(filename, data, progress), meta, progress)
 
     async def aadd_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                             meta: dict[str, Any] | None = None, timeout: float | None = None) -> dict[str, Any]:
         """:meth:`add_document` off the event loop; reading the file (the part a hostile file controls) has a
         deadline (HANLIN_WORK_TIMEOUT_S), embedding and committing run in a worker thread."""
-        await asyncio.to_thread(self.index, tenant, kb_name)
+        index = await asyncio.to_thread(self.index, tenant, kb_name)
+        same = await asyncio.to_thread(self._unchanged, index.kb, filename, data, meta)
+        if same is not None:
+            return same
         prepared = await run_cpu(self.prepare_document, filename, data, timeout=timeout,
                                  what=f"reading '{PurePath(filename).name}'")
         return await asyncio.to_thread(self._index_document, tenant, kb_name, prepared, meta, None)
+
+    def add_documents(self, tenant: str, kb_name: str, files: Iterable[tuple[str, Callable[[], bytes]]],
+                      meta: dict[str, Any] | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
+        """Many documents, embedded together in batches (e5 streams its weights once per batch: many small
+        documents go several times faster than one by one). Each document still commits on its own, so a failure
+        loses nothing before it. Returns one entry per file, in order: the document, or ``{"name", "error"}``."""
+        index = self.index(tenant, kb_name)
+        todo = list(files)
+        results: list[dict[str, Any] | None] = [None] * len(todo)
+        group: list[tuple[int, PreparedDocument]] = []
+        done = 0
+
+        def flush() -> None:
+            nonlocal done
+            if not group:
+                return
+            vectors = self.embed([t for _, doc in group for t in doc.texts])
+            at = 0
+            for i, doc in group:
+                results[i] = self._commit(index, doc, vectors[at:at + len(doc.chunks)], meta)
+                at += len(doc.chunks)
+            done += len(group)
+            group.clear()
+            if progress:
+                progress(done, len(todo), "embedding")
+        for i, (name, read) in enumerate(todo):
+            try:
+                data = read()
+                same = self._unchanged(index.kb, name, data, meta)
+                if same is None:
+                    group.append((i, self.prepare_document(name, data)))
+                else:
+                    results[i] = same
+                    done += 1
+            except HanlinError as e:
+                results[i] = {"name": name, "error": e.message}
+                done += 1
+            if sum(len(doc.chunks) for _, doc in group) >= INGEST_GROUP_CHUNKS:
+                flush()
+        flush()
+        return [r for r in results if r is not None]
+
+    def _unchanged(self, kb: dict[str, Any], filename: str, data: bytes,
+                   meta: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The stored document when one of this name has the same bytes and metadata (adding it again: a no-op)."""
+        name = _check_name(PurePath(filename).name, "document")
+        with self.store.connect() as conn:
+            row = conn.execute(sa.select(kb_documents).where(kb_documents.c.kb_id == kb["id"],
+                                                             kb_documents.c.name == name)).mappings().first()
+        if row is None or row["sha256"] != hashlib.sha256(data).hexdigest() \
+                or (loads(row["meta"]) or {}).get("user", {}) != (meta or {}):
+            return None
+        return {"id": row["id"], "name": name, "chunks": row["n_chunks"], "size": row["size"], "replaced": False,
+                "unchanged": True, "metadata": meta or {}}
 
     def prepare_document(self, filename: str, data: bytes, progress: Progress | None = None) -> PreparedDocument:
         """Extract and chunk (CPU only, bounded by :class:`~hanlin.limits.InputLimits`)."""
@@ -164,7 +230,10 @@ class KnowledgeService:
     def _index_document(self, tenant: str, kb_name: str, doc: PreparedDocument, meta: dict[str, Any] | None,
                         progress: Progress | None) -> dict[str, Any]:
         index = self.index(tenant, kb_name)
-        vectors = self.embed([c.index_text for c in doc.chunks], progress)
+        return self._commit(index, doc, self.embed(doc.texts, progress), meta)
+
+    def _commit(self, index: KBIndex, doc: PreparedDocument, vectors: np.ndarray,
+                meta: dict[str, Any] | None) -> dict[str, Any]:
         index.write_files(doc.doc_id, doc.name, doc.data, doc.source, vectors)
         row = {"id": doc.doc_id, "kb_id": index.kb["id"], "name": doc.name, "size": len(doc.data),
                "sha256": hashlib.sha256(doc.data).hexdigest(), "n_chunks": len(doc.chunks),
@@ -174,7 +243,7 @@ class KnowledgeService:
         if replaced:
             index.remove_files(replaced)
         return {"id": doc.doc_id, "name": doc.name, "chunks": len(doc.chunks), "size": len(doc.data),
-                "replaced": bool(replaced), "metadata": meta or {}}
+                "replaced": bool(replaced), "unchanged": False, "metadata": meta or {}}
 
     def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
         kb = self.get_kb(tenant, kb_name)

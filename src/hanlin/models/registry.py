@@ -9,11 +9,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from hanlin.errors import BadRequest, NotFound
+from hanlin.platform.principal import Principal
 
 Kind = Literal["embedded", "local", "upstream", "finetuned"]
 
@@ -51,6 +53,14 @@ class ModelSpec:
     extra: dict[str, object] = field(default_factory=dict)
     # sampling defaults a request does not set (e.g. repeat_penalty); the request's own values win
     sampling: dict[str, float] = field(default_factory=dict)
+    owner: str = ""  # tenant that made it (a fine-tuned model); "" = the operator's, served to every tenant
+    shared_with: list[str] = field(default_factory=list)  # tenants an admin shared it with ("*" = all)
+    created: float = 0.0  # when it was registered (unix time); built-ins: their release date
+
+    def visible_to(self, tenant_id: str | None, is_admin: bool = False) -> bool:
+        """Whether a tenant may list, read and use this model."""
+        return (not self.owner or is_admin or tenant_id == self.owner or tenant_id in self.shared_with
+                or "*" in self.shared_with)
 
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
@@ -90,6 +100,10 @@ BUILTIN: dict[str, ModelSpec] = {
     ),
 }
 
+QWEN25_CODER_RELEASED = 1731369600.0  # 2024-11-12: Qwen2.5-Coder 0.5B/1.5B/...-Instruct
+for _spec in BUILTIN.values():
+    _spec.created = QWEN25_CODER_RELEASED
+
 ALIASES = {"default": "qwen2.5-coder-1.5b-instruct", "fast": "qwen2.5-coder-0.5b-instruct"}
 
 
@@ -119,15 +133,37 @@ class ModelRegistry:
         specs.update(self._load_user())
         return specs
 
-    def resolve(self, name: str) -> ModelSpec:
+    def resolve(self, name: str, principal: Principal | None = None) -> ModelSpec:
+        """The spec of ``name``. For a caller (``principal``), another tenant's model is answered exactly like a
+        missing one; without one (the operator's CLI, internal use) every model resolves."""
         specs = self.all()
         name = ALIASES.get(name, name)
-        if name in specs:
+        if name in specs and (principal is None or specs[name].visible_to(principal.tenant_id, principal.is_admin)):
             return specs[name]
-        known = ", ".join(sorted(specs))
-        raise NotFound(f"The model '{name}' does not exist. Known models: {known}. "
-                       "Add a local GGUF with `hanlin models add NAME PATH`.", param="model",
-                       code="model_not_found")
+        raise self.not_found(name, principal, specs)
+
+    def not_found(self, name: str, principal: Principal | None = None,
+                  specs: dict[str, ModelSpec] | None = None) -> NotFound:
+        """Lists only the models every tenant sees plus the caller's own: other tenants' names stay private."""
+        specs = self.all() if specs is None else specs
+        tenant = principal.tenant_id if principal else None
+        known = ", ".join(sorted(n for n, s in specs.items() if s.visible_to(tenant)))
+        return NotFound(f"The model '{name}' does not exist. Known models: {known}. "
+                        "Add a local GGUF with `hanlin models add NAME PATH`.", param="model",
+                        code="model_not_found")
+
+    def share(self, name: str, tenants: list[str], *, unshare: bool = False) -> ModelSpec:
+        """An admin shares a tenant's model with other tenants ("*" = all), or takes that back."""
+        user = self._load_user()
+        if name not in user:
+            raise NotFound(f"No user-added model named '{name}'", param="name", code="model_not_found")
+        spec = user[name]
+        if unshare:
+            spec.shared_with = [t for t in spec.shared_with if t not in tenants]
+        else:
+            spec.shared_with = sorted(set(spec.shared_with) | set(tenants))
+        self._save_user(user)
+        return spec
 
     def add(self, spec: ModelSpec) -> ModelSpec:
         if spec.name in BUILTIN or spec.name in ALIASES:
@@ -139,6 +175,8 @@ class ModelRegistry:
             with p.open("rb") as f:
                 if f.read(4) != b"GGUF":
                     raise BadRequest(f"{p} is not a GGUF file (missing the GGUF magic bytes)", param="path")
+        if not spec.created:
+            spec.created = time.time()
         user = self._load_user()
         user[spec.name] = spec
         self._save_user(user)

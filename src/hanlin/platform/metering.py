@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from hanlin.platform.principal import Principal
+from hanlin.platform.principal import Principal, reset_current_principal, set_current_principal
 
 _current: ContextVar[Tally | None] = ContextVar("hanlin_usage_tally", default=None)
 
@@ -92,8 +92,8 @@ def install_metering(services: Any, record: JobRecorder) -> None:
     engines = services.engines
     original_get = engines.get
 
-    async def metered_get(name: str | None = None) -> Any:
-        engine = await original_get(name)
+    async def metered_get(name: str | None = None, **kw: Any) -> Any:
+        engine = await original_get(name, **kw)
         tally = _current.get()
         if tally is None or isinstance(engine, MeteredEngine):
             return engine
@@ -107,6 +107,7 @@ def install_metering(services: Any, record: JobRecorder) -> None:
         async def metered_job(ctx: Any) -> dict[str, Any]:
             tally, token = start_tally()
             started, status = time.time(), "ok"
+            caller = set_current_principal(Principal(tenant_id=ctx.tenant_id))  # the job's models are its tenant's
             try:
                 return await fn(ctx)
             except BaseException as e:
@@ -114,6 +115,7 @@ def install_metering(services: Any, record: JobRecorder) -> None:
                 raise
             finally:
                 stop_tally(token)
+                reset_current_principal(caller)
                 record(Principal(tenant_id=ctx.tenant_id), f"job:{kind}", tally, time.time() - started, status)
         original_register(kind, metered_job, resumable=resumable)
     jobs.register = register

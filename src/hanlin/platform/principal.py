@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 
 DEFAULT_TENANT = "default"
@@ -22,3 +23,20 @@ class Principal:
 
 
 LOCAL_ADMIN = Principal(tenant_id=DEFAULT_TENANT, key_id=None, is_admin=True)
+
+
+# The caller of the request (or job) being served, for code that hands out engines without a principal in
+# hand (office apps, knowledge search, completions): set by the platform's metering middleware and job wrapper.
+_current: ContextVar[Principal | None] = ContextVar("hanlin_principal", default=None)
+
+
+def current_principal() -> Principal | None:
+    return _current.get()
+
+
+def set_current_principal(principal: Principal | None) -> Token[Principal | None]:
+    return _current.set(principal)
+
+
+def reset_current_principal(token: Token[Principal | None]) -> None:
+    _current.reset(token)

@@ -26,7 +26,7 @@ from hanlin.platform.auth import Authenticator
 from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
 from hanlin.platform.metering import Tally, current_tally, install_metering, start_tally, stop_tally
-from hanlin.platform.principal import Principal
+from hanlin.platform.principal import Principal, reset_current_principal, set_current_principal
 from hanlin.platform.quotas import DEFAULT_COMPLETION_ESTIMATE, QuotaService, Reservation
 from hanlin.platform.tenants import TenantStore
 from hanlin.platform.usage import UsageMeter
@@ -170,9 +170,11 @@ class Platform:
         except HanlinError as e:  # e.g. the shared limiter (Redis) is down: outside the app's error handlers here
             return JSONResponse(e.to_dict(), status_code=e.status)
         tally, token = start_tally()
+        caller = set_current_principal(principal)  # engines handed out below are checked against this tenant
         try:
             response = await call_next(request)
         finally:
+            reset_current_principal(caller)
             stop_tally(token)
         status = "ok" if response.status_code < 400 else f"http_{response.status_code}"
         self.record_tally(principal, route, tally, time.time() - started, status)

@@ -88,7 +88,7 @@ class ChatService:
 
     async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
                         started: float) -> dict[str, Any]:
-        engine = await self.engines.get(prepared.model)
+        engine = await self.engines.get(prepared.model, principal=principal)
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         status = "error"
@@ -117,7 +117,7 @@ class ChatService:
         HTTP upstreams are relayed as the upstream's SSE bytes (already framed events) instead of dicts."""
         started = time.time()
         prepared = await self.prepare(principal, req)
-        engine = await self.engines.get(prepared.model)
+        engine = await self.engines.get(prepared.model, principal=principal)
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
         name = req.model or engine.info.name
         if prepared.tool_mode:  # tool JSON must be complete before it can be converted: generate, then chunk

@@ -29,14 +29,15 @@ async def create_embeddings(engines: EngineManager, req: EmbeddingRequest) -> di
                        param="model", code="model_not_found")
     texts = [req.input] if isinstance(req.input, str) else list(req.input)
     started = time.time()
-    vectors = await engines.embedder.embed(texts, is_query=req.input_type == "query")
-    tokens = engines.embedder.count_tokens(texts)
+    done = await engines.embedder.aembed_counted(texts, is_query=req.input_type == "query")
+    vectors = [list(map(float, row)) for row in done.vectors]
     data: list[Any] = vectors
     if req.encoding_format == "base64":  # what the openai SDK asks for by default: little-endian float32
         data = [base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode() for v in vectors]
     return {
         "object": "list", "model": name,
         "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(data)],
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        # inputs longer than e5's 512-token window are embedded from their first 512 tokens, as e5 was trained
+        "usage": {"prompt_tokens": done.tokens, "total_tokens": done.tokens, "truncated_inputs": done.truncated},
         "latency_s": round(time.time() - started, 4),
     }

@@ -63,7 +63,7 @@ async def run_job(svc: TuningService, ctx: JobContext) -> dict[str, Any]:
     adapter = job_dir / "adapter.gguf"
     n = await asyncio.to_thread(export.write_adapter_gguf, res["lora"], adapter, arch=arch, n_blocks=n_blocks,
                                 alpha=cfg.alpha, name=str(payload.get("name") or ctx.job_id))
-    model = svc.register_model(ctx.job_id, payload, adapter)
+    model = svc.register_model(ctx.job_id, payload, adapter, ctx.tenant_id)
     Path(job_dir / "checkpoint.pt").unlink(missing_ok=True)
     metrics = {"train_loss": res["history"][-1]["loss"] if res["history"] else None,
                "first_train_loss": res["history"][0]["loss"] if res["history"] else None,

@@ -20,6 +20,7 @@ from hanlin.errors import BadRequest, Conflict, NotFound
 from hanlin.jobs import JobContext, job_events_table, jobs_table
 from hanlin.models.registry import ModelSpec
 from hanlin.platform.files import ID_RE as FILE_ID_RE
+from hanlin.platform.principal import Principal
 from hanlin.store.db import loads
 from hanlin.tuning import data
 
@@ -64,10 +65,10 @@ class TuningService:
         self.root = Path(services.settings.home) / "tuning"
 
     # --- create --------------------------------------------------------------------------------------------
-    def _base_gguf(self, model: str) -> tuple[str, str]:
+    def _base_gguf(self, model: str, tenant_id: str) -> tuple[str, str]:
         from hanlin.engine.manager import model_path_for
 
-        spec = self.services.registry.resolve(model)
+        spec = self.services.registry.resolve(model, Principal(tenant_id=tenant_id))  # others' models stay unnamed
         if spec.kind not in ("embedded", "local"):
             raise BadRequest(f"'{spec.name}' is a {spec.kind} model; fine-tune a local GGUF base model "
                              "(embedded or added with `hanlin models add`)", param="model")
@@ -109,7 +110,7 @@ class TuningService:
         if missing:
             raise BadRequest(f"Fine-tuning needs '{missing}': install the extra with "
                              "`pip install 'hanlin[tune]'` (torch==2.13.0 CPU, peft, transformers, gguf)")
-        base, gguf_path = self._base_gguf(str(body.get("model") or self.services.settings.model))
+        base, gguf_path = self._base_gguf(str(body.get("model") or self.services.settings.model), tenant_id)
         from hanlin.tuning.export import check_supported, read_architecture
 
         check_supported(read_architecture(gguf_path)[0])
@@ -191,11 +192,13 @@ class TuningService:
         async with _one_at_a_time:
             return await run_job(self, ctx)
 
-    def register_model(self, job_id: str, payload: dict[str, Any], adapter: Path) -> str:
+    def register_model(self, job_id: str, payload: dict[str, Any], adapter: Path, tenant_id: str) -> str:
+        """Register ``ft:NAME``, owned by the job's tenant: other tenants neither list nor use it unless an
+        admin shares it (``hanlin models share``)."""
         name = f"ft:{payload.get('name') or payload['model'] + '-' + job_id[4:12]}"
         spec = ModelSpec(name=name, kind="finetuned", path=payload["base_gguf"], lora_path=str(adapter),
                          description=f"LoRA of {payload['model']} (fine-tuning job {job_id})",
-                         extra={"base": payload["model"], "job_id": job_id})
+                         extra={"base": payload["model"], "job_id": job_id}, owner=tenant_id)
         self.services.registry.add(spec)
         return name
 

@@ -175,3 +175,18 @@ async def audit(services: ServicesDep, admin: AdminDep, tenant: str | None = Non
 @router.get("/v1/admin/apps")
 async def admin_apps(services: ServicesDep, admin: AdminDep, tenant: str | None = None) -> dict[str, Any]:
     return {"object": "list", "data": [a.to_dict() for a in platform_of(services).apps.list(tenant)]}
+
+
+class ShareBody(BaseModel):
+    tenants: list[str] = Field(min_length=1, max_length=1000, description="tenant ids, or '*' for every tenant")
+    unshare: bool = Field(False, description="take the share back")
+
+
+@router.post("/v1/admin/models/{model_id:path}/share")
+async def share_model(model_id: str, body: ShareBody, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
+    """Fine-tuned models belong to the tenant that made them; an admin may share one explicitly."""
+    spec = services.registry.share(model_id, body.tenants, unshare=body.unshare)
+    platform_of(services).audit.record(actor_of(admin), "model.unshare" if body.unshare else "model.share",
+                                       tenant_id=spec.owner or None, target=model_id,
+                                       detail={"tenants": body.tenants})
+    return {"id": spec.name, "owner": spec.owner or None, "shared_with": spec.shared_with}

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.api.sse import sse_response
+from hanlin.serving import models
 from hanlin.serving.completions import create_completion, create_embeddings
 from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
@@ -35,15 +36,9 @@ async def embeddings(req: EmbeddingRequest, services: ServicesDep, principal: Pr
 
 @router.get("/models")
 async def list_models(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    models = [m for m in services.engines.list_models() if principal.allows(f"model:{m['id']}")]
-    return {"object": "list", "data": models}
+    return {"object": "list", "data": models.list_models(services, principal)}
 
 
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    from hanlin.errors import NotFound
-
-    for m in services.engines.list_models():
-        if m["id"] == model_id:
-            return m
-    raise NotFound(f"The model '{model_id}' does not exist", param="model", code="model_not_found")
+    return models.get_model(services, principal, model_id)

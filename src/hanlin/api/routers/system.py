@@ -9,6 +9,8 @@ from starlette.responses import Response
 
 from hanlin import __version__
 from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.engine.embedder import resident_bytes
+from hanlin.engine.memory import breakdown
 
 router = APIRouter(tags=["system"])
 
@@ -17,7 +19,9 @@ router = APIRouter(tags=["system"])
 async def health(services: ServicesDep) -> dict[str, Any]:
     engines = {name: {"kind": e.info.kind, "busy": getattr(e, "busy", 0), "slots": e.info.slots}
                for name, e in services.engines.loaded().items()}
-    return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines}
+    memory = breakdown(services.engines.loaded(), embedder_bytes=resident_bytes())
+    return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines,
+            "memory": memory}
 
 
 @router.get("/metrics")
