@@ -81,3 +81,4 @@ def test_gongwen_suite_scores_a_clean_draft(tmp_path: Path) -> None:
         "attachments": [], "signature": "某某市统计局", "date": ""}
     rec = _run("gongwen", FakeEngine(responses=[draft]), tmp_path, limit=1)
     assert rec["n"] == 1 and rec["metrics"]["register_pass_rate"] == 1.0  # repaired by code, judged independently
+    assert rec["metrics"]["pass_rate_same_drafts_before"] == 0.0  # the same draft without the register rules

@@ -167,23 +167,74 @@ def judge_gongwen(path: Path, doc_type: str) -> dict[str, str]:
     return bad
 
 
+class Recorder:
+    """An engine wrapper that keeps the model's replies, so the same draft can be replayed through other code."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine, self.info, self.replies = engine, engine.info, []  # type: list[str]
+
+    async def chat(self, request: Any) -> dict[str, Any]:
+        resp: dict[str, Any] = await self.engine.chat(request)
+        self.replies.append(str(((resp.get("choices") or [{}])[0].get("message") or {}).get("content") or ""))
+        return resp
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+
+def _without_register_rules() -> Any:
+    """A context in which documents are assembled as before the register rules (``register.repair`` a no-op):
+    the previous version's behaviour on the very same model draft."""
+    import contextlib
+    import importlib
+
+    try:
+        register = importlib.import_module("hanlin.apps.documents.register")
+    except ModuleNotFoundError:  # an older checkout: nothing to switch off
+        return contextlib.nullcontext()
+    return _patched(register, "repair", lambda doc, brief="": [])
+
+
+def _patched(module: Any, name: str, value: Any) -> Any:
+    import contextlib
+
+    @contextlib.contextmanager
+    def ctx() -> Any:
+        old = getattr(module, name)
+        setattr(module, name, value)
+        try:
+            yield
+        finally:
+            setattr(module, name, old)
+    return ctx()
+
+
 @suite("gongwen", "公文 register: 14 requests, GB/T 9704 layout + per-type register rules judged on the saved file", "")
 async def gongwen(ctx: EvalContext) -> EvalResult:
     from hanlin.apps.documents.app import DocRequest, draft, render_and_check
+    from hanlin.engine.fake import FakeEngine
 
     requests = _limit(load("gongwen.json")["requests"], ctx.limit)
+
+    def judged(doc: Any, doc_type: str) -> tuple[list[str], dict[str, str]]:
+        with tempfile.TemporaryDirectory() as tmp:
+            res = render_and_check(doc, Path(tmp) / "doc.docx", "docx")
+            return sorted(k for k, ok in res["checks"].items() if not ok), judge_gongwen(Path(tmp) / "doc.docx",
+                                                                                      doc_type)
 
     async def one(r: dict[str, Any]) -> dict[str, Any]:
         req = DocRequest(doc_type=r["type"], brief=r["brief"], org=r.get("org", ""),
                          to=[t for t in re.split(r"[、，,]", r.get("to", "")) if t], date="2026-05-08")
-        doc, _usage = await draft(ctx.engine, req)
-        with tempfile.TemporaryDirectory() as tmp:
-            res = render_and_check(doc, Path(tmp) / "doc.docx", "docx")
-            register = judge_gongwen(Path(tmp) / "doc.docx", r["type"])
-        layout_failed = sorted(k for k, ok in res["checks"].items() if not ok)
+        rec = Recorder(ctx.engine)
+        doc, _usage = await draft(rec, req)  # type: ignore[arg-type]
+        layout_failed, register = judged(doc, r["type"])
+        with _without_register_rules():  # the same draft, assembled as the previous version did
+            before, _ = await draft(FakeEngine(responses=list(rec.replies)), req)
+        layout_before, register_before = judged(before, r["type"])
         return {"type": r["type"], "layout_failed": layout_failed, "register": register,
                 "passed": not layout_failed and not register, "title": doc.title,
-                "last": doc.paragraphs[-1].text[-20:] if doc.paragraphs else ""}
+                "last": doc.paragraphs[-1].text[-20:] if doc.paragraphs else "",
+                "before": {"passed": not layout_before and not register_before, "register": register_before}}
 
     results = await map_items(ctx, requests, lambda r: r["id"], one, "gongwen")
     n = len(results)
@@ -193,7 +244,12 @@ async def gongwen(ctx: EvalContext) -> EvalResult:
             rules[k] = rules.get(k, 0.0) + 1
     metrics = {"pass_rate": sum(r["passed"] for r in results) / n if n else 0.0,
                "layout_pass_rate": sum(not r["layout_failed"] for r in results) / n if n else 0.0,
-               "register_pass_rate": sum(not r["register"] for r in results) / n if n else 0.0}
+               "register_pass_rate": sum(not r["register"] for r in results) / n if n else 0.0,
+               # the same model drafts without the register rules (the previous version's code)
+               "pass_rate_same_drafts_before": sum(r["before"]["passed"] for r in results) / n if n else 0.0}
+    for r in results:
+        for k in r["before"]["register"]:
+            rules[f"before:{k}"] = rules.get(f"before:{k}", 0.0) + 1
     return EvalResult("gongwen", ctx.model, n, metrics, breakdown={"violations": rules},
                       details=[{"id": q["id"], **r} for q, r in zip(requests, results, strict=True)],
                       items={q["id"]: bool(r["passed"]) for q, r in zip(requests, results, strict=True)},
