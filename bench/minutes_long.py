@@ -1,10 +1,14 @@
-"""Benchmark (not a test): a ≥45k-character meeting (VCSum dev meetings concatenated) → minutes.
+"""Benchmark (not a test): a ≥45k-character meeting → minutes, timed, and scored for quality on the way.
 
     HANLIN_THREADS=2 python bench/minutes_long.py [--model qwen2.5-coder-1.5b-instruct] [--chars 45000]
-        [--url http://127.0.0.1:8000] [--out /tmp/minutes.json]
+        [--url http://127.0.0.1:8000] [--out /tmp/minutes.json] [--no-gold]
 
-Prints the time of each stage (filter+segment, chapter calls, repair, overview), per-chapter seconds, token counts
-and the verification stats. Speakers are renamed per source meeting (会议13-发言人1…) so no two meetings share one.
+The meeting is VCSum dev meetings concatenated, with the five minutes-gold meetings (annotated decisions, action
+items, owners, rejected proposals, corrections) spliced in between them, so speed and quality are measured on the
+same long run: the gold items must still be found in a 45k-character meeting. Prints the time of each stage
+(filter+segment, chapter calls, repair, overview), per-chapter seconds, token counts, verification stats and the
+gold scores (decision/action recall, owner accuracy, corrections, rejected/unassigned listed). Speakers are
+renamed per source meeting (会议13-发言人1…) so no two meetings share one; the gold meetings keep their names.
 """
 
 from __future__ import annotations
@@ -16,20 +20,32 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from hanlin.apps.minutes.pipeline import Options, make_minutes
-from hanlin.apps.minutes.transcript import Transcript, Utterance
+from hanlin.apps.minutes.transcript import Transcript, Utterance, parse_transcript
 from hanlin.cli.common import local_engine, settings_from
 from hanlin.evals.base import default_data_dir
+from hanlin.evals.minutes_gold import GOLD_DIR, aggregate, load_gold, score_meeting
 
 
-def long_meeting(min_chars: int) -> Transcript:
+def long_meeting(min_chars: int, gold: list[dict[str, Any]]) -> Transcript:
+    """VCSum dev meetings until ``min_chars``; with gold meetings, each VCSum part is cut to an equal share and
+    one gold meeting follows each part."""
     rows = [json.loads(x) for x in (default_data_dir() / "vcsum" / "vcsum_dev.jsonl").read_text().splitlines()]
+    golds = [parse_transcript(Path(g["path"]).read_bytes(), g["file"]).utterances for g in gold]
+    share = (min_chars - sum(len(u.text) for g in golds for u in g)) // len(golds) + 1 if golds else 1 << 30
     utts: list[Utterance] = []
-    for r in rows:
+    for k, r in enumerate(rows):
+        part = 0
         for u in r["utterances"]:
+            if part + len(u["text"]) > share and part:
+                break
             utts.append(Utterance(len(utts), f"会议{r['id']}-发言人{u['speaker']}", u["text"]))
-        if sum(len(u.text) for u in utts) >= min_chars:
+            part += len(u["text"])
+        if k < len(golds):
+            utts += [Utterance(len(utts) + i, u.speaker, u.text) for i, u in enumerate(golds[k])]
+        if sum(len(u.text) for u in utts) >= min_chars and k >= len(golds) - 1:
             break
     return Transcript(utts, "json")
 
@@ -40,8 +56,10 @@ async def main() -> None:
     ap.add_argument("--url", default=None)
     ap.add_argument("--chars", type=int, default=45_000)
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--no-gold", action="store_true", help="VCSum only (no gold meetings spliced in)")
     args = ap.parse_args()
-    transcript = long_meeting(args.chars)
+    gold = [] if args.no_gold else load_gold(GOLD_DIR)
+    transcript = long_meeting(args.chars, gold)
     print(f"meeting: {len(transcript.utterances)} utterances, {transcript.chars} chars, "
           f"{len(transcript.speakers)} speakers", flush=True)
     settings = settings_from(model=args.model)
@@ -69,6 +87,16 @@ async def main() -> None:
           f"decisions {len(m['decisions'])}, action items {len(m['action_items'])}")
     print(f"== verification == {m['verification']}")
     print(f"title: {m['title']}\nsummary: {m['summary'][:300]}")
+    if gold:  # quality on the same run: each gold meeting's items must be found in the long meeting's minutes
+        recs = [score_meeting({**g, "speakers": []}, {**m, "speakers": []}) for g in gold]
+        for r in recs:
+            print(f"  gold {r['id']}: decisions {r['decisions_found']}/{r['decisions']}, actions "
+                  f"{r['actions_found']}/{r['actions']}, owners {r['owners_right']}/{r['actions_found']}; "
+                  f"missed {r['missed']}")
+        agg = aggregate(recs)
+        agg.pop("speaker_sets_exact")
+        print("== quality (gold meetings inside the long one) == " +
+              ", ".join(f"{k} {v:.2f}" for k, v in agg.items()))
     if args.out:
         args.out.write_text(json.dumps(m, ensure_ascii=False, indent=2), encoding="utf-8")
     total = s["timings_s"]["total"]

@@ -4,12 +4,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# --- system packages (Debian): PostgreSQL, Redis, headless Chromium, CJK fonts for charts -------------
+# --- system packages (Debian): PostgreSQL, Redis, headless Chromium, CJK fonts for charts and OCR tests -------------
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
 ls /usr/share/fonts/opentype/noto/NotoSansCJK* >/dev/null 2>&1 || need+=(fonts-noto-cjk)
+# more CJK faces for the OCR test pages (hanlin.ocr.testset)
+ls /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc >/dev/null 2>&1 || need+=(fonts-wqy-zenhei)
+ls /usr/share/fonts/truetype/arphic/uming.ttc >/dev/null 2>&1 || need+=(fonts-arphic-uming)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing system packages: ${need[*]}"

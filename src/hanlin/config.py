@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     work_timeout_s: float = Field(120.0, gt=0, description="deadline of CPU-heavy work (extraction, formulas, "
                                                            "charts, documents) run off the event loop")
     metrics_token: str = Field("", description="bearer token that may read /metrics besides admin keys")
+    quota_default_max_tokens: int = Field(1024, ge=1, description="max_tokens given to a chat request without "
+                                          "one when a tokens/minute or monthly budget applies")
     files_max_mb: int = Field(50, ge=1, description="largest file accepted by POST /v1/files")
     files_tenant_max_mb: int = Field(1024, ge=1, description="total size of one tenant's files (/v1/files)")
     files_max_count: int = Field(1000, ge=1, description="most files one tenant may keep (/v1/files)")
@@ -61,6 +63,10 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"
     eval_data: Path | None = Field(None, description="folder with the public eval sets")
+    ocr_max_pages: int = Field(500, ge=1, description="most pages OCR'd from one scanned document")
+    ocr_max_pixels: int = Field(50_000_000, ge=1_000_000, description="largest image (or rendered PDF page) OCR'd, "
+                                                                      "in pixels; checked from the header")
+    ocr_dpi: int = Field(150, ge=72, le=600, description="resolution scanned PDF pages are rendered at for OCR")
 
     @field_validator("home", mode="before")
     @classmethod

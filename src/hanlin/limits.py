@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
-from hanlin.errors import PayloadTooLarge, UnprocessableInput
+from hanlin.errors import BadRequest, PayloadTooLarge, UnprocessableInput
 
 MB = 1024 * 1024
 RATIO_FLOOR_BYTES = 1 * MB  # members smaller than this are never refused for their ratio (tiny XML compresses well)
@@ -32,15 +32,48 @@ class InputLimits:
     max_document_chars: int = 2_000_000  # characters extracted from one document (tables count their cells)
     max_cell_chars: int = 32_767  # one spreadsheet cell / shared string / CSV field (Excel's own cell limit)
     max_pdf_pages: int = 2_000
+    max_formula_chars: int = 8_192  # Excel's own formula length limit
+    max_formula_depth: int = 64  # Excel's own nesting limit
 
     @classmethod
     def from_settings(cls, settings: Any) -> InputLimits:
         return cls(max_unzipped_mb=settings.max_unzipped_mb, max_zip_ratio=settings.max_zip_ratio,
                    max_zip_members=settings.max_zip_members, max_document_chars=settings.max_document_chars,
-                   max_cell_chars=settings.max_cell_chars, max_pdf_pages=settings.max_pdf_pages)
+                   max_cell_chars=settings.max_cell_chars, max_pdf_pages=settings.max_pdf_pages,
+                   max_formula_chars=settings.max_formula_chars, max_formula_depth=settings.max_formula_depth)
 
 
 DEFAULT_LIMITS = InputLimits()
+
+
+def current_limits() -> InputLimits:
+    """The limits of this process's Settings (environment ``HANLIN_*``), for readers not handed limits."""
+    from hanlin.config import get_settings
+
+    return InputLimits.from_settings(get_settings())
+
+
+def check_formula(formula: str, limits: InputLimits | None = None, param: str = "formula") -> str:
+    """Refuse a formula longer or deeper (brackets outside string literals) than Excel itself allows, before any
+    parser (some recurse, some are quadratic) sees it."""
+    limits = limits or current_limits()
+    if len(formula) > limits.max_formula_chars:
+        raise BadRequest(f"The formula is {len(formula):,} characters; the limit is {limits.max_formula_chars:,} "
+                         "(HANLIN_MAX_FORMULA_CHARS)", param=param, code="formula_too_long")
+    depth = deepest = 0
+    in_string = False
+    for ch in formula:
+        if ch == '"':
+            in_string = not in_string
+        elif not in_string and ch in "({":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif not in_string and ch in ")}":
+            depth -= 1
+    if deepest > limits.max_formula_depth:
+        raise BadRequest(f"The formula nests {deepest} levels of brackets; the limit is {limits.max_formula_depth} "
+                         "(HANLIN_MAX_FORMULA_DEPTH)", param=param, code="formula_too_deep")
+    return formula
 
 
 def check_zip(data: bytes | zipfile.ZipFile, name: str, limits: InputLimits = DEFAULT_LIMITS) -> None:

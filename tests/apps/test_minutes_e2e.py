@@ -37,6 +37,10 @@ def assert_contract(m: dict[str, Any]) -> None:
         assert set(a) >= {"owner", "task", "due", "lines"} and all(i in by_index for i in a["lines"])
         cited = "".join(by_index[i].text for i in a["lines"])
         assert a["owner"] in TRANSCRIPT.speakers or a["owner"] in cited
+    for item in m["decisions"] + m["action_items"]:  # shown as the file's own lines / timestamps
+        assert [r["line"] for r in item["refs"]] == [by_index[i].line for i in item["lines"]]
+        assert all(r["time"] for r in item["refs"])
+    assert m["counts"]["decisions"] == len(m["decisions"]) and m["counts"]["action_items"] == len(m["action_items"])
     v = m["verification"]
     assert v["checked"] == v["passed"] + v["repaired"] + v["dropped"]
     assert m["dropped"]["total"] == v["dropped"]

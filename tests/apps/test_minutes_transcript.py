@@ -25,9 +25,12 @@ def test_bracketed_timestamps() -> None:
 
 
 def test_english_names_titles_and_inline_times() -> None:
-    t = parse_transcript("John Smith: hello there\n主持人（张伟）：开始\n张伟(00:01:02)：好\nSpeaker 2: ok", None)
-    assert [(u.speaker, u.start) for u in t.utterances] == [("John Smith", None), ("主持人（张伟）", None),
-                                                            ("张伟", 62.0), ("Speaker 2", None)]
+    t = parse_transcript("John Smith: hello there\n主持人（张伟）：开始\n张伟(00:01:02)：好\nSpeaker 2: ok\n"
+                         "李娜（市场部）：收到\n说话人 3 00:02:00\n好的", None)
+    # one name per person: a role in brackets is dropped, 主持人（张伟） is 张伟, "说话人 3" is 说话人3
+    assert [(u.speaker, u.start) for u in t.utterances] == [("John Smith", None), ("张伟", None), ("张伟", 62.0),
+                                                            ("Speaker 2", None), ("李娜", None), ("说话人3", 120.0)]
+    assert t.speakers == ["John Smith", "张伟", "Speaker 2", "李娜", "说话人3"]
 
 
 def test_speaker_time_header_then_text() -> None:

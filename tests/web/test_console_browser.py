@@ -39,6 +39,10 @@ def test_login_chat_and_minutes_in_a_browser(server: Any, browser: Any, tmp_path
     page = browser.new_page()
     page.set_default_timeout(30_000)
     page.goto(server.url + "/")
+    page.wait_for_selector("#login-key")
+    # before login nothing but the login form shows: `hidden` must win over `.row{display:flex}`/`nav{display:flex}`
+    for hidden in ("#nav", "#key-form", "#tab-usage", "#logout"):
+        assert not page.is_visible(hidden), f"{hidden} is visible before login"
     page.fill("#login-key", key["key"])
     page.click("#login-form button[type=submit]")
     page.wait_for_selector("#nav:not([hidden])")

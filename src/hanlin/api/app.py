@@ -29,6 +29,7 @@ ROUTER_MODULES = [
     "hanlin.api.routers.spreadsheet",
     "hanlin.api.routers.documents",
     "hanlin.api.routers.knowledge",
+    "hanlin.api.routers.ocr",
     "hanlin.api.routers.admin",
     "hanlin.api.routers.evals",
     "hanlin.api.routers.tuning",

@@ -4,6 +4,10 @@ Starlette's ``@app.middleware("http")`` (BaseHTTPMiddleware) re-wraps every resp
 streams; for a token stream that is several task switches per chunk, and it made relayed SSE ~5x slower than the
 upstream it relayed (bench/gateway_overhead.py). This middleware only watches the ``http.response.start`` message
 and the end of the call, so body messages pass straight through.
+
+It also enforces HANLIN_MAX_UPLOAD_MB on request bodies: a declared ``Content-Length`` over the limit is refused
+at once, and bytes are counted as they stream in, so a chunked body (no ``Content-Length``) over the limit is
+refused too (413; the app sees a disconnect and whatever it answers is dropped).
 """
 
 from __future__ import annotations
@@ -32,14 +36,35 @@ class RequestMetricsMiddleware:
             self._observe(scope, 413, started)
             return
         status = 500
+        received, refused, responded, ours = 0, False, False, False
+
+        async def counted() -> Message:
+            nonlocal received, refused, responded, status, ours
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    refused = True
+                    if not responded:
+                        responded, status, ours = True, 413, True
+                        await _too_large(send, None, self.max_body_bytes)
+                    return {"type": "http.disconnect"}
+            return message
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, responded
+            if ours:  # our 413 went out: the app's own answer is dropped
+                return
             if message["type"] == "http.response.start":
-                status = int(message["status"])
+                status, responded = int(message["status"]), True
             await send(message)
         try:
-            await self.app(scope, receive, watch)
+            await self.app(scope, counted, watch)
+        except Exception:
+            if not refused:
+                raise
         finally:
             self._observe(scope, status, started)
 
@@ -57,12 +82,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _too_large(send: Send, size: int, limit: int) -> None:
+async def _too_large(send: Send, size: int | None, limit: int) -> None:
+    size_text = f"{size / 1e6:.1f} MB" if size is not None else f"over {limit // (1024 * 1024)} MB"
     body: dict[str, Any] = {"error": {
-        "message": f"Request body is {size / 1e6:.1f} MB; the limit is {limit // (1024 * 1024)} MB "
+        "message": f"Request body is {size_text}; the limit is {limit // (1024 * 1024)} MB "
                    "(HANLIN_MAX_UPLOAD_MB).", "type": "invalid_request_error", "param": None,
         "code": "payload_too_large"}}
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),
+                            (b"connection", b"close")]})
     await send({"type": "http.response.body", "body": data})

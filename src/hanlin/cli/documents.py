@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hanlin.cli.common import err_console, local_engine, print_json, run, settings_from, stage_progress
+from hanlin.cli.common import err_console, fail, local_engine, print_json, run, settings_from, stage_progress
 
 TYPE_HELP = "通知|请示|报告|函|纪要|通报|意见|决定"
 
@@ -31,6 +31,29 @@ async def _doc(args: dict[str, Any], output: Path, model: str | None, url: str |
         update(1.0, "done")
     result["usage"] = usage
     return result
+
+
+MAX_BRIEF = 4000  # DocRequest's limit on the brief
+
+
+def _with_background(brief: str, file: Path) -> str:
+    """The brief followed by the reference document's text (a scan is OCR'd), cut to the brief's limit."""
+    from hanlin.errors import HanlinError
+    from hanlin.ocr.inputs import OcrLimits
+    from hanlin.ocr.kb import file_text
+
+    settings = settings_from()
+    try:
+        with stage_progress(f"reading {file.name}") as update:
+            text = file_text(file.read_bytes(), file.name, OcrLimits.from_settings(settings), settings.n_threads,
+                             lambda i, n, stage: update(i / max(n, 1), stage))
+    except HanlinError as e:
+        raise fail(e.message) from None
+    head = f"{brief.strip()}\n\n背景材料（{file.name}）：\n"
+    room = MAX_BRIEF - len(head)
+    if len(text) > room:
+        err_console.print(f"[yellow]background cut to its first {max(room, 0)} of {len(text)} characters[/]")
+    return head + text[:max(room, 0)]
 
 
 def _print_doc(result: dict[str, Any]) -> None:
@@ -87,12 +110,18 @@ def register(app: typer.Typer) -> None:
         date: Annotated[str, typer.Option("--date", help="成文日期 (default today), e.g. 2026-05-08")] = "",
         signer: Annotated[str, typer.Option("--signer", help="签发人 (请示/报告)")] = "",
         fmt: Annotated[str | None, typer.Option("--format", "-f", help="docx|md|txt|pdf (default: from -o)")] = None,
+        background: Annotated[Path | None, typer.Option(
+            "--background", help="a reference document as background: a scan or photo (OCR'd), pdf, docx, txt...",
+            exists=True, dir_okay=False, readable=True)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
         model: Annotated[str | None, typer.Option(help="model name")] = None,
         url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
     ) -> None:
         """Draft a 公文 and lay it out per GB/T 9704-2012; checks read the saved file back."""
         from hanlin.apps.documents.app import split_recipients
+
+        if background is not None:
+            brief = _with_background(brief, background)
 
         fmt = fmt or (output.suffix.lstrip(".").lower() if output.suffix else "docx")
         args = {"doc_type": doc_type, "brief": brief, "org": org, "number": number, "to": split_recipients(to),

@@ -64,7 +64,8 @@ def delete(name: str, tenant: TenantOpt = DEFAULT_TENANT, json_out: JsonOpt = Fa
 def add(name: str, files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, readable=True)],
         meta: Annotated[str, typer.Option("--meta", help='JSON metadata for filters, e.g. {"dept":"财务"}')] = "",
         tenant: TenantOpt = DEFAULT_TENANT, json_out: JsonOpt = False) -> None:
-    """Add documents (pdf, docx, xlsx, csv, txt, md, html); a same-named document is replaced."""
+    """Add documents (pdf, docx, xlsx, csv, txt, md, html; scans and images png/jpg/webp/tif/bmp are OCR'd);
+    a same-named document is replaced."""
     svc = _service()
     _call(svc.get_kb, tenant, name)
     user_meta = json.loads(meta) if meta else None
@@ -166,7 +167,8 @@ def ask(question: str, kb: Annotated[str, typer.Option("--kb", help="knowledge b
         return
     out_console.print(result["answer"])
     for c in result["citations"]:
-        source = " · ".join(x for x in (c["document"], c.get("heading") or "") if x)
+        page = f"第 {c['page']} 页" if c.get("page") else ""
+        source = " · ".join(x for x in (c["document"], page, c.get("heading") or "") if x)
         shown = c.get("quote") or c["text"][:80]
         out_console.print(f"[dim][{c['index']}] {escape(source)}: “{escape(shown)}”[/]")
 

@@ -18,6 +18,7 @@ CLI_MODULES = [
     "hanlin.cli.spreadsheet",
     "hanlin.cli.documents",
     "hanlin.cli.knowledge",
+    "hanlin.cli.ocr",
     "hanlin.cli.platform",
     "hanlin.cli.evals",
     "hanlin.cli.tuning",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,10 +18,11 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     from hanlin.apps.minutes.pipeline import Options, make_minutes
     from hanlin.apps.minutes.transcript import parse_transcript
 
-    transcript = parse_transcript(file.read_bytes(), file.name)
+    transcript = parse_transcript(*_scanned_or_raw(file))
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
+    await _reachable(url or os.environ.get("HANLIN_URL"))
     engine = await local_engine(settings, model, url)
     try:
         with stage_progress("纪要") as update:
@@ -28,6 +30,36 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
                                       progress=update)
     finally:
         await engine.close()
+
+
+async def _reachable(url: str | None) -> None:
+    """Fail at once, with the reason, when ``--url`` names a server that does not answer."""
+    if not url:
+        return
+    import httpx
+
+    base = url.rstrip("/").removesuffix("/v1")
+    try:
+        async with httpx.AsyncClient(timeout=10.0) as client:
+            await client.get(base + "/health")
+    except httpx.HTTPError as e:
+        raise fail(f"Cannot reach the Hanlin server at {url} ({type(e).__name__}: {e}). Start it with "
+                   "`hanlin serve`, or leave out --url to load the model in-process.") from None
+
+
+def _scanned_or_raw(file: Path) -> tuple[bytes | str, str]:
+    """A scanned or photographed transcript (.pdf/.png/.jpg...) is OCR'd first, one printed line per line."""
+    from hanlin.ocr.inputs import OcrLimits, is_ocr_type
+
+    if not is_ocr_type(file.name):
+        return file.read_bytes(), file.name
+    from hanlin.ocr.service import scan_text
+
+    settings = settings_from()
+    with stage_progress(f"OCR {file.name}") as update:
+        text = scan_text(file.read_bytes(), file.name, OcrLimits.from_settings(settings), settings.n_threads,
+                         lambda i, n, stage: update(i / max(n, 1), stage), by_line=True)
+    return text, file.stem + ".txt"
 
 
 def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_json: bool) -> None:
@@ -43,16 +75,16 @@ def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_j
         print_json(result)
     elif out is None:
         print(render.to_markdown(result))
-    d = result.get("dropped") or {}
-    v = result.get("verification") or {}
-    err_console.print(f"[dim]{v.get('passed', 0)} items verified, {v.get('repaired', 0)} repaired, "
-                      f"{d.get('total', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
+    c = result.get("counts") or {}
+    err_console.print(f"[dim]{c.get('decisions', 0)} decisions, {c.get('action_items', 0)} action items, "
+                      f"{c.get('views', 0)} views shown ({c.get('from_code', 0)} found by code), all verified; "
+                      f"{c.get('dropped', 0)} dropped; {result['stats']['timings_s']['total']} s[/]")
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def minutes(
-        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json", exists=True,
+        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json, or a scan of one (.pdf/.png/.jpg/...)", exists=True,
                                              dir_okay=False, readable=True)],
         instruction: Annotated[str | None, typer.Option(
             "--instruction", "-i", help="e.g. 只整理预算相关讨论 / 按发言人整理 / 只看前一小时 / 列出所有待办")] = None,

@@ -161,6 +161,20 @@ class LlamaCppEngine:
         finally:
             cancelled.set()
 
+    async def count_prompt_tokens(self, request: ChatRequest) -> int:
+        """The exact prompt token count: llama.cpp applies the model's chat template and tokenizes the result
+        (its loopback listener's /apply-template and /tokenize; no slot is used)."""
+        import httpx
+
+        # a client per call: engines outlive event loops (tests, the CLI), and loopback connects are cheap
+        async with httpx.AsyncClient(base_url=str(self._server.listening_address), timeout=10) as http:
+            r = await http.post("/apply-template", json={"messages": request.get("messages") or []})
+            r.raise_for_status()
+            t = await http.post("/tokenize", json={"content": r.json()["prompt"], "add_special": True,
+                                                   "parse_special": True})
+            t.raise_for_status()
+            return len(t.json()["tokens"])
+
     async def health(self) -> bool:
         return True
 

@@ -21,6 +21,7 @@ from hanlin.errors import BadRequest, NotFound
 SUITE_MODULES = [
     "hanlin.evals.mcq",  # ceval, cmmlu, fewclue tasks
     "hanlin.evals.minutes",  # vcsum, qmsum
+    "hanlin.evals.minutes_gold",  # minutes-gold (meetings shipped with Hanlin)
     "hanlin.evals.spreadsheet",  # spreadsheetbench, nvbench
     "hanlin.evals.rag",  # rgb, cmrc
     "hanlin.evals.gold",  # kb-gold, gongwen, ads, formulas-gold (data in hanlin/evals/gold/)

@@ -127,7 +127,7 @@ async def run_eval(engine: Engine, spec: RunSpec, home: Path, progress: Progress
         raise BadRequest("--shots must be between 0 and 10", param="shots")
     data_dir = default_data_dir(spec.data_dir)
     folder = data_dir / suite.data
-    if suite.data and not folder.exists():
+    if suite.data and not folder.exists():  # data "" = the suite ships its own (e.g. minutes-gold)
         raise BadRequest(f"Eval data for '{spec.suite}' not found at {folder}. Pass --data PATH (the folder that "
                          f"holds {suite.data}/) or set HANLIN_EVAL_DATA.", param="data")
     # an in-process llama.cpp engine is scored with a grammar, others with a JSON schema: keep their caches apart

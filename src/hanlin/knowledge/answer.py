@@ -65,8 +65,11 @@ def quote(passage: str, answer: str, max_chars: int = 160) -> str:
 
 def citation(hit: Hit, n: int, answer: str = "") -> dict[str, Any]:
     r = hit.row
-    return {"index": n, "document": r.document, "chunk_id": r.chunk_id, "text": r.text, "heading": r.heading,
-            "document_id": r.doc_id, "page": r.page, "span": [r.start, r.end], "quote": quote(r.text, answer)}
+    out = {"index": n, "document": r.document, "chunk_id": r.chunk_id, "text": r.text, "heading": r.heading,
+           "document_id": r.doc_id, "page": r.page, "span": [r.start, r.end], "quote": quote(r.text, answer)}
+    if r.bbox:
+        out["bbox"] = r.bbox
+    return out
 
 
 def _bigrams(text: str) -> set[str]:

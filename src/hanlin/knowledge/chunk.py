@@ -133,8 +133,10 @@ def _hard_split(piece: Piece) -> list[Piece]:
 
 
 class _Packer:
-    def __init__(self, doc_id: str, bounds: list[tuple[int, int, int | None]]) -> None:
+    def __init__(self, doc_id: str, bounds: list[tuple[int, int, int | None]],
+                 boxes: list[str | None] | None = None) -> None:
         self.doc_id, self.bounds = doc_id, bounds
+        self.boxes = boxes or [None] * len(bounds)  # per block: "x0,y0,x1,y1" on its page (OCR'd scans)
         self.chunks: list[Chunk] = []
         self.buf: list[Piece] = []
         self.heading = ""
@@ -145,6 +147,15 @@ class _Packer:
                 return page
         return None
 
+    def _bbox(self, start: int, end: int, page: int | None) -> list[int] | None:
+        """The union of the boxes of the chunk's blocks on its first page, when the blocks have boxes."""
+        boxes = [[int(v) for v in box.split(",")] for (s, e, p), box in zip(self.bounds, self.boxes, strict=True)
+                 if box and p == page and s <= end and e >= start]
+        if not boxes:
+            return None
+        return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes),
+                max(b[3] for b in boxes)]
+
     def emit(self, pieces: list[Piece], kind: str = "text", meta: dict[str, Any] | None = None) -> None:
         text = "".join(p.text for p in pieces).strip()
         if not text:
@@ -152,8 +163,13 @@ class _Packer:
         start = min(p.span()[0] for p in pieces if p.offsets)
         end = max(p.span()[1] for p in pieces if p.offsets)
         pos = len(self.chunks)
+        page = self._page(start)
+        meta = dict(meta or {})
+        bbox = self._bbox(start, end, page)
+        if bbox:
+            meta["bbox"] = bbox
         self.chunks.append(Chunk(chunk_id(self.doc_id, pos, text), pos, text, self.heading, start, end, kind,
-                                 self._page(start), meta or {}))
+                                 page, meta))
 
     def flush(self, overlap: bool = False) -> None:
         if self.buf:
@@ -216,7 +232,7 @@ def describe_row(header: list[str], row: list[str]) -> str:
 def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:
     """(source text, chunks) of a document's blocks."""
     source, units, bounds = build_units(blocks)
-    packer = _Packer(doc_id, bounds)
+    packer = _Packer(doc_id, bounds, [b.meta.get("bbox") for b in blocks])
     stack: list[tuple[int, str]] = []  # heading path
     for u in units:
         if u.kind == "heading":

@@ -95,6 +95,7 @@ class Row:
     end: int
     page: int | None
     doc_meta: dict[str, Any] = field(default_factory=dict)
+    bbox: list[int] | None = None  # the chunk's box on its page (OCR'd scans)
 
 
 @dataclass
@@ -214,8 +215,9 @@ class KBIndex:
                 segments[r["doc_id"]] = self._segment(r["doc_id"])
             seg = segments[r["doc_id"]]
             dmeta = (loads(r["doc_meta"]) or {}).get("user", {})
+            cmeta = loads(r["meta"]) if r["meta"] else {}
             rows.append(Row(r["id"], r["doc_id"], r["doc_name"], r["position"], r["text"], r["heading"], r["kind"],
-                            r["start"], r["end"], r["page"], dmeta))
+                            r["start"], r["end"], r["page"], dmeta, (cmeta or {}).get("bbox")))
             tokens.append(r["tokens"].split() if r["tokens"] else [])
             ok = seg is not None and r["position"] < len(seg)
             vecs.append(seg[r["position"]] if ok and seg is not None else np.zeros(DIM, np.float32))

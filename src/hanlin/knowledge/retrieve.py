@@ -74,6 +74,8 @@ class Hit:
                                "dense": round(self.dense, 4), "bm25": round(self.bm25, 4),
                                "coverage": round(self.coverage, 4), "relevant": self.relevant,
                                "first_in_both": self.first_in_both}
+        if r.bbox:
+            out["bbox"] = r.bbox
         if self.rerank is not None:
             out["rerank"] = self.rerank
         return out

@@ -34,6 +34,7 @@ from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
 from hanlin.limits import DEFAULT_LIMITS, InputLimits
+from hanlin.ocr.inputs import OcrLimits, is_ocr_type
 from hanlin.offload import run_cpu
 from hanlin.store.db import Store, dumps, loads, now
 
@@ -70,10 +71,12 @@ def _check_name(name: str, what: str = "knowledge base") -> str:
 
 class KnowledgeService:
     def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50,
-                 limits: InputLimits = DEFAULT_LIMITS) -> None:
+                 limits: InputLimits = DEFAULT_LIMITS, ocr_limits: OcrLimits | None = None,
+                 ocr_threads: int = 0) -> None:
         self.store, self.root, self.embedder = store, root, embedder
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
         self.limits = limits
+        self.ocr_limits, self.ocr_threads = ocr_limits or OcrLimits(), ocr_threads
         self.cache = IndexCache()
 
     # ---- knowledge bases
@@ -153,6 +156,11 @@ class KnowledgeService:
         same = await asyncio.to_thread(self._unchanged, index.kb, filename, data, meta)
         if same is not None:
             return same
+        if timeout is not None and is_ocr_type(filename) and data:  # a scan may be OCR'd: the deadline is per page
+            from hanlin.ocr.inputs import count_pages
+
+            pages = await asyncio.to_thread(count_pages, data, filename, self.ocr_limits)
+            timeout *= max(1, min(pages, self.ocr_limits.max_pages))
         prepared = await run_cpu(self.prepare_document, filename, data, timeout=timeout,
                                  what=f"reading '{PurePath(filename).name}'")
         return await asyncio.to_thread(self._index_document, tenant, kb_name, prepared, meta, None)
@@ -219,7 +227,7 @@ class KnowledgeService:
                                   f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
         if progress:
             progress(0, 1, "extracting")
-        blocks = [_folded(b) for b in extract(data, name, self.limits)]
+        blocks = [_folded(b) for b in self.extract_blocks(data, name, progress)]
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
@@ -244,6 +252,15 @@ class KnowledgeService:
             index.remove_files(replaced)
         return {"id": doc.doc_id, "name": doc.name, "chunks": len(doc.chunks), "size": len(doc.data),
                 "replaced": bool(replaced), "unchanged": False, "metadata": meta or {}}
+
+    def extract_blocks(self, data: bytes, name: str, progress: Progress | None = None) -> list[Any]:
+        """Blocks of a file; scans, images and PDF pages without a usable text layer are OCR'd."""
+        if is_ocr_type(name):
+            from hanlin.ocr.kb import extract_with_ocr
+
+            return extract_with_ocr(data, name, lambda d, n: extract(d, n, self.limits), self.ocr_limits,
+                                    self.ocr_threads, progress)
+        return extract(data, name, self.limits)
 
     def list_documents(self, tenant: str, kb_name: str) -> list[dict[str, Any]]:
         kb = self.get_kb(tenant, kb_name)
@@ -350,7 +367,8 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
 
 def install(services: Any) -> None:
     svc = KnowledgeService(services.store, services.settings.home / "knowledge", services.engines.embedder,
-                           services.settings.max_upload_mb, InputLimits.from_settings(services.settings))
+                           services.settings.max_upload_mb, InputLimits.from_settings(services.settings),
+                           OcrLimits.from_settings(services.settings), services.settings.n_threads)
     services.extras["knowledge"] = svc
     services.chat.hooks.append(make_chat_hook(svc))
 
@@ -364,4 +382,5 @@ def local_service(settings: Any) -> KnowledgeService:
     store.init()
     embedder = E5Embedder(settings.embedding_model, settings.n_threads)
     return KnowledgeService(store, settings.home / "knowledge", embedder, settings.max_upload_mb,
-                            InputLimits.from_settings(settings))
+                            InputLimits.from_settings(settings), OcrLimits.from_settings(settings),
+                            settings.n_threads)

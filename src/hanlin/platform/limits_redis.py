@@ -72,6 +72,35 @@ return {1, '0'}
 """
 
 
+# KEYS[1] = log, KEYS[2] = sum; ARGV = entry id, old cost, new cost, window_ms, expire_in_ms (-1 = keep its time).
+SETTLE_SCRIPT = """
+local old = ARGV[1] .. ':' .. ARGV[2]
+local score = redis.call('ZSCORE', KEYS[1], old)
+if not score then return 0 end
+redis.call('ZREM', KEYS[1], old)
+local delta = -tonumber(ARGV[2])
+local new = tonumber(ARGV[3])
+if new > 0 then
+  local s = tonumber(score)
+  local e = tonumber(ARGV[5])
+  if e >= 0 then
+    local t = redis.call('TIME')
+    local s2 = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[4]) + e
+    if s2 < s then s = s2 end
+  end
+  redis.call('ZADD', KEYS[1], s, ARGV[1] .. ':' .. ARGV[3])
+  delta = delta + new
+end
+local stored = redis.call('GET', KEYS[2])
+if stored then
+  local v = tonumber(stored) + delta
+  if v < 0 then v = 0 end
+  redis.call('SET', KEYS[2], tostring(v), 'KEEPTTL')
+end
+return 1
+"""
+
+
 class RedisRateLimiter:
     """``RateLimiter`` over Redis (``HANLIN_REDIS_URL``, e.g. ``redis://127.0.0.1:6379/0``)."""
 
@@ -84,26 +113,45 @@ class RedisRateLimiter:
         self._redis = client or redis.Redis.from_url(url, socket_timeout=timeout_s,
                                                      socket_connect_timeout=timeout_s)
         self._script = self._redis.register_script(HIT_SCRIPT)
+        self._settle = self._redis.register_script(SETTLE_SCRIPT)
 
     @staticmethod
     def _keys(key: str) -> list[str]:
         return [f"{PREFIX}{{{key}}}", f"{PREFIX}{{{key}}}:sum"]
 
     def hit(self, key: str, limit: int, window_s: float, cost: int = 1) -> tuple[bool, float]:
+        ok, wait, _ = self.reserve(key, limit, window_s, cost)
+        return ok, wait
+
+    def reserve(self, key: str, limit: int, window_s: float, cost: int) -> tuple[bool, float, str]:
         import redis
 
         window_ms = max(1, int(window_s * 1000))
         if time.monotonic() < self._down_until:
             raise self._unavailable(self._down_reason)
+        entry = uuid.uuid4().hex
         try:
             allowed, retry_ms = self._script(keys=self._keys(key),
-                                             args=[int(limit), window_ms, max(0, int(cost)), uuid.uuid4().hex])
+                                             args=[int(limit), window_ms, max(0, int(cost)), entry])
         except redis.RedisError as e:
             self._down_until, self._down_reason = time.monotonic() + self.retry_s, str(e)
             raise self._unavailable(str(e)) from e
         if int(allowed) == 1:
-            return True, 0.0
-        return False, max(0.001, float(retry_ms) / 1000.0)
+            return True, 0.0, entry
+        return False, max(0.001, float(retry_ms) / 1000.0), ""
+
+    def settle(self, key: str, entry: str, old_cost: int, new_cost: int, window_s: float,
+               expire_in_s: float | None = None) -> None:
+        import redis
+
+        if not entry or old_cost <= 0:
+            return
+        expire_ms = -1 if expire_in_s is None else max(0, int(expire_in_s * 1000))
+        try:
+            self._settle(keys=self._keys(key), args=[entry, int(old_cost), max(0, int(new_cost)),
+                                                     max(1, int(window_s * 1000)), expire_ms])
+        except redis.RedisError as e:  # the answer is made: count on the entry expiring with its window
+            self._down_until, self._down_reason = time.monotonic() + self.retry_s, str(e)
 
     def _unavailable(self, reason: str) -> Unavailable:
         return Unavailable(f"The shared rate-limit store (Redis at {self._safe_url()}) is unreachable: {reason}. "

@@ -24,6 +24,7 @@ class Tally:
     completion_tokens: int = 0
     calls: int = 0
     models: list[str] = field(default_factory=list)
+    pages: int = 0  # pages OCR'd (POST /v1/ocr)
 
     def add(self, model: str, usage: dict[str, Any] | None) -> None:
         u = usage or {}

@@ -1,11 +1,13 @@
 """Quotas: requests/minute and tokens/minute per key and per tenant, monthly token budgets.
 
-Admission (before any generation): the monthly budgets must have room for the request's estimated cost,
-which is then held until the real tokens are charged; tokens/minute must not be used up; then one request is
-taken from the tenant's and the key's requests/minute windows — atomically, so 50 simultaneous requests
-against 10/minute let exactly 10 through. After generation the real token count (streaming included) is
-charged. Tokens/minute is checked before and charged after, so requests already running when it is reached
-may overshoot it by their own size; request limits are exact.
+Admission (before any generation) reserves what a chat request may cost — its real prompt token count (the
+engine tokenizes the templated prompt; engines that cannot tokenize get a safe upper bound, UTF-8 bytes) plus
+``max_tokens`` — in the tokens/minute window and against the monthly budget, each in one atomic step of the
+shared limiter (in process, or in Redis for several nodes); a request is admitted only while
+``spent + reserved + its cost <= limit``. After generation the reservation is settled to the real token count.
+So spent <= limit holds under any concurrency, as long as a request cannot outgrow its reservation (max_tokens is
+enforced by the engine; requests without max_tokens under a token quota get ``quota_default_max_tokens``).
+Then one request is taken from the tenant's and the key's requests/minute windows.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from hanlin.errors import RateLimited
-from hanlin.platform.limits import UNLIMITED, RateLimiter
+from hanlin.platform.limits import UNLIMITED, LocalRateLimiter, RateLimiter
 from hanlin.platform.principal import Principal
 from hanlin.platform.tables import api_keys_table, tenants_table
 from hanlin.platform.usage import UsageMeter, month_start, next_month_start
@@ -26,21 +28,28 @@ from hanlin.store.db import Store
 MINUTE = 60.0
 LIMITS_TTL_S = 2.0      # quota edits made by another process (the CLI) apply within this
 BUDGET_REFRESH_S = 30.0  # month totals are re-read from the database (other nodes) this often
-HOLD_MAX_S = 600.0       # a budget hold older than this is ignored (its request died without a usage row)
-DEFAULT_COMPLETION_ESTIMATE = 256  # held for a request without max_tokens
+HOLD_MAX_S = 600.0       # a budget hold older than this is dropped (its request died without a usage row)
+DEFAULT_COMPLETION_ESTIMATE = 256  # reserved for a request without max_tokens when no quota caps it
+
+
+@dataclass
+class Entry:
+    """One reserved entry in a limiter window."""
+
+    key: str
+    entry: str
+    cost: int
+    window_s: float
+    kind: str  # "tpm" | "budget"
 
 
 @dataclass
 class Reservation:
-    """Budget tokens held by one running request (dropped after HOLD_MAX_S in case it never finishes)."""
+    """What one running request reserved (tokens/minute and monthly budget entries), settled when it ends."""
 
     tokens: int
-    scopes: list[str]
-    created: float = field(default_factory=time.monotonic)
+    entries: list[Entry] = field(default_factory=list)
     released: bool = False
-
-    def stale(self) -> bool:
-        return time.monotonic() - self.created > HOLD_MAX_S
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class QuotaService:
         self._limits: dict[str, tuple[float, Limits]] = {}
         self._month: dict[str, tuple[float, float, int]] = {}  # scope -> (month start, read at, tokens)
         self._lock = threading.Lock()
-        self._holds: dict[str, list[Reservation]] = {}
+        self._shared = not isinstance(limiter, LocalRateLimiter)  # Redis: several nodes share the windows
 
     # --- limits --------------------------------------------------------------------------------------------
     def invalidate(self) -> None:
@@ -102,20 +111,28 @@ class QuotaService:
         return used
 
     # --- admission and charging ------------------------------------------------------------------------------
+    def has_token_limits(self, principal: Principal) -> bool:
+        return any(lim.tpm is not None or lim.monthly_tokens is not None
+                   for lim in (self.limits(scope) for scope, _ in self._scopes(principal)))
+
     def admit(self, principal: Principal, estimate: int = 0) -> Reservation:
-        """Raise RateLimited (429 + Retry-After) when the caller is over any limit; else take one request and
-        hold ``estimate`` tokens of the monthly budgets until :meth:`release` (after the real tokens are
-        charged), so concurrent requests cannot all spend the same remainder."""
+        """Raise RateLimited (429 + Retry-After) when the caller is over any limit; else reserve ``estimate``
+        tokens in every tokens/minute window and monthly budget (settled by :meth:`charge` or dropped by
+        :meth:`release`) and take one request from the requests/minute windows."""
         scopes = self._scopes(principal)
-        held = self._reserve_budgets(scopes, max(0, estimate))
+        held = Reservation(max(0, estimate))
         try:
+            self._reserve_budgets(scopes, held)
             for scope, who in scopes:
                 lim = self.limits(scope)
                 if lim.tpm is not None:
-                    ok, wait = self.limiter.hit(f"tpm:{scope}", lim.tpm, MINUTE, 0)
+                    ok, wait, entry = self.limiter.reserve(f"tpm:{scope}", lim.tpm, MINUTE, held.tokens)
                     if not ok:
-                        raise RateLimited(f"Tokens per minute limit of {who} ({lim.tpm}) reached; retry in "
-                                          f"{wait:.0f} s.", retry_after=wait, code="tokens_per_minute_exceeded")
+                        raise RateLimited(f"Tokens per minute limit of {who} ({lim.tpm}) reached: this request "
+                                          f"may use up to {held.tokens} tokens (prompt + max_tokens); retry in "
+                                          f"{wait:.0f} s or lower max_tokens.", retry_after=wait,
+                                          code="tokens_per_minute_exceeded")
+                    held.entries.append(Entry(f"tpm:{scope}", entry, held.tokens, MINUTE, "tpm"))
             for scope, who in scopes:
                 lim = self.limits(scope)
                 if lim.rpm is not None:
@@ -128,36 +145,55 @@ class QuotaService:
             raise
         return held
 
-    def _reserve_budgets(self, scopes: list[tuple[str, str]], estimate: int) -> Reservation:
-        budgets = [(scope, who, lim.monthly_tokens) for scope, who in scopes
-                   if (lim := self.limits(scope)).monthly_tokens is not None]
-        used = {scope: self.month_tokens(scope) for scope, _, _ in budgets}  # database reads outside the lock
-        held = Reservation(estimate, [scope for scope, _, _ in budgets])
-        with self._lock:  # check every budget and hold the estimate in one step
-            for scope, who, budget in budgets:
-                if used[scope] + self._held(scope) >= (budget or 0):
-                    raise RateLimited(f"The monthly token budget of {who} ({budget}) is used up (or held by "
-                                      "requests still running); it renews on the 1st (UTC) or an admin can "
-                                      "raise it.", retry_after=max(1.0, next_month_start() - time.time()),
-                                      code="monthly_budget_exceeded")
-            for scope in held.scopes:
-                self._holds.setdefault(scope, []).append(held)
-        return held
+    def _reserve_budgets(self, scopes: list[tuple[str, str]], held: Reservation) -> None:
+        month = month_start()
+        for scope, who in scopes:
+            budget = self.limits(scope).monthly_tokens
+            if budget is None:
+                continue
+            left = budget - self.month_tokens(scope)  # charged so far (database); in-flight holds are in the window
+            key = f"hold:{scope}:{int(month)}"
+            ok, _, entry = (self.limiter.reserve(key, left, HOLD_MAX_S, held.tokens) if left > 0
+                            else (False, 0.0, ""))
+            if not ok:
+                raise RateLimited(f"The monthly token budget of {who} ({budget}) has no room for this request (up "
+                                  f"to {held.tokens} tokens: prompt + max_tokens; the rest is spent or held by "
+                                  "requests still running); it renews on the 1st (UTC), an admin can raise it, or "
+                                  "lower max_tokens.", retry_after=max(1.0, next_month_start() - time.time()),
+                                  code="monthly_budget_exceeded")
+            held.entries.append(Entry(key, entry, held.tokens, HOLD_MAX_S, "budget"))
 
-    def _held(self, scope: str) -> int:
-        fresh = [r for r in self._holds.get(scope, []) if not r.released and not r.stale()]
-        self._holds[scope] = fresh
-        return sum(r.tokens for r in fresh)
+    def held(self, scope: str) -> int:
+        """Tokens reserved by running requests (and recently settled ones, see :meth:`charge`) in a budget."""
+        used = getattr(self.limiter, "used", None)
+        return int(used(f"hold:{scope}:{int(month_start())}", HOLD_MAX_S)) if used else 0
 
     def release(self, held: Reservation | None) -> None:
-        if held is not None:
-            held.released = True
+        """Drop a reservation whose request ended without charging (refused, failed before any tokens)."""
+        if held is None or held.released:
+            return
+        held.released = True
+        for e in held.entries:
+            self.limiter.settle(e.key, e.entry, e.cost, 0, e.window_s)
 
-    def charge(self, principal: Principal, tokens: int) -> None:
+    def charge(self, principal: Principal, tokens: int, held: Reservation | None = None) -> None:
+        """Count a finished request's real tokens: settle its reservation to them (or add them to the windows
+        when it reserved nothing, e.g. office app routes, checked before and charged after)."""
+        settled = {e.key for e in held.entries if e.kind == "tpm"} if held and not held.released else set()
+        if held is not None and not held.released:
+            held.released = True
+            # a settled budget entry stays in the hold window until every node's cached month total (re-read
+            # every BUDGET_REFRESH_S) includes the usage row just written, so no node counts it as free meanwhile
+            linger = BUDGET_REFRESH_S + 1 if self._shared else 0.0
+            for e in held.entries:
+                if e.kind == "tpm":
+                    self.limiter.settle(e.key, e.entry, e.cost, tokens, e.window_s)
+                else:
+                    self.limiter.settle(e.key, e.entry, e.cost, tokens if linger else 0, e.window_s, linger)
         if tokens <= 0:
             return
         for scope, _ in self._scopes(principal):
-            if self.limits(scope).tpm is not None:
+            if self.limits(scope).tpm is not None and f"tpm:{scope}" not in settled:
                 self.limiter.hit(f"tpm:{scope}", UNLIMITED, MINUTE, tokens)
             with self._lock:
                 cached = self._month.get(scope)

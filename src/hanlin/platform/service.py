@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from hanlin.config import Settings
+from hanlin.engine.tokens import prompt_tokens
 from hanlin.errors import AuthenticationError, HanlinError, PermissionDenied, RateLimited
 from hanlin.platform.apps import AppStore, make_app_hook
 from hanlin.platform.audit import AuditLog, actor_of
@@ -27,7 +28,7 @@ from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
 from hanlin.platform.metering import Tally, current_tally, install_metering, start_tally, stop_tally
 from hanlin.platform.principal import Principal, reset_current_principal, set_current_principal
-from hanlin.platform.quotas import DEFAULT_COMPLETION_ESTIMATE, QuotaService, Reservation
+from hanlin.platform.quotas import QuotaService, Reservation
 from hanlin.platform.tenants import TenantStore
 from hanlin.platform.usage import UsageMeter
 from hanlin.serving.chat import Prepared
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 
 # POST routes that generate (and so count against quotas) besides /v1/chat/completions, which the chat
 # service meters itself with exact token counts.
-METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank")
+METERED_PREFIXES = ("/v1/apps/", "/v1/completions", "/v1/embeddings", "/v1/rerank", "/v1/ocr")
 METERED_SUFFIXES = ("/ask", "/search")
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
@@ -61,11 +62,15 @@ class HoldBox:
 _hold_box: ContextVar[HoldBox | None] = ContextVar("hanlin_budget_hold", default=None)
 
 
-def estimate_tokens(body: dict[str, Any]) -> int:
-    """What a chat request may cost, held against monthly budgets while it runs: ~2 characters per prompt
-    token (Chinese and English alike for Qwen's tokenizer, roughly) plus max_tokens."""
-    chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
-    return chars // 2 + int(body.get("max_tokens") or DEFAULT_COMPLETION_ESTIMATE)
+async def reserve_estimate(engines: Any, principal: Principal, prepared: Prepared, default_max_tokens: int) -> int:
+    """What a chat request may cost at most: its real prompt token count (tokenized by the engine, or a safe
+    upper bound) plus max_tokens — which a request under a token quota always gets, so it cannot outgrow this."""
+    body = prepared.body
+    if not body.get("max_tokens"):
+        body["max_tokens"] = default_max_tokens
+    engine = await engines.get(prepared.model, principal=principal)
+    tokens, _ = await prompt_tokens(engine, body)
+    return tokens + int(body["max_tokens"])
 
 
 class Platform:
@@ -78,11 +83,16 @@ class Platform:
         self.usage = UsageMeter(store)
         self.quotas = QuotaService(store, limiter or make_rate_limiter(settings), self.usage)
         self.apps = AppStore(store, self.audit)
+        self.engines: Any = None  # set by install(): the quota hook tokenizes prompts with the request's engine
 
     # --- chat hooks ------------------------------------------------------------------------------------------
     async def quota_hook(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared) -> Prepared:
+        estimate = 0  # rpm only: nothing to tokenize
+        if self.engines is not None and self.quotas.has_token_limits(principal):
+            estimate = await reserve_estimate(self.engines, principal, prepared,
+                                              self.settings.quota_default_max_tokens)
         try:
-            held = self.quotas.admit(principal, estimate_tokens(prepared.body))
+            held = self.quotas.admit(principal, estimate)
         except RateLimited:
             self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id,
                               model=req.model or self.settings.model, status="rate_limited")
@@ -103,14 +113,12 @@ class Platform:
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=model,
                           prompt_tokens=usage["prompt_tokens"], completion_tokens=usage["completion_tokens"],
                           total_tokens=total, latency_s=latency_s, status=status)
-        self._charge(principal, total)
         box = _hold_box.get()
-        if box is not None:  # the real tokens are charged now: drop this request's budget hold
-            self.quotas.release(box.held)
+        self._charge(principal, total, box.held if box is not None else None)  # settles this request's reservation
 
-    def _charge(self, principal: Principal, tokens: int) -> None:
+    def _charge(self, principal: Principal, tokens: int, held: Reservation | None = None) -> None:
         try:
-            self.quotas.charge(principal, tokens)
+            self.quotas.charge(principal, tokens, held)
         except HanlinError:  # e.g. Redis gone after the answer was made: the usage row is already written
             log.warning("could not charge %d tokens to tenant %s", tokens, principal.tenant_id)
 
@@ -118,7 +126,7 @@ class Platform:
         total = tally.prompt_tokens + tally.completion_tokens
         self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=tally.model, route=route,
                           prompt_tokens=tally.prompt_tokens, completion_tokens=tally.completion_tokens,
-                          latency_s=latency_s, status=status)
+                          latency_s=latency_s, status=status, pages=tally.pages)
         self._charge(principal, total)
 
     # --- HTTP middleware for the other generation routes -------------------------------------------------------
@@ -234,7 +242,8 @@ class Platform:
 def install(services: Any) -> None:
     platform = Platform(services.store, services.settings)
     services.auth.key_lookup = platform.keys.lookup
-    services.chat.hooks.append(platform.quota_hook)
+    platform.engines = services.engines
+    services.chat.admission.append(platform.quota_hook)  # after every hook: it counts the final prompt
     services.chat.hooks.append(make_app_hook(platform.apps, services.settings.model))
     services.chat.usage_sinks.append(platform.usage_sink)
     services.extras["platform"] = platform

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from hanlin.store.db import metadata
+from hanlin.store.db import metadata, migration
 
 tenants_table = sa.Table(
     "tenants", metadata,
@@ -52,8 +53,16 @@ usage_table = sa.Table(
     sa.Column("total_tokens", sa.Integer, nullable=False, default=0),
     sa.Column("latency_ms", sa.Integer, nullable=False, default=0),
     sa.Column("status", sa.String(32), nullable=False, default="ok"),
+    sa.Column("pages", sa.Integer, nullable=False, default=0, server_default="0"),  # pages OCR'd
     sa.Index("ix_usage_tenant_time", "tenant_id", "created_at"),
 )
+
+
+@migration("usage_events.pages")
+def _usage_pages(conn: Connection) -> None:
+    """Databases made before OCR metering: add the pages column."""
+    if "pages" not in {c["name"] for c in sa.inspect(conn).get_columns("usage_events")}:
+        conn.execute(sa.text("ALTER TABLE usage_events ADD COLUMN pages INTEGER NOT NULL DEFAULT 0"))
 
 audit_table = sa.Table(
     "audit_log", metadata,

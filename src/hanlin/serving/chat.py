@@ -50,6 +50,8 @@ class ChatService:
         self.engines = engines
         self.metrics = metrics or Metrics()
         self.hooks: list[ChatHook] = []
+        # run last, on the final request (app prompt, knowledge passages and tool prompt included): quota admission
+        self.admission: list[ChatHook] = []
         self.usage_sinks: list[UsageSink] = []
 
     async def prepare(self, principal: Principal, req: ChatCompletionRequest) -> Prepared:
@@ -74,6 +76,8 @@ class ChatService:
             app_ref = app_ref.split("@", 1)[0]  # "app:NAME@2" is covered by a scope on "app:NAME"
         if not principal.allows(f"model:{prepared.model}") and not (app_ref and principal.allows(app_ref)):
             raise PermissionDenied(f"This API key may not use model '{req.model}'", param="model")
+        for hook in self.admission:
+            prepared = await hook(principal, req, prepared)
         return prepared
 
     def _record(self, principal: Principal, model: str, usage: dict[str, int], started: float, status: str) -> None:

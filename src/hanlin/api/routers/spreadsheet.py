@@ -71,7 +71,7 @@ class ExplainBody(BaseModel):
 async def formula_explain(body: ExplainBody, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     if not body.formula.strip():
         raise BadRequest("The formula is empty.", param="formula")
-    return services.extras["formulas"].explain(body.formula, body.lang)
+    return await services.extras["formulas"].aexplain(body.formula, body.lang)
 
 
 @router.post("/chart")

@@ -15,6 +15,7 @@ from hanlin.apps.charts.spec import CHART_TYPES, ChartIntent, build_vegalite, in
 from hanlin.apps.formulas.llmjson import ask_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, UnprocessableInput
+from hanlin.offload import run_cpu
 from hanlin.services import Services
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,9 @@ async def make_charts(table: Table, out: str | Path | None, *, ask: str | None =
         progress(0.6 + 0.4 * i / len(intents), f"rendering {i + 1}/{len(intents)}")
         spec, data = build_vegalite(table, intent)
         if out:
-            output = render(spec, _numbered(Path(out), i))
+            output = await run_cpu(render, spec, _numbered(Path(out), i), what="rendering the chart")
         else:
-            raw = render_bytes(spec, fmt)
+            raw = await run_cpu(render_bytes, spec, fmt, what="rendering the chart")
             mime = {"png": "image/png", "svg": "image/svg+xml", "html": "text/html"}[fmt]
             output = f"data:{mime};base64," + base64.b64encode(raw).decode()
         charts.append({"chart_type": intent.chart_type, "spec": spec, "output": output, "intent": intent.to_json(),
@@ -101,7 +102,8 @@ class ChartService:
 
     async def chart_api(self, path: Path, *, ask: str | None, fmt: str, sheet_name: str | None,
                         model: str | None) -> dict[str, Any]:
-        table = load_table(path, sheet_name)
+        table = await run_cpu(load_table, path, sheet_name, timeout=self.services.settings.work_timeout_s,
+                              what="reading the table")
         engine = await self.services.engines.get(model) if ask else None
         return await make_charts(table, None, ask=ask, engine=engine, fmt=fmt)
 

@@ -28,6 +28,7 @@ from hanlin.apps.documents.schema import (
 from hanlin.apps.llm import generate_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
+from hanlin.offload import run_cpu
 
 JOB_KIND = "document"
 FORMATS = ("docx", "md", "txt", "pdf")
@@ -184,7 +185,8 @@ class DocumentService:
         doc, usage = await draft(engine, req)
         file_id = "doc_" + uuid.uuid4().hex[:20]
         ext = "docx" if req.fmt == "pdf" and not soffice_binary() else req.fmt
-        result = render_and_check(doc, self._dir(tenant_id) / f"{file_id}.{ext}", req.fmt)
+        result = await run_cpu(render_and_check, doc, self._dir(tenant_id) / f"{file_id}.{ext}", req.fmt,
+                               what="writing the document")
         out = Path(result["output"])
         result.update({"file_id": out.stem, "filename": f"{doc.title}.{out.suffix.lstrip('.')}",
                        "download_url": f"/v1/apps/document/files/{out.name}", "usage": usage})

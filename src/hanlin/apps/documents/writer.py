@@ -6,7 +6,9 @@ pitch); body 3号 仿宋_GB2312 16 pt; title 2号 小标宋 22 pt centred; headi
 red 发文机关标志 and red separator line; page numbers "— 1 —" 4号 宋体, odd pages right, even pages left, one
 character in from the edge; 署名 centred over the 成文日期, which sits 4 characters from the right edge.
 
-``write_official_document(doc, path)`` is the reusable entry point (the minutes app uses it for 纪要).
+``write_official_document(doc, path)`` and ``official_document_bytes(doc)`` are the entry points; every 公文 .docx
+Hanlin writes goes through them, the minutes app's 纪要 included (``apps/minutes/render.to_docx_bytes`` builds an
+``OfficialDocument(doc_type="纪要")`` and calls ``official_document_bytes``).
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ from typing import Any
 from hanlin.apps.formulas.explain import explain
 from hanlin.apps.formulas.generate import FormulaGenerator, FormulaResult, write_output
 from hanlin.apps.formulas.workbook import load_workbook_info
+from hanlin.limits import InputLimits, check_formula
+from hanlin.offload import run_cpu
 from hanlin.services import Services
 
 
@@ -21,12 +23,23 @@ class FormulaService:
         engine = await self.services.engines.get(model)
         result = await FormulaGenerator(engine, lang=lang).generate(request, path, sheet_name, target)
         if write_to is not None and result.formula:
-            result.output = write_output(result, load_workbook_info(path), write_to, label=request)
+            info = await run_cpu(load_workbook_info, path, timeout=self._timeout, what="reading the workbook")
+            result.output = await run_cpu(write_output, result, info, write_to, label=request,
+                                          timeout=self._timeout, what="writing the workbook")
         return result
 
     def explain(self, formula: str, lang: str = "zh", path: Path | None = None) -> dict[str, Any]:
         info = load_workbook_info(path) if path else None
         return explain(formula, lang, info)
+
+    async def aexplain(self, formula: str, lang: str = "zh") -> dict[str, Any]:
+        """:meth:`explain` in the CPU pool with a deadline (HANLIN_WORK_TIMEOUT_S)."""
+        check_formula(formula, InputLimits.from_settings(self.services.settings))
+        return await run_cpu(explain, formula, lang, None, timeout=self._timeout, what="explaining the formula")
+
+    @property
+    def _timeout(self) -> float:
+        return float(self.services.settings.work_timeout_s)
 
 
 def install(services: Services) -> None:

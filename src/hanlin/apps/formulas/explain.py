@@ -11,6 +11,7 @@ from hanlin.apps.formulas.catalogue import catalogue
 from hanlin.apps.formulas.verify import normalise
 from hanlin.apps.formulas.workbook import WorkbookInfo
 from hanlin.errors import BadRequest
+from hanlin.limits import check_formula
 
 _OPS_ZH = {"+": "加", "-": "减", "*": "乘", "/": "除以", "^": "乘方", "&": "连接文本", "=": "等于",
            "<>": "不等于", ">": "大于", "<": "小于", ">=": "大于等于", "<=": "小于等于", "%": "百分比"}
@@ -30,9 +31,12 @@ class Node:
 def parse_tree(formula: str) -> list[Node]:
     import formulas
 
-    f = normalise(formula)
+    f = normalise(check_formula(formula))
     try:
         tokens, _ = formulas.Parser().ast(f)
+    except RecursionError:
+        raise BadRequest("The formula nests too deeply to parse (HANLIN_MAX_FORMULA_DEPTH).", param="formula",
+                         code="formula_too_deep") from None
     except Exception as e:  # noqa: BLE001
         raise BadRequest(f"The formula does not parse: {e}. Check brackets, commas and quotes.",
                          param="formula") from None

@@ -20,6 +20,7 @@ from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import SheetInfo, WorkbookInfo, describe, load_workbook_info
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
+from hanlin.offload import run_cpu
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ class FormulaGenerator:
             raise BadRequest("The request is empty: say what the formula should compute.", param="request")
         progress = progress or (lambda f, s: None)
         progress(0.05, "reading workbook")
-        info = load_workbook_info(path)
+        info = await run_cpu(load_workbook_info, path, what="reading the workbook")
         sheet = info.sheet(sheet_name)
         hints = P.request_hints(request, sheet)
         _check_named_columns(request, sheet)
@@ -108,7 +109,8 @@ class FormulaGenerator:
             data, raw = await ask_json(self.engine, messages, schema, name="formula_spec",
                                        max_tokens=self.max_tokens, seed=41 + attempt)
             spec = P.Spec.from_json(data if isinstance(data, dict) else {})
-            result = self._try(spec, request, info, sheet, hints, target, attempt)
+            result = await run_cpu(self._try, spec, request, info, sheet, hints, target, attempt,
+                                   what="checking the formula")
             if data is None:
                 result.problems = ["the reply was not valid JSON"]
             if result.verified:

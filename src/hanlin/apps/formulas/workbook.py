@@ -20,7 +20,8 @@ from typing import Any
 
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from hanlin.errors import BadRequest, NotFound, UnprocessableInput
+from hanlin.errors import BadRequest, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.limits import check_zip, current_limits
 
 MAX_DISTINCT = 40  # distinct values kept per column (enum for criteria)
 SCAN_ROWS = 20_000  # rows scanned for types/distinct values; the rest is only counted
@@ -221,6 +222,8 @@ def _check_file(path: Path) -> str:
         if not zipfile.is_zipfile(path):
             raise UnprocessableInput(f"'{path.name}' is not a valid xlsx file (corrupt or not an Excel workbook).",
                                      code="corrupt_workbook")
+        with zipfile.ZipFile(path) as zf:
+            check_zip(zf, path.name, current_limits())
         return "xlsx"
     if suffix in (".csv", ".tsv", ".txt"):
         return "csv"
@@ -266,6 +269,8 @@ def _load_xlsx(path: Path, scan_rows: int) -> WorkbookInfo:
 
 
 def _profile_ws(ws: Any, name: str, scan_rows: int) -> SheetInfo | None:
+    if hasattr(ws, "reset_dimensions"):  # a forged <dimension ref="A1:XFD1048576"/> must not pad every row
+        ws.reset_dimensions()
     rows = ws.iter_rows(values_only=True)
     header_row = 0
     headers: list[str] = []
@@ -289,7 +294,7 @@ def _profile_ws(ws: Any, name: str, scan_rows: int) -> SheetInfo | None:
             prof.add(row)
             scanned += 1
             if len(samples) < SAMPLE_ROWS:
-                samples.append(list(row[:len(headers)]))
+                samples.append(list(row[:len(headers)]) + [None] * (len(headers) - len(row)))
     return SheetInfo(name, header_row, last, prof.finish(), samples, scanned)
 
 
@@ -314,16 +319,35 @@ def _sniff(path: Path) -> tuple[str, Any]:
     return enc, dialect
 
 
+def checked_csv(f: Any, dialect: Any, name: str) -> Iterator[list[str]]:
+    """csv rows with every field within HANLIN_MAX_CELL_CHARS; an over-long or malformed field is a 4xx (csv's
+    own 128 KiB field limit raised ``csv.Error``, a 500)."""
+    limit = current_limits().max_cell_chars
+    reader = csv.reader(f, dialect)
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise PayloadTooLarge(f"'{name}' line {reader.line_num}: {e}; fields may hold at most {limit:,} "
+                                  "characters (HANLIN_MAX_CELL_CHARS)", param="file", code="cell_too_long") from None
+        if any(len(v) > limit for v in row):
+            raise PayloadTooLarge(f"'{name}' line {reader.line_num} has a field over {limit:,} characters "
+                                  "(HANLIN_MAX_CELL_CHARS)", param="file", code="cell_too_long")
+        yield row
+
+
 def iter_csv(info: WorkbookInfo) -> Iterator[list[Any]]:
     with info.path.open(encoding=info.csv_encoding, newline="", errors="replace") as f:
-        yield from csv.reader(f, info.csv_dialect)
+        yield from checked_csv(f, info.csv_dialect, info.path.name)
 
 
 def _load_csv(path: Path, scan_rows: int) -> WorkbookInfo:
     enc, dialect = _sniff(path)
     info = WorkbookInfo(path, "csv", [], [path.stem], csv_dialect=dialect, csv_encoding=enc)
     with path.open(encoding=enc, newline="", errors="replace") as f:
-        rows = csv.reader(f, dialect)
+        rows = checked_csv(f, dialect, path.name)
         first = next(rows, None)
         if not first or not any(x.strip() for x in first):
             raise UnprocessableInput(f"'{path.name}' has no header row.", code="empty_sheet")

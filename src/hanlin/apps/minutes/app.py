@@ -44,7 +44,7 @@ class MinutesService:
                model: str | None = None, title: str | None = None) -> dict[str, Any]:
         apply_plan(parse_instruction(instruction, transcript.speakers), transcript.utterances)  # 422 now, not later
         payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
-                   "instruction": instruction, "model": model, "title": title}
+                   "meta": transcript.meta, "instruction": instruction, "model": model, "title": title}
         return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
 
     def _checkpoints(self, job_id: str) -> dict[int, dict[str, Any]]:
@@ -57,7 +57,7 @@ class MinutesService:
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-        transcript = transcript_from_utterances(inp["utterances"])
+        transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
         engine = await self.services.engines.get(inp.get("model"))
         done = self._checkpoints(ctx.job_id)
         if done:

@@ -1,7 +1,11 @@
-"""Minutes for meetings of any length: segment → per-chapter cited JSON (concurrent) → verify/repair → merge.
+"""Minutes for meetings of any length: segment → per-chapter cited JSON (concurrent) → verify → merge.
 
-Every model call is schema-constrained (speakers and line numbers as enums). A chapter's answer is verified by
-code (verify.py); failed items get one repair turn with the reason, then are dropped and counted.
+Every utterance is read: chapters are sized so a whole chapter fits one prompt (nothing clipped). Every model call
+is schema-constrained (speakers and line numbers as enums) and sent with ``cache_prompt`` so each slot reuses the
+shared system prompt. A chapter's answer is verified by code (verify.py), which also fixes what code can decide
+(the owner who committed or was assigned, corrected numbers); code-found decisions and action items (extract.py)
+are added beside the model's. Failed items are dropped and counted (one repair turn is optional, off by default:
+it cost more time than it saved items).
 """
 
 from __future__ import annotations
@@ -15,14 +19,14 @@ from typing import Any
 
 from hanlin.apps.llm import generate_json
 from hanlin.apps.minutes import prompts
-from hanlin.apps.minutes.extract import extractive_items, fallback_summary
+from hanlin.apps.minutes.extract import NUMBER, clause, extractive_items, fallback_summary
 from hanlin.apps.minutes.instruction import Plan, apply_plan, parse_instruction
 from hanlin.apps.minutes.schema import chapter_schema, overview_schema, repair_schema
 from hanlin.apps.minutes.segment import segment
-from hanlin.apps.minutes.transcript import Transcript, Utterance
-from hanlin.apps.minutes.verify import KINDS, Checker, VerifyStats, verify_items
+from hanlin.apps.minutes.transcript import Transcript, Utterance, format_time
+from hanlin.apps.minutes.verify import KINDS, Checker, VerifyStats, support, verify_items
 from hanlin.engine.base import Engine
-from hanlin.errors import HanlinError
+from hanlin.errors import EngineError, HanlinError
 
 log = logging.getLogger(__name__)
 Progress = Callable[[float, str], None]
@@ -31,46 +35,51 @@ Progress = Callable[[float, str], None]
 @dataclass
 class Options:
     instruction: str | None = None
-    chunk_chars: int = 2000  # transcript characters shown to the model per chapter (utterances are clipped)
-    chapter_chars: int = 4000  # transcript characters per chapter before clipping
-    max_chapters: int = 12
-    max_utts: int = 60
-    concurrency: int = 4
-    max_tokens: int = 500
-    repair: bool = True
-    extractive: bool = True  # add keyword-found decisions/action items when the model gives none
+    chapter_chars: int = 2400  # transcript characters per chapter; the whole chapter is shown to the model
+    max_prompt_chars: int = 7000  # only a single utterance longer than this is clipped (it is a chapter alone)
+    max_chapters: int = 40
+    max_utts: int = 50
+    concurrency: int | None = None  # chapter calls in flight; None = every engine slot busy (at least 4)
+    max_tokens: int = 450
+    repair: bool = False
+    extractive: bool = True  # add code-found decisions/action items beside the model's
     title: str | None = None
 
 
-def _usage_add(total: dict[str, int], usage: dict[str, int]) -> None:
-    for k, v in usage.items():
-        total[k] = total.get(k, 0) + int(v)
-
-
 async def _ask(engine: Engine, messages: list[dict[str, Any]], schema: dict[str, Any], max_tokens: int,
-               usage: dict[str, int]) -> dict[str, Any] | None:
+               usage: dict[str, Any]) -> dict[str, Any] | None:
+    """Schema-constrained JSON, or None (the reason kept in ``usage["error"]``)."""
     try:
-        res = await generate_json(engine, messages, schema, max_tokens=max_tokens, attempts=2)
-    except HanlinError as e:
-        log.warning("minutes: model call failed: %s", e.message)
+        res = await generate_json(engine, messages, schema, max_tokens=max_tokens, attempts=2, cache_prompt=True)
+    except (HanlinError, OSError) as e:  # OSError: a server that cannot be reached
+        reason = e.message if isinstance(e, HanlinError) else f"{type(e).__name__}: {e}"
+        log.warning("minutes: model call failed: %s", reason)
         usage["failed_calls"] = usage.get("failed_calls", 0) + 1
+        usage["error"] = reason
         return None
     _usage_add(usage, res.usage)
     usage["calls"] = usage.get("calls", 0) + 1
     return res.data if isinstance(res.data, dict) else None
 
 
+def _usage_add(total: dict[str, Any], usage: dict[str, Any]) -> None:
+    for k, v in usage.items():
+        if isinstance(v, int) and not isinstance(v, bool):
+            total[k] = total.get(k, 0) + v
+
+
 async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dict[int, Utterance], lang: str,
-                            plan: Plan, opts: Options) -> dict[str, Any]:
+                            plan: Plan, opts: Options, order: list[Utterance] | None = None) -> dict[str, Any]:
     """One chapter → verified items; JSON-serialisable so a job can checkpoint it."""
     t0 = time.perf_counter()
-    usage: dict[str, int] = {}
+    usage: dict[str, Any] = {}
     speakers = list(dict.fromkeys(u.speaker for u in utts))
     line_ids = [u.index for u in utts]
-    lines = prompts.render_lines(utts, opts.chunk_chars)
+    lines = prompts.render_lines(utts, opts.max_prompt_chars)
     msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic)
-    data = await _ask(engine, msgs, chapter_schema(speakers, line_ids), opts.max_tokens, usage) or {}
-    checker = Checker(by_index, set(line_ids), set(speakers))
+    answer = await _ask(engine, msgs, chapter_schema(speakers, line_ids), opts.max_tokens, usage)
+    data = answer or {}
+    checker = Checker(by_index, set(line_ids), set(speakers), order or [])
     stats = VerifyStats()
     good, failures = verify_items(checker, data, stats)
     repair_s = 0.0
@@ -90,59 +99,125 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     stats.dropped = sum(dropped.values())
     stats.reasons = [f"{f['kind']}: {f['reason']}" for f in failures]
     if opts.extractive:
-        _add_extractive(checker, utts, good, plan)
+        _add_extractive(checker, utts, good, order or utts)
+    summary = clause(str(data.get("summary") or "").strip(), 200) or fallback_summary(utts, 120)
     return {
         "start_line": utts[0].index, "end_line": utts[-1].index,
-        "title": str(data.get("title") or "").strip() or fallback_summary(utts, 15),
-        "summary": str(data.get("summary") or "").strip() or fallback_summary(utts, 120),
+        "title": _chapter_title(str(data.get("title") or ""), utts, summary, opts.instruction),
+        "summary": summary,
         **good, "dropped_by_kind": dropped, "verification": stats.to_dict(),
         "usage": usage, "seconds": round(time.perf_counter() - t0, 2), "repair_seconds": round(repair_s, 2),
-        "model_failed": not data,
+        "model_failed": answer is None, "model_error": usage.pop("error", None),
     }
 
 
+def _chapter_title(title: str, utts: list[Utterance], summary: str, instruction: str | None) -> str:
+    """The model's title when the chapter's words support it; never the instruction echoed back."""
+    title = clause(title.strip().strip("《》“”\"'"), 20)
+    text = "".join(u.text for u in utts)
+    echoed = bool(instruction) and (support(title, instruction or "") >= 0.5 or title in (instruction or ""))
+    if title and not echoed and support(title, text) >= 0.4:
+        return title
+    return clause(summary, 15) if summary and support(clause(summary, 15), text) >= 0.4 else fallback_summary(utts, 15)
+
+
 def _add_extractive(checker: Checker, utts: list[Utterance], good: dict[str, list[dict[str, Any]]],
-                    plan: Plan) -> None:
-    for kind, items in extractive_items(utts, checker.speakers).items():
-        if good[kind] and plan.focus != kind:
-            continue
-        seen = {tuple(x["lines"]) for x in good[kind]}
+                    order: list[Utterance]) -> None:
+    """Code-found decisions and action items beside the model's (an item citing a line already used is skipped)."""
+    pos = {u.index: p for p, u in enumerate(order)}
+    lo, hi = pos[utts[0].index], pos[utts[-1].index]
+    context = order[max(0, lo - 2):hi + 3]  # neighbours: who answers ``好的`` to a ``你…`` just after the chapter
+    found = extractive_items(context, checker.people)
+    for kind, items in found.items():
+        used = {i for x in good[kind] for i in x["lines"]}
         for item in items:
+            if not set(item["lines"]) <= checker.allowed or set(item["lines"]) & used:
+                continue
             fixed, _ = checker.check(kind, item)
-            if fixed is not None and tuple(fixed["lines"]) not in seen:
+            if fixed is not None:
                 good[kind].append({**fixed, "source": "extractive"})
-                seen.add(tuple(fixed["lines"]))
+                used |= set(fixed["lines"])
 
 
-async def overview(engine: Engine, chapters: list[dict[str, Any]], lang: str, usage: dict[str, int]
+async def overview(engine: Engine, chapters: list[dict[str, Any]], lang: str, usage: dict[str, Any]
                    ) -> tuple[str, str]:
     data = await _ask(engine, prompts.overview_messages(lang, chapters), overview_schema(), 500, usage) or {}
-    title = str(data.get("title") or "").strip()
-    summary = str(data.get("summary") or "").strip()
+    usage.pop("error", None)
+    title = clause(str(data.get("title") or "").strip(), 30)
+    summary = clause(str(data.get("summary") or "").strip(), 400)
     if not summary:
-        summary = "；".join(c["summary"] for c in chapters)[:400]
+        summary = clause("；".join(c["summary"] for c in chapters), 400)
     return title or chapters[0]["title"], summary
+
+
+def _same(a: str, b: str, loose: bool = False) -> bool:
+    """Two items say the same thing (numbers aside: a corrected number is the same item). ``loose``: one
+    contains most of the other (action items of one owner)."""
+    a, b = NUMBER.sub("", a), NUMBER.sub("", b)
+    pick = max if loose else min
+    return a == b or pick(support(a, b), support(b, a)) >= 0.6
+
+
+def _dedupe(items: list[dict[str, Any]], key: str, owner: bool = False) -> list[dict[str, Any]]:
+    """One item per fact; of two that share a line or say the same thing the later-cited one wins, and the
+    model's wording beats a code-found sentence."""
+    out: list[dict[str, Any]] = []
+    for item in items:
+        twin = next((x for x in out if (not owner or x["owner"] == item["owner"]) and
+                     (set(x["lines"]) & set(item["lines"]) or _same(x[key], item[key], owner))), None)
+        if twin is None:
+            out.append(item)
+            continue
+        keep = item if (max(item["lines"]) > max(twin["lines"]) and NUMBER.search(item[key])) or \
+            (twin.get("source") and not item.get("source")) else twin
+        out[out.index(twin)] = keep
+    return out
 
 
 def merge(chapters: list[dict[str, Any]], speakers_order: list[str]) -> dict[str, Any]:
     views: dict[str, list[dict[str, Any]]] = {}
     decisions: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
-    for ch in chapters:
+    for n, ch in enumerate(chapters):
         for v in ch["views"]:
             pts = views.setdefault(v["speaker"], [])
             if all(p["text"] != v["text"] for p in pts):
-                pts.append({"text": v["text"], "lines": v["lines"], "chapter": chapters.index(ch)})
-        for d in ch["decisions"]:
-            if all(x["text"] != d["text"] for x in decisions):
-                decisions.append({"text": d["text"], "lines": d["lines"], **_src(d)})
-        for a in ch["action_items"]:
-            if all(x["task"] != a["task"] for x in actions):
-                actions.append({"owner": a["owner"], "task": a["task"], "due": (a.get("due") or "").strip() or None,
-                                "lines": a["lines"], **_src(a)})
+                pts.append({"text": v["text"], "lines": v["lines"], "chapter": n})
+        decisions += [{"text": d["text"], "lines": d["lines"], **_src(d)} for d in ch["decisions"]]
+        actions += [{"owner": a["owner"], "task": a["task"], "due": (a.get("due") or "").strip() or None,
+                     "lines": a["lines"], **_src(a)} for a in ch["action_items"]]
     order = {s: i for i, s in enumerate(speakers_order)}
     return {"views": [{"speaker": s, "points": views[s]} for s in sorted(views, key=lambda s: order.get(s, 1 << 30))],
-            "decisions": decisions, "action_items": actions}
+            "decisions": _dedupe(decisions, "text"), "action_items": _dedupe(actions, "task", owner=True)}
+
+
+def ref(u: Utterance) -> dict[str, Any]:
+    """Where an utterance is in the user's file: its 1-based line and/or its timestamp, and who spoke."""
+    out: dict[str, Any] = {"index": u.index, "speaker": u.speaker}
+    if u.line is not None:
+        out["line"] = u.line
+    if u.start is not None:
+        out["time"] = format_time(u.start)
+    return out
+
+
+def add_refs(merged: dict[str, Any], chapters: list[dict[str, Any]], by_index: dict[int, Utterance]) -> None:
+    """Each cited item gets ``refs`` (the user's own line numbers / timestamps) beside the utterance indices."""
+    for v in merged["views"]:
+        for p in v["points"]:
+            p["refs"] = [ref(by_index[i]) for i in p["lines"]]
+    for item in [*merged["decisions"], *merged["action_items"]]:
+        item["refs"] = [ref(by_index[i]) for i in item["lines"]]
+    for c in chapters:
+        c["refs"] = [ref(by_index[c["start_line"]]), ref(by_index[c["end_line"]])]
+
+
+def counts(merged: dict[str, Any], dropped: dict[str, int]) -> dict[str, int]:
+    """What the minutes show, counted from the lists themselves (the CLI's summary line prints these)."""
+    return {"views": sum(len(v["points"]) for v in merged["views"]), "decisions": len(merged["decisions"]),
+            "action_items": len(merged["action_items"]),
+            "from_code": sum(1 for x in [*merged["decisions"], *merged["action_items"]] if x.get("source")),
+            "dropped": int(dropped.get("total", 0))}
 
 
 def _src(item: dict[str, Any]) -> dict[str, Any]:
@@ -181,12 +256,12 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     report(0.05, f"分章完成：{len(parts)} 章")
     by_index = {u.index: u for u in transcript.utterances}
     results: dict[int, dict[str, Any]] = dict(done or {})
-    sem = asyncio.Semaphore(max(1, opts.concurrency))
+    sem = asyncio.Semaphore(max(1, opts.concurrency or max(engine.info.slots, 4)))  # upstreams report 1 slot
     t1 = time.perf_counter()
 
     async def run_one(i: int) -> None:
         async with sem:
-            res = await summarise_chapter(engine, parts[i], by_index, lang, plan, opts)
+            res = await summarise_chapter(engine, parts[i], by_index, lang, plan, opts, transcript.utterances)
         results[i] = res
         if on_chapter:
             on_chapter(i, res)
@@ -195,6 +270,9 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     await asyncio.gather(*(run_one(i) for i in range(len(parts)) if i not in results))
     timings["chapters"] = time.perf_counter() - t1
     chapters = [results[i] for i in range(len(parts))]
+    if all(c["model_failed"] for c in chapters):
+        reason = next((c["model_error"] for c in chapters if c.get("model_error")), "no valid answer")
+        raise EngineError(f"The model failed on every chapter of the meeting, so no minutes were written: {reason}")
     report(0.87, "合并与总体摘要")
     t2 = time.perf_counter()
     usage: dict[str, int] = {}
@@ -203,13 +281,16 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     verification, chapter_usage, dropped = _total_stats(chapters)
     _usage_add(usage, chapter_usage)
     merged = merge(chapters, transcript.speakers)
+    add_refs(merged, chapters, by_index)
     timings["total"] = time.perf_counter() - t0
     report(1.0, "完成")
+    meta = dict(transcript.meta)
     return {
-        "title": opts.title or title, "summary": summary,
+        "title": opts.title or meta.get("title") or title, "summary": summary,
         "chapters": [{"title": c["title"], "start_line": c["start_line"], "end_line": c["end_line"],
-                      "summary": c["summary"]} for c in chapters],
-        **merged, "dropped": dropped, "verification": verification,
+                      "summary": c["summary"], "refs": c["refs"]} for c in chapters],
+        **merged, "dropped": dropped, "verification": verification, "counts": counts(merged, dropped),
+        "meta": meta, "attendees": meta.get("attendees") or transcript.speakers,
         "speakers": transcript.speakers, "utterances": len(transcript.utterances), "covered_utterances": len(utts),
         "language": lang, "instruction": plan.to_dict(),
         "stats": {"timings_s": {k: round(v, 2) for k, v in timings.items()},

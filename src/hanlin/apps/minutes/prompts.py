@@ -7,16 +7,22 @@ from typing import Any
 from hanlin.apps.minutes.transcript import Utterance
 
 CHAPTER_SYSTEM = {
-    "zh": ("你是会议纪要助手。下面是会议记录的一个片段，每行格式为“[行号] 发言人：内容”。"
-           "请只根据这些内容输出 JSON：title 为本段议题（不超过15字）；summary 为本段要点概述（2到4句）；"
-           "views 为各发言人的主要观点，speaker 必须是该观点的发言人，lines 只能引用该发言人自己说话的行号；"
-           "decisions 为会上明确做出的决定；action_items 为明确分配的待办事项，owner 为负责人，due 为截止时间"
-           "（没有说就填空字符串）。没有决定或待办就输出空数组，不要编造。"),
+    "zh": ("你是会议纪要助手。下面是会议记录的一个片段，每行格式为“[行号] 发言人：内容”。请只根据这些内容输出 JSON：\n"
+           "title：本段议题，不超过12字的名词短语；\n"
+           "summary：本段要点概述，2到3句；\n"
+           "views：各发言人的主要观点，用你自己的话概括成一句（不超过30字，不要照抄原话），speaker 是说这话的人，"
+           "lines 只引用该发言人自己说话的行号；\n"
+           "decisions：会上明确做出的决定（被否决的提议、没有结论的讨论不算；同一件事后面有更正的，以更正后的为准）；\n"
+           "action_items：明确分配或有人认领的任务，owner 是承担任务的人：说“我来/我负责”的人，或被点名、被“你”"
+           "指派的人（不是布置任务的人）；没人认领的事不要列；due 是截止时间，没说就填空字符串。\n"
+           "lines 引用能证明该条目的行号。没有就输出空数组，不要编造。"),
     "en": ("You write meeting minutes. Below is part of a meeting transcript; each line is "
            "'[line] speaker: text'. Reply with JSON only from these lines: title = the topic (few words); summary = "
-           "2-4 sentences; views = each speaker's main points, where speaker is who said it and lines cite only that "
-           "speaker's own lines; decisions = decisions actually made; action_items = tasks actually assigned "
-           "(owner, task, due or empty string). Use empty arrays when there are none; invent nothing."),
+           "2-3 sentences; views = each speaker's main points in your own words (one short sentence), where speaker "
+           "is who said it and lines cite only that speaker's own lines; decisions = decisions actually made (not "
+           "rejected proposals; a later correction wins); action_items = tasks someone took or was given (owner = "
+           "the person who will do it, not who asked; due or empty string; leave out tasks nobody took). Use empty "
+           "arrays when there are none; invent nothing."),
 }
 
 FOCUS_HINTS = {
@@ -50,17 +56,12 @@ def is_english(utterances: list[Utterance]) -> bool:
     return cjk < len(sample) * 0.05
 
 
-def render_lines(utterances: list[Utterance], budget: int) -> str:
-    """``[idx] speaker：text`` lines, each utterance clipped so the whole chunk fits ``budget`` characters."""
-    if not utterances:
-        return ""
-    overhead = sum(len(u.speaker) + 8 for u in utterances)
-    total = sum(len(u.text) for u in utterances)
-    room = max(budget - overhead, 40 * len(utterances))
-    cap = max(40, room // len(utterances)) if total > room else max(len(u.text) for u in utterances)
+def render_lines(utterances: list[Utterance], max_chars: int = 7000) -> str:
+    """``[idx] speaker：text`` lines, every utterance whole. Only one utterance longer than ``max_chars`` (a
+    chapter by itself) keeps its head and tail, so a single prompt still fits a slot's context."""
     lines = []
     for u in utterances:
-        text = u.text if len(u.text) <= cap else _clip(u.text, cap)
+        text = u.text if len(u.text) <= max_chars else _clip(u.text, max_chars)
         lines.append(f"[{u.index}] {u.speaker}：{text}")
     return "\n".join(lines)
 
@@ -78,7 +79,8 @@ def chapter_messages(lang: str, lines: str, focus: str | None, topic_hint: str |
         extra.append(FOCUS_HINTS[lang][focus])
     if topic_hint:
         extra.append(("只关注与此相关的内容：" if lang == "zh" else "Only what concerns: ") + topic_hint)
-    user = ("\n".join(extra) + "\n\n" if extra else "") + lines
+    # the system prompt is identical for every chapter (the slot's prompt cache reuses it); hints follow the lines
+    user = lines + ("\n\n（" + " ".join(extra) + "）" if extra else "")
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 

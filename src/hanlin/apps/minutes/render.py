@@ -1,24 +1,51 @@
-"""Minutes as Markdown or as a .docx 纪要 (python-docx): every item shows the transcript lines it cites."""
+"""Minutes as Markdown or as a GB/T 9704 纪要 .docx (through the documents app's writer, ``doc_type="纪要"``).
+
+Every item shows where it comes from in the user's own terms: ``（见 00:12:31 赵磊）`` when the transcript has
+timestamps, else ``（见第 21 行）`` (1-based lines of the user's file), else the utterance's ordinal.
+"""
 
 from __future__ import annotations
 
-import io
+import json
 from pathlib import Path
 from typing import Any
 
 SECTION_NUMBERS = "一二三四五六七八九十"
 
 
-def cite(lines: list[int]) -> str:
-    return "（见第 " + "、".join(str(i) for i in lines) + " 行）" if lines else ""
+def _where(r: dict[str, Any]) -> str:
+    if r.get("time"):
+        return f"{r['time']} {r.get('speaker', '')}".strip()
+    return f"第 {r['line'] if r.get('line') is not None else r['index'] + 1} 行"
+
+
+def cite(item: dict[str, Any]) -> str:
+    """``（见 00:12:31 赵磊、00:13:05 李娜）`` / ``（见第 21、23 行）`` for an item's cited utterances."""
+    refs = item.get("refs") or [{"index": i} for i in item.get("lines") or []]
+    if not refs:
+        return ""
+    if all(r.get("time") for r in refs):
+        return "（见 " + "、".join(_where(r) for r in refs) + "）"
+    nums = [str(r["line"] if r.get("line") is not None else r["index"] + 1) for r in refs]
+    return "（见第 " + "、".join(nums) + " 行）"
+
+
+def _span(c: dict[str, Any]) -> str:
+    refs = c.get("refs") or [{"index": c["start_line"]}, {"index": c["end_line"]}]
+    first, last = refs[0], refs[-1]
+    if first.get("time") and last.get("time"):
+        return f"{first['time']}–{last['time']}"
+    a = first["line"] if first.get("line") is not None else first["index"] + 1
+    b = last["line"] if last.get("line") is not None else last["index"] + 1
+    return f"第 {a}–{b} 行"
 
 
 def _sections(m: dict[str, Any]) -> list[tuple[str, list[str]]]:
     """(heading, paragraphs) in 纪要 order; the instruction's focus comes first."""
-    chapters = [f"{c['title']}（第 {c['start_line']}–{c['end_line']} 行）：{c['summary']}" for c in m["chapters"]]
-    views = [f"{v['speaker']}：" + "；".join(p["text"] + cite(p["lines"]) for p in v["points"]) for v in m["views"]]
-    decisions = [d["text"] + cite(d["lines"]) for d in m["decisions"]]
-    actions = [f"{a['owner']}：{a['task']}" + (f"（截止：{a['due']}）" if a.get("due") else "") + cite(a["lines"])
+    chapters = [f"{c['title']}（{_span(c)}）：{c['summary']}" for c in m["chapters"]]
+    views = [f"{v['speaker']}：" + "；".join(p["text"] + cite(p) for p in v["points"]) for v in m["views"]]
+    decisions = [d["text"] + cite(d) for d in m["decisions"]]
+    actions = [f"{a['owner']}：{a['task']}" + (f"（截止：{a['due']}）" if a.get("due") else "") + cite(a)
                for a in m["action_items"]]
     secs = [("会议概要", [m["summary"]]), ("议程与讨论", chapters), ("各方观点", views),
             ("决定事项", decisions or ["无明确决定。"]), ("待办事项", actions or ["无明确待办。"])]
@@ -29,10 +56,23 @@ def _sections(m: dict[str, Any]) -> list[tuple[str, list[str]]]:
     return secs
 
 
+def header_lines(m: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) lines under the title: time, place, attendees (the header block, else the speakers)."""
+    meta = m.get("meta") or {}
+    out = []
+    for key, label in (("time", "时间"), ("place", "地点"), ("host", "主持")):
+        if meta.get(key):
+            out.append((label, str(meta[key])))
+    people = meta.get("attendees") or m.get("speakers") or []
+    if people:
+        out.append(("参会人员" if meta.get("attendees") else "参会发言人", "、".join(people)))
+    return out
+
+
 def to_markdown(m: dict[str, Any]) -> str:
     out = [f"# {m['title']}", ""]
-    if m.get("speakers"):
-        out += [f"**参会发言人**：{'、'.join(m['speakers'])}", ""]
+    for label, value in header_lines(m):
+        out += [f"**{label}**：{value}", ""]
     instr = (m.get("instruction") or {}).get("text")
     if instr:
         out += [f"**整理要求**：{instr}", ""]
@@ -45,50 +85,41 @@ def to_markdown(m: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _set_font(run: Any, name: str, size: float, bold: bool = False) -> None:
-    from docx.oxml.ns import qn
-    from docx.shared import Pt
+def official_document(m: dict[str, Any]) -> Any:
+    """The minutes as the documents app's ``OfficialDocument`` of type 纪要 (headings 一、… as level-1 paragraphs)."""
+    from hanlin.apps.documents.schema import OfficialDocument, Paragraph
 
-    run.font.name = name
-    run.font.size = Pt(size)
-    run.font.bold = bold
-    rpr = run._element.get_or_add_rPr()
-    fonts = rpr.find(qn("w:rFonts"))
-    if fonts is None:
-        fonts = rpr.makeelement(qn("w:rFonts"), {})
-        rpr.append(fonts)
-    fonts.set(qn("w:eastAsia"), name)
+    paras = [Paragraph(f"{label}：{value}") for label, value in header_lines(m)]
+    for heading, texts in _sections(m):
+        paras.append(Paragraph(heading, level=1))
+        paras += [Paragraph(t) for t in texts]
+    title = m.get("title") or "会议纪要"
+    return OfficialDocument(doc_type="纪要", title=title if title.endswith("纪要") else f"{title}纪要",
+                            paragraphs=paras, header_text="会议纪要", date=meeting_date(m))
+
+
+def meeting_date(m: dict[str, Any]) -> str:
+    """成文日期 in Arabic numerals: the meeting's date from the header block, else today."""
+    import datetime as dt
+    import re
+
+    when = str((m.get("meta") or {}).get("time") or "")
+    found = re.search(r"(\d{4})\s*[年/.-]\s*(\d{1,2})\s*[月/.-]\s*(\d{1,2})", when)
+    if found:
+        y, mo, d = (int(x) for x in found.groups())
+        return f"{y}年{mo}月{d}日"
+    today = dt.date.today()
+    return f"{today.year}年{today.month}月{today.day}日"
 
 
 def to_docx_bytes(m: dict[str, Any]) -> bytes:
-    """A 纪要 layout: 小标宋 title, 黑体 numbered headings, 仿宋 body (三号 = 16pt), citations inline."""
-    import docx
-    from docx.enum.text import WD_ALIGN_PARAGRAPH
-    from docx.shared import Cm, Pt
+    """A GB/T 9704 纪要 laid out by ``apps/documents/writer.py`` (the one 公文 writer)."""
+    from hanlin.apps.documents.writer import official_document_bytes
 
-    document = docx.Document()
-    for s in document.sections:
-        s.top_margin, s.bottom_margin, s.left_margin, s.right_margin = Cm(3.7), Cm(3.5), Cm(2.8), Cm(2.6)
-    p = document.add_paragraph()
-    p.alignment = WD_ALIGN_PARAGRAPH.CENTER
-    _set_font(p.add_run(m["title"] or "会议纪要"), "方正小标宋简体", 22)
-    if m.get("speakers"):
-        _set_font(document.add_paragraph().add_run("参会发言人：" + "、".join(m["speakers"])), "仿宋_GB2312", 16)
-    for i, (heading, paras) in enumerate(_sections(m)):
-        _set_font(document.add_paragraph().add_run(f"{SECTION_NUMBERS[i]}、{heading}"), "黑体", 16)
-        for text in paras:
-            para = document.add_paragraph()
-            para.paragraph_format.first_line_indent = Pt(32)
-            para.paragraph_format.line_spacing = Pt(28)
-            _set_font(para.add_run(text), "仿宋_GB2312", 16)
-    buf = io.BytesIO()
-    document.save(buf)
-    return buf.getvalue()
+    return official_document_bytes(official_document(m))
 
 
 def write(m: dict[str, Any], fmt: str, path: Path) -> Path:
-    import json
-
     if fmt == "docx":
         path.write_bytes(to_docx_bytes(m))
     elif fmt == "md":

@@ -21,17 +21,17 @@ def _text(max_len: int) -> dict[str, Any]:
     return {"type": "string", "minLength": 2, "maxLength": max_len}
 
 
-def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int = 4, max_items: int = 2,
+def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int = 4, max_items: int = 4,
                    summary_len: int = 120) -> dict[str, Any]:
     """One chapter: title, summary, views per speaker, decisions, action items — all with cited lines."""
     return {
         "type": "object",
         "properties": {
-            "title": _text(24),
+            "title": _text(20),
             "summary": _text(summary_len),
             "views": {"type": "array", "maxItems": max_views, "items": {
                 "type": "object",
-                "properties": {"speaker": {"type": "string", "enum": speakers}, "text": _text(60),
+                "properties": {"speaker": {"type": "string", "enum": speakers}, "text": _text(50),
                                "lines": _lines(line_ids)},
                 "required": ["speaker", "text", "lines"]}},
             "decisions": {"type": "array", "maxItems": max_items, "items": {
@@ -58,5 +58,3 @@ def overview_schema(summary_len: int = 300) -> dict[str, Any]:
     return {"type": "object", "properties": {"title": _text(30), "summary": _text(summary_len)},
             "required": ["title", "summary"]}
 
-
-MINUTES_KEYS = ("title", "summary", "chapters", "views", "decisions", "action_items")

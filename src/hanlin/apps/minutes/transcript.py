@@ -4,6 +4,10 @@ Supported: plain text with speaker labels (``张伟：…``, ``[00:01:02] 张伟
 text on the following lines), SRT, WebVTT (``<v Speaker>``), .docx exports and JSON utterance lists (VCSum's
 ``utterances``, QMSum's ``meeting_transcripts`` or a bare list). Anything else fails with a message naming the
 line that could not be read.
+
+Each utterance keeps where it came from in the user's file (``line``: 1-based line of its label; ``start``:
+seconds), so citations can be shown in the user's own terms. A header block before the first utterance
+(``会议：…`` ``时间：…`` ``参会：…``, as meeting tools export it) is read as metadata, never as speakers.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from hanlin.errors import UnprocessableInput
 
 UNKNOWN_SPEAKER = "发言人"
 _TIME = r"\d{1,2}:\d{2}(?::\d{2})?(?:[.,]\d{1,3})?"
-_NAME = (r"(?:Speaker|speaker|SPEAKER)\s?\d{1,3}|[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){1,2}|"
+_NAME = (r"(?:Speaker|speaker|SPEAKER|发言人|说话人)\s?\d{1,3}|[A-Z][\w.'-]*(?:\s[A-Z][\w.'-]*){1,2}|"
          r"[^\s:：\[\]【】()（）<>,，。.!！?？;；\"“”'‘’]{1,20}(?:[（(][^）)\s]{1,12}[）)])?")
 # [00:01:02] 张伟: text   |  00:01:02 张伟：text
 _TIME_NAME_TEXT = re.compile(rf"^\[?(?P<time>{_TIME})\]?\s+(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
@@ -31,7 +35,23 @@ _NAME_TIME_HEADER = re.compile(rf"^(?P<name>{_NAME})\s+(?P<time>{_TIME})\s*$")
 _NAME_TEXT = re.compile(rf"^(?P<name>{_NAME})\s*[:：]\s*(?P<text>.*)$")
 _VOICE = re.compile(r"<v(?:\.[^\s>]+)?\s+([^>]+)>")
 _TAG = re.compile(r"</?[^>]+>")
-_MAX_PREAMBLE_LINES = 5
+_MAX_PREAMBLE_LINES = 12
+# header keys of a meeting-tool export / a typed transcript (meta key each maps to)
+_HEADER_KEYS = {
+    "会议": "title", "会议名称": "title", "会议主题": "title", "主题": "title", "议题": "title", "标题": "title",
+    "时间": "time", "会议时间": "time", "日期": "time", "会议日期": "time",
+    "地点": "place", "会议地点": "place",
+    "参会": "attendees", "参会人": "attendees", "参会人员": "attendees", "与会": "attendees", "与会人员": "attendees",
+    "出席": "attendees", "出席人员": "attendees", "参加人员": "attendees", "参与人": "attendees",
+    "主持": "host", "主持人": "host", "记录": "recorder", "记录人": "recorder", "缺席": "absent", "列席": "observers",
+    "关键词": "keywords", "文字记录": "", "智能纪要": "", "会议纪要": "",
+    "meeting": "title", "title": "title", "subject": "title", "date": "time", "time": "time",
+    "attendees": "attendees", "participants": "attendees", "location": "place",
+}
+_HEADER = re.compile(r"^(?P<key>[\u4e00-\u9fffA-Za-z]{1,6})\s*[:：]\s*(?P<value>.*)$")
+_ROLE_SUFFIX = re.compile(r"^(?P<name>.+?)\s*[（(](?P<inner>[^（()）]{1,12})[）)]$")
+_ROLES = {"主持人", "主持", "主席", "记录员", "记录人", "嘉宾", "领导", "发言人", "Host", "host", "Chair", "chair"}
+_NUMBERED = re.compile(r"^(发言人|说话人)\s+(\d{1,3})$")
 
 
 @dataclass
@@ -41,6 +61,7 @@ class Utterance:
     text: str
     start: float | None = None  # seconds from the start of the meeting
     end: float | None = None  # seconds; set by speech recognition and by subtitle files
+    line: int | None = None  # 1-based line of the user's file where the utterance starts
 
     @property
     def stamp(self) -> str:
@@ -56,6 +77,7 @@ class Transcript:
     utterances: list[Utterance]
     source_format: str = "text"
     skipped_lines: list[int] = field(default_factory=list)  # 1-based header lines ignored before the first speaker
+    meta: dict[str, Any] = field(default_factory=dict)  # header block: title, time, place, attendees, host …
 
     @property
     def speakers(self) -> list[str]:
@@ -69,7 +91,8 @@ class Transcript:
         return sum(len(u.text) for u in self.utterances)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source_format": self.source_format, "utterances": [u.to_dict() for u in self.utterances]}
+        return {"source_format": self.source_format, "utterances": [u.to_dict() for u in self.utterances],
+                "meta": self.meta}
 
 
 def parse_time(value: str) -> float:
@@ -89,16 +112,55 @@ def format_time(seconds: float | None) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def _finish(raw: list[tuple[str, str, float | None]], fmt: str, skipped: list[int] | None = None,
-            ends: list[float | None] | None = None) -> Transcript:
+Raw = tuple[str, str, float | None, int | None]  # speaker, text, start seconds, 1-based source line
+
+
+def speaker_name(name: str) -> str:
+    """``张伟（产品部）`` → ``张伟``; ``说话人 1`` → ``说话人1``: one name per person."""
+    name = " ".join(name.split())
+    m = _NUMBERED.match(name)
+    if m:
+        return m.group(1) + m.group(2)
+    m2 = _ROLE_SUFFIX.match(name)
+    if m2 and not re.fullmatch(r"[\d:.,]+", m2["inner"]):
+        base, inner = m2["name"].strip(), m2["inner"].strip()
+        return inner if base in _ROLES else base  # 主持人（张伟） → 张伟; 张伟（产品部） → 张伟
+    return name
+
+
+def _finish(raw: list[Raw], fmt: str, skipped: list[int] | None = None,
+            meta: dict[str, Any] | None = None, ends: list[float | None] | None = None) -> Transcript:
     """Number the utterances that have text; ``ends`` (parallel to ``raw``) carries end times when known."""
     ends = ends or [None] * len(raw)
-    kept = [(s.strip() or UNKNOWN_SPEAKER, t.strip(), st, en) for (s, t, st), en in zip(raw, ends, strict=True)
-            if t.strip()]
-    utts = [Utterance(i, spk, text, start, end) for i, (spk, text, start, end) in enumerate(kept)]
+    kept = [(speaker_name(s.strip()) or UNKNOWN_SPEAKER, t.strip(), st, en, ln)
+            for (s, t, st, ln), en in zip(raw, ends, strict=True) if t.strip()]
+    utts = [Utterance(i, spk, text, start, end, line) for i, (spk, text, start, end, line) in enumerate(kept)]
     if not utts:
         raise UnprocessableInput(f"The {fmt} transcript has no utterances with text.", param="file")
-    return Transcript(utts, fmt, skipped or [])
+    return Transcript(utts, fmt, skipped or [], meta or {})
+
+
+def _header(line: str) -> tuple[str, str] | None:
+    """(meta key, value) for a header line such as ``参会：张伟、李娜`` (``""`` key: a section marker)."""
+    m = _HEADER.match(line)
+    if not m:
+        return None
+    key = _HEADER_KEYS.get(m["key"].strip().lower())
+    value = m["value"].strip()
+    if key is None or len(value) > 120 or re.search(r"[。！？!?]", value):
+        return None  # ``主持人：大家好，我们开始。`` is an utterance, not a header
+    return key, value
+
+
+def _add_meta(meta: dict[str, Any], key: str, value: str) -> None:
+    if not key or not value:
+        return
+    if key == "attendees":
+        names = [n.strip() for n in re.split(r"[、，,；;/\s]+", value) if n.strip()]
+        meta.setdefault("attendees", [])
+        meta["attendees"] += [speaker_name(n) for n in names if n not in meta["attendees"]]
+    else:
+        meta.setdefault(key, value)
 
 
 # --- plain text --------------------------------------------------------------------------------------------
@@ -118,23 +180,33 @@ def _match_label(line: str) -> tuple[str, float | None, str | None] | None:
 
 
 def parse_text(text: str) -> Transcript:
-    raw: list[tuple[str, str, float | None]] = []
+    raw: list[Raw] = []
     preamble: list[int] = []
+    meta: dict[str, Any] = {}
+    other = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.strip().lstrip("\ufeff")
         if not line:
             continue
+        header = None if raw else _header(line)
+        if header is not None:  # the header block before the first utterance is metadata, not speakers
+            _add_meta(meta, *header)
+            preamble.append(lineno)
+            continue
         label = _match_label(line)
         if label:
             name, start, body = label
-            raw.append((name, body or "", start))
+            raw.append((name, body or "", start, lineno))
         elif raw:
-            spk, body, start = raw[-1]
-            raw[-1] = (spk, (body + ("" if _is_cjk_end(body) else " ") + line).strip(), start)
+            spk, body, start, first = raw[-1]
+            raw[-1] = (spk, (body + ("" if _is_cjk_end(body) else " ") + line).strip(), start, first)
         else:
             preamble.append(lineno)
-            if len(preamble) > _MAX_PREAMBLE_LINES:
+            other += 1
+            if other > _MAX_PREAMBLE_LINES:
                 break
+            if "title" not in meta and len(preamble) == 1 and len(line) <= 40:
+                meta["title_line"] = line
     if not raw:
         first = preamble[0] if preamble else 1
         shown = text.splitlines()[first - 1][:60] if text.splitlines() else ""
@@ -142,7 +214,10 @@ def parse_text(text: str) -> Transcript:
             f"Could not find a speaker label at line {first} ({shown!r}). Expected lines like '张伟：…', "
             "'[00:01:02] 张伟: …' or '发言人1 00:01:02' followed by the text; or upload SRT, WebVTT, .docx or "
             "JSON utterances.", param="file")
-    return _finish(raw, "text", preamble)
+    title_line = meta.pop("title_line", None)
+    if title_line and "title" not in meta:
+        meta["title"] = title_line
+    return _finish(raw, "text", preamble, meta)
 
 
 def _is_cjk_end(s: str) -> bool:
@@ -161,16 +236,17 @@ def _speaker_from_caption(text: str) -> tuple[str, str]:
     return UNKNOWN_SPEAKER, clean
 
 
-def _merge_captions(caps: list[tuple[str, str, float]]) -> list[tuple[str, str, float | None]]:
+def _merge_captions(caps: list[tuple[str, str, float]]) -> list[Raw]:
     """Consecutive captions of one speaker form one utterance (subtitles cut sentences every few seconds)."""
-    out: list[tuple[str, str, float | None]] = []
+    out: list[Raw] = []
     for spk, text, start in caps:
         text = " ".join(text.split())
+        spk = speaker_name(spk)
         if out and out[-1][0] == spk and len(out[-1][1]) < 400:
             prev = out[-1]
-            out[-1] = (spk, prev[1] + ("" if _is_cjk_end(prev[1]) else " ") + text, prev[2])
+            out[-1] = (spk, prev[1] + ("" if _is_cjk_end(prev[1]) else " ") + text, prev[2], None)
         else:
-            out.append((spk, text, start))
+            out.append((spk, text, start, None))
     return out
 
 
@@ -231,7 +307,7 @@ def parse_json_utterances(obj: Any) -> Transcript:
     if not isinstance(items, list) or not items:
         raise UnprocessableInput("JSON transcripts need a list of utterances: [{\"speaker\": \"张伟\", \"text\": \"…\"}] "
                                  "or {\"utterances\": [...]}.", param="file")
-    raw: list[tuple[str, str, float | None]] = []
+    raw: list[Raw] = []
     ends: list[float | None] = []
     for i, item in enumerate(items):
         if not isinstance(item, dict):
@@ -241,7 +317,7 @@ def parse_json_utterances(obj: Any) -> Transcript:
             raise UnprocessableInput(f"Utterance {i} has no 'text' (or 'content') string.", param="file")
         start = item.get("start", item.get("time", item.get("begin")))
         spk = item.get("speaker", item.get("name", item.get("role")))
-        raw.append((_speaker_name(spk), text, _seconds(start)))
+        raw.append((_speaker_name(spk), text, _seconds(start), None))
         ends.append(_seconds(item.get("end")))
     return _finish(raw, "json", ends=ends)
 
@@ -285,7 +361,8 @@ def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcri
     return parse_text(stripped)
 
 
-def transcript_from_utterances(items: list[dict[str, Any]], source_format: str = "json") -> Transcript:
+def transcript_from_utterances(items: list[dict[str, Any]], source_format: str = "json",
+                               meta: dict[str, Any] | None = None) -> Transcript:
     """Rebuild a Transcript stored in a job payload (already normalised)."""
-    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"), u.get("end"))
-                       for u in items], source_format)
+    return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"), u.get("end"),
+                                 u.get("line")) for u in items], source_format, meta=dict(meta or {}))

@@ -2,11 +2,15 @@
 
 - every cited index exists (and lies inside the part of the meeting the item was drawn from);
 - a speaker's view cites that speaker's own utterances (other people's lines are trimmed; none left = fail);
-- an action item's owner is a speaker or is named in the cited lines, and the lines assign or promise a task
-  (a due date the lines do not state is cleared); a decision's lines contain a decision/consensus phrase;
-- no invented speakers;
-- the cited lines share words with the item (a weak lexical support check, catches citations of unrelated lines).
-Failed items go back to the model once with the reason (pipeline.py); what still fails is dropped and counted.
+- an action item's owner is who committed (``我来…``) or who was assigned (``请赵磊…``, ``你…前把…`` → the
+  addressee) in the cited lines, as code reads them (extract.py); a model owner that is someone else is replaced
+  by that person, and a task nobody took (``谁来…？``, ``回头再说``) fails; a due date the lines do not state is
+  cleared;
+- a decision's lines state a decision that is not negated (``不同意``, ``还没定``) nor refused right after
+  (``不行``); a later correction of one of its numbers wins (``更正一下，是45万``);
+- a view is the speaker's own point in their own lines, not their words copied at length;
+- no invented speakers; the cited lines share words with the item (a lexical support check).
+What fails is dropped and counted (pipeline.py may give it one repair turn first).
 """
 
 from __future__ import annotations
@@ -15,15 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hanlin.apps.minutes import extract
 from hanlin.apps.minutes.transcript import Utterance
 
 GROUP_OWNERS = ("全体", "大家", "各部门", "各位", "所有人", "团队", "双方", "everyone", "all", "team")
 MIN_SUPPORT = 0.12
-# a decision / a task must be stated somewhere in the cited lines, not just paraphrase a talk
-DECISION_CUES = re.compile(r"决定|同意|通过|确定|定了|定下|定为|共识|一致|拍板|批准|就这样|就按|按照这个|没有异议|可以的|"
-                           r"agree|decid|approv|conclu|settled", re.I)
-ACTION_CUES = re.compile(r"负责|跟进|落实|完成|提交|准备|安排|去做|来做|要做|整理|联系|对接|下周|明天|之前|截止|尽快|任务|"
-                         r"我来|我去|我会|麻烦|请你|请大家|will|'ll|action|follow|by (mon|tue|wed|thu|fri|next)", re.I)
+COPY_CHARS = 24  # a view that repeats this many characters of the speaker's words verbatim is a copy, not a point
 
 
 @dataclass
@@ -33,6 +34,13 @@ class Checker:
     by_index: dict[int, Utterance]
     allowed: set[int]
     speakers: set[str]
+    order: list[Utterance] = field(default_factory=list)  # the whole meeting in order (neighbours, corrections)
+
+    def __post_init__(self) -> None:
+        if not self.order:
+            self.order = [self.by_index[i] for i in sorted(self.by_index)]
+        self.pos_of = {u.index: p for p, u in enumerate(self.order)}
+        self.people = list(dict.fromkeys([*(u.speaker for u in self.order), *sorted(self.speakers)]))
 
     def lines_of(self, item: dict[str, Any]) -> list[int]:
         raw = item.get("lines") or []
@@ -53,22 +61,71 @@ class Checker:
         item = {**item, "lines": sorted(lines)}
         if kind == "views":
             return self._check_view(item)
-        cited = self._cited_text(item["lines"])
         if kind == "action_items":
-            reason = self._owner_problem(item)
-            if reason:
-                return None, reason
-            if not ACTION_CUES.search(cited):
-                return None, "所引行中没有分配任务或承诺的话"
-            due = str(item.get("due") or "").strip()
-            if due and due not in cited:  # a due date the lines do not state is invented: clear it
-                item = {**item, "due": ""}
-        if kind == "decisions" and not DECISION_CUES.search(cited):
-            return None, "所引行中没有表示决定或共识的话"
-        text = str(item.get("text") or item.get("task") or "")
-        if support(text, cited) < MIN_SUPPORT:
+            return self._check_action(item)
+        return self._check_decision(item)
+
+    def _check_decision(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        lines = item["lines"]
+        stated = [i for i in lines if extract.states_decision(self.by_index[i].text)
+                  or extract.approves(self.order, self.pos_of[i])]
+        if not stated:  # a proposal settled in the next line (``同意，就这么定``) is a decision of that line
+            nxt = self._next(max(lines))
+            if nxt is not None and nxt.index in self.allowed and extract.states_decision(nxt.text):
+                stated, lines = [nxt.index], [*lines, nxt.index]
+        if not stated:
+            return None, "所引行中没有表示决定或共识的话（提议、疑问或否定不算决定）"
+        if extract.rejected_after(self.order, self.pos_of[max(stated)]):
+            return None, "这项提议随后被否决了"
+        text = extract.clause(str(item.get("text") or ""), 80)
+        if support(text, self._cited_text(lines)) < MIN_SUPPORT:
             return None, "所引行的内容与条目不符"
-        return item, None
+        text, lines = extract.corrected(text, lines, self.order, self.pos_of, support)
+        return {**item, "text": text, "lines": sorted(set(lines))}, None
+
+    def _check_action(self, item: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+        lines = item["lines"]
+        task = extract.clause(str(item.get("task") or ""), 80)
+        owner, reason = self._owner(item, lines, task)
+        if owner is None:
+            return None, reason
+        cited = self._cited_text(lines)
+        first = self.order[self.pos_of[min(lines)]]
+        if extract.is_reply(first.text) and self.pos_of[first.index] > 0:  # ``好的，我来`` answers the line before
+            cited = self.order[self.pos_of[first.index] - 1].text + "\n" + cited
+        if support(task, cited) < MIN_SUPPORT:
+            return None, "所引行的内容与条目不符"
+        due = str(item.get("due") or "").strip()
+        if due and due not in cited:  # a due date the lines do not state is invented: clear it
+            due = ""
+        task, lines = extract.corrected(task, lines, self.order, self.pos_of, support)
+        out = {**item, "owner": owner, "task": task, "due": due, "lines": sorted(set(lines))}
+        if owner != str(item.get("owner") or "").strip():
+            out["owner_fixed_from"] = str(item.get("owner") or "")
+        return out, None
+
+    def _next(self, index: int) -> Utterance | None:
+        p = self.pos_of.get(index)
+        return self.order[p + 1] if p is not None and p + 1 < len(self.order) else None
+
+    def _owner(self, item: dict[str, Any], lines: list[int], task: str) -> tuple[str | None, str]:
+        """The person who committed or was assigned in the cited lines (code decides; the model's pick must match)."""
+        said = str(item.get("owner") or "").strip()
+        cands: list[tuple[float, str]] = []
+        for i in lines:
+            p = self.pos_of[i]
+            for s in extract.sentences(self.order[p].text):
+                for who in extract.sentence_owners(self.order, p, s, self.people):
+                    cands.append((support(task, s), who))
+        if not cands:
+            cited = self._cited_text(lines)
+            if said in GROUP_OWNERS and re.search(r"大家|各位|各部门|全体|所有人|everyone", cited, re.I):
+                return said, ""
+            return None, "所引行中没有人承诺或被分配这项任务"
+        named = extract.resolve_name(said, [w for _, w in cands]) if said else None
+        if named:
+            return named, ""
+        return max(cands, key=lambda c: c[0])[1], ""
 
     def _cited_text(self, lines: list[int]) -> str:
         return "\n".join(self.by_index[i].text for i in lines)
@@ -81,28 +138,13 @@ class Checker:
         if not own:
             who = sorted({self.by_index[i].speaker for i in item["lines"]})
             return None, f"观点属于{speaker}，但所引行是{'、'.join(who)}说的"
-        item = {**item, "lines": own}
-        if support(str(item.get("text") or ""), self._cited_text(own)) < MIN_SUPPORT:
+        text = extract.clause(str(item.get("text") or ""), 80)
+        cited = self._cited_text(own)
+        if support(text, cited) < MIN_SUPPORT:
             return None, "所引行的内容与观点不符"
-        return item, None
-
-    def _owner_problem(self, item: dict[str, Any]) -> str | None:
-        owner = str(item.get("owner") or "").strip()
-        if not owner or owner in ("无", "未知", "未指定", "none", "unknown", "N/A"):
-            return "待办没有负责人"
-        if any(owner == s or (len(owner) >= 2 and (owner in s or s in owner)) for s in self.speakers):
-            return None
-        cited = self._cited_text(item["lines"])
-        if owner in cited or owner.lower() in cited.lower() or _surname_title(owner, cited):
-            return None
-        if owner.lower() in GROUP_OWNERS or owner in GROUP_OWNERS:
-            return None
-        return f"负责人“{owner}”既不是发言人，也没有在所引行中被提到"
-
-
-def _surname_title(owner: str, cited: str) -> bool:
-    """``王经理`` / ``李总`` named as ``王总`` in the lines: same surname plus a title."""
-    return len(owner) >= 2 and bool(re.search(re.escape(owner[0]) + r"(总|经理|老师|工|主任|局|处|部长|科长)", cited))
+        if len(text) >= COPY_CHARS and text.rstrip("。") in cited:
+            return None, "观点照抄了原话，没有提炼"
+        return {**item, "text": text, "lines": own}, None
 
 
 def _units(text: str) -> set[str]:

@@ -167,7 +167,7 @@ async function sendChat() {
     const cites = JSON.parse(out.dataset.citations || "[]");
     cites.forEach((c, i) => {
       const p = document.createElement("div");
-      p.className = "cite"; p.textContent = `[${i + 1}] ${c.document || ""} · ${String(c.text || "").slice(0, 120)}`;
+      p.className = "cite"; p.textContent = `[${i + 1}] ${c.document || ""}${c.page ? ` · 第 ${c.page} 页` : ""} · ${String(c.text || "").slice(0, 120)}`;
       out.appendChild(p);
     });
     const secs = ((performance.now() - started) / 1000).toFixed(1);
@@ -329,12 +329,12 @@ $("#kb-form").addEventListener("submit", (e) => {
     const base = `/v1/knowledge-bases/${encodeURIComponent(kb)}`;
     if (act === "search") {
       const r = await api(base + "/search", {method: "POST", json: {query: q}});
-      $("#kb-out").innerHTML = (r.results || []).map((x) => `<div class=card><b>${esc(x.document)}</b> <span class=cite>${esc(x.chunk_id)} · ${Number(x.score).toFixed(3)}</span><p>${esc(x.text)}</p></div>`).join("") || `<p class=muted>${t("no.data")}</p>`;
+      $("#kb-out").innerHTML = (r.results || []).map((x) => `<div class=card><b>${esc(x.document)}</b>${x.page ? ` <span class=cite>第 ${x.page} 页</span>` : ""} <span class=cite>${esc(x.chunk_id)} · ${Number(x.score).toFixed(3)}</span><p>${esc(x.text)}</p></div>`).join("") || `<p class=muted>${t("no.data")}</p>`;
     } else {
       // grounded chat: a chat request that names a knowledge base answers with citations
       const r0 = await api("/v1/chat/completions", {method: "POST", json: {messages: [{role: "user", content: q}], knowledge_base: kb, max_tokens: 512}});
       const r = {answer: r0.choices[0].message.content, citations: r0.citations || []};
-      $("#kb-out").innerHTML = `<div class=card><p>${esc(r.answer)}</p>` + (r.citations || []).map((c, i) => `<p class=cite>[${i + 1}] ${esc(c.document)} · ${esc(c.text).slice(0, 160)}</p>`).join("") + "</div>";
+      $("#kb-out").innerHTML = `<div class=card><p>${esc(r.answer)}</p>` + (r.citations || []).map((c, i) => `<p class=cite>[${i + 1}] ${esc(c.document)}${c.page ? ` · 第 ${c.page} 页` : ""} · ${esc(c.text).slice(0, 160)}</p>`).join("") + "</div>";
     }
   });
 });
