@@ -171,7 +171,8 @@ class Recorder:
     """An engine wrapper that keeps the model's replies, so the same draft can be replayed through other code."""
 
     def __init__(self, engine: Any) -> None:
-        self.engine, self.info, self.replies = engine, engine.info, []  # type: list[str]
+        self.engine, self.info = engine, engine.info
+        self.replies: list[str] = []
 
     async def chat(self, request: Any) -> dict[str, Any]:
         resp: dict[str, Any] = await self.engine.chat(request)
@@ -226,7 +227,7 @@ async def gongwen(ctx: EvalContext) -> EvalResult:
         req = DocRequest(doc_type=r["type"], brief=r["brief"], org=r.get("org", ""),
                          to=[t for t in re.split(r"[、，,]", r.get("to", "")) if t], date="2026-05-08")
         rec = Recorder(ctx.engine)
-        doc, _usage = await draft(rec, req)  # type: ignore[arg-type]
+        doc, _usage = await draft(rec, req)
         layout_failed, register = judged(doc, r["type"])
         with _without_register_rules():  # the same draft, assembled as the previous version did
             before, _ = await draft(FakeEngine(responses=list(rec.replies)), req)
