@@ -74,6 +74,12 @@ def start_node(home: Path, stub_url: str, members: int) -> tuple[subprocess.Pope
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used (/proc): unlike wall time, hardly moved by other load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], p: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(p / 100 * len(s)))]
@@ -164,8 +170,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rows = []
                 for _ in range(args.rounds):  # direct and relayed alternate, so load from elsewhere hits both
                     for label, base, model in targets[:2]:
-                        rows.append({"path": label, **asyncio.run(stream_throughput(
-                            base, model, conc, max(args.stream_requests, conc), args.stream_tokens))})
+                        cpu0 = (cpu_s(stub.pid), cpu_s(procs[1].pid))
+                        row = {"path": label, **asyncio.run(stream_throughput(
+                            base, model, conc, max(args.stream_requests, conc), args.stream_tokens))}
+                        # CPU per chunk of the engine (stub) and of the node: the relay's real cost per token
+                        row["stub_cpu_us_per_chunk"] = round((cpu_s(stub.pid) - cpu0[0]) / row["chunks"] * 1e6, 1)
+                        row["node_cpu_us_per_chunk"] = round((cpu_s(procs[1].pid) - cpu0[1]) / row["chunks"] * 1e6,
+                                                             1)
+                        rows.append(row)
                 best = {label: max((r for r in rows if r["path"] == label), key=lambda r: r["chunks_per_s"])
                         for label, _, _ in targets[:2]}
                 ratio = best[targets[1][0]]["chunks_per_s"] / max(1, best[targets[0][0]]["chunks_per_s"])
@@ -211,7 +223,8 @@ def main() -> None:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
     print(f"\nStreaming throughput, {args.concurrency} streams open at once, {args.stream_tokens} tokens each, best "
           f"of {args.rounds} alternating runs (client, gateway and stub share this machine's cores):\n")
-    cols = ["streams", "path", "requests", "chunks", "chunks_per_s", "requests_per_s", "relay_ratio"]
+    cols = ["streams", "path", "requests", "chunks", "chunks_per_s", "requests_per_s", "relay_ratio",
+            "stub_cpu_us_per_chunk", "node_cpu_us_per_chunk"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in res["throughput"]:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")

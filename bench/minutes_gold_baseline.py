@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 GOLD = Path(__file__).resolve().parents[1] / "src" / "hanlin" / "evals" / "minutes_gold"
 
@@ -35,13 +36,16 @@ async def _run(gold: Path, out: Path, model: str) -> None:
     engine = await EngineManager(settings).get(model)
     out.mkdir(parents=True, exist_ok=True)
     meetings = json.loads((gold / "gold.json").read_text(encoding="utf-8"))["meetings"]
-    for g in meetings:
+
+    async def one(g: dict[str, Any]) -> None:  # side by side; each file is written as soon as it is done
         t0 = time.perf_counter()
         transcript = parse_transcript((gold / g["file"]).read_bytes(), g["file"])
         m = await make_minutes(engine, transcript, Options())
         m["bench_seconds"] = round(time.perf_counter() - t0, 1)
         (out / f"{g['id']}.json").write_text(json.dumps(m, ensure_ascii=False, indent=1), encoding="utf-8")
-        print(g["id"], m["bench_seconds"], "s", file=sys.stderr)
+        print(g["id"], m["bench_seconds"], "s", file=sys.stderr, flush=True)
+
+    await asyncio.gather(*(one(g) for g in meetings))
     await engine.close()
 
 
@@ -50,7 +54,11 @@ def _score(gold: Path, out: Path) -> None:
 
     recs = []
     for g in load_gold(gold):
-        m = json.loads((out / f"{g['id']}.json").read_text(encoding="utf-8"))
+        path = out / f"{g['id']}.json"
+        if not path.exists():
+            print(g["id"], "not run (no minutes file)")
+            continue
+        m = json.loads(path.read_text(encoding="utf-8"))
         rec = score_meeting(g, m)
         rec["seconds"] = m.get("bench_seconds", 0)
         recs.append(rec)

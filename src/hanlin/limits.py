@@ -19,6 +19,7 @@ from typing import Any
 from hanlin.errors import BadRequest, PayloadTooLarge, UnprocessableInput
 
 MB = 1024 * 1024
+DB_INT_MAX = 2**63 - 1  # the largest integer SQLite (and PostgreSQL BIGINT) can store
 RATIO_FLOOR_BYTES = 1 * MB  # members smaller than this are never refused for their ratio (tiny XML compresses well)
 
 

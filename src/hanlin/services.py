@@ -26,6 +26,7 @@ FEATURE_MODULES = [
     "hanlin.platform.files",
     "hanlin.knowledge.service",
     "hanlin.apps.minutes.app",
+    "hanlin.audio.service",
     "hanlin.apps.formulas.app",
     "hanlin.apps.charts.app",
     "hanlin.apps.documents.app",

@@ -149,3 +149,19 @@ def test_suite_split_checks_before_any_path() -> None:
         get_suite("rgb").split({"split": "dev"})  # a suite without splits takes no split option
     with pytest.raises(BadRequest):
         fewclue_items("ocnli", Path("/"), "../../etc/passwd")
+
+
+def test_cli_uploads_the_local_file_and_names_its_id(tenants: TwoTenants, tmp_path: Path) -> None:
+    from hanlin.cli.tuning import HttpTuning, _upload
+
+    src = tmp_path / "mine.jsonl"
+    src.write_text(GOOD + "\n", encoding="utf-8")
+    client = HttpTuning("http://testserver")
+    client.http = tenants.client
+    tenants.client.headers.update(tenants.a)
+    body: dict[str, Any] = {}
+    _upload(client, None, body, src, None)
+    assert body["training_file"].startswith("file-") and "validation_file" not in body
+    listed = tenants.client.get("/v1/files").json()["data"]
+    assert [(f["id"], f["filename"], f["purpose"]) for f in listed] == [(body["training_file"], "mine.jsonl",
+                                                                          "fine-tune")]

@@ -26,6 +26,7 @@ ROUTER_MODULES = [
     "hanlin.api.routers.openai",
     "hanlin.api.routers.apps",
     "hanlin.api.routers.minutes",
+    "hanlin.api.routers.audio",
     "hanlin.api.routers.spreadsheet",
     "hanlin.api.routers.documents",
     "hanlin.api.routers.knowledge",

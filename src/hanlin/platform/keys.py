@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import math
 import re
 import secrets
 import time
@@ -27,10 +28,18 @@ from hanlin.platform.tenants import TenantStore, check_tenant_id, normalise_quot
 from hanlin.store.db import Store, now
 
 KEY_PREFIX = "hl"
-SCOPE = re.compile(r"^(model|app):[^\s]{1,200}$")
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])$")
+SCOPE = re.compile(r"^(model|app):[^\s]{1,200}\Z")
+DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhdw])\Z")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 TOUCH_EVERY_S = 60.0
+
+
+def _finite_expiry(ts: float, given: object) -> float:
+    """An expiry is a real moment: NaN/inf (``"nan"`` parses as a float) or past year 9999 is refused."""
+    if not math.isfinite(ts) or ts > 253_402_300_799:
+        raise BadRequest(f"Cannot use expiry {given!r}: give a duration (30d, 12h), a date or epoch seconds before "
+                         "year 10000.", param="expires")
+    return ts
 
 
 def parse_expiry(value: str | float | None, *, at: float | None = None) -> float | None:
@@ -38,13 +47,13 @@ def parse_expiry(value: str | float | None, *, at: float | None = None) -> float
     if value in (None, ""):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        return _finite_expiry(float(value), value)
     text = str(value).strip()
     m = DURATION.match(text)
     if m:
-        return (at or time.time()) + float(m.group(1)) * UNITS[m.group(2)]
+        return _finite_expiry((at or time.time()) + float(m.group(1)) * UNITS[m.group(2)], value)
     try:
-        return float(text)
+        return _finite_expiry(float(text), value)
     except ValueError:
         pass
     try:

@@ -54,6 +54,7 @@ usage_table = sa.Table(
     sa.Column("latency_ms", sa.Integer, nullable=False, default=0),
     sa.Column("status", sa.String(32), nullable=False, default="ok"),
     sa.Column("pages", sa.Integer, nullable=False, default=0, server_default="0"),  # pages OCR'd
+    sa.Column("audio_seconds", sa.Float, nullable=False, default=0.0, server_default="0"),  # speech, metered by time
     sa.Index("ix_usage_tenant_time", "tenant_id", "created_at"),
 )
 
@@ -63,6 +64,13 @@ def _usage_pages(conn: Connection) -> None:
     """Databases made before OCR metering: add the pages column."""
     if "pages" not in {c["name"] for c in sa.inspect(conn).get_columns("usage_events")}:
         conn.execute(sa.text("ALTER TABLE usage_events ADD COLUMN pages INTEGER NOT NULL DEFAULT 0"))
+
+
+@migration("usage_events.audio_seconds")
+def _usage_audio_seconds(conn: Connection) -> None:
+    """Databases made before speech recognition get the column (new ones have it from create_all)."""
+    if "audio_seconds" not in {c["name"] for c in sa.inspect(conn).get_columns("usage_events")}:
+        conn.execute(sa.text("ALTER TABLE usage_events ADD COLUMN audio_seconds FLOAT NOT NULL DEFAULT 0"))
 
 audit_table = sa.Table(
     "audit_log", metadata,

@@ -14,7 +14,7 @@ from hanlin.platform.principal import DEFAULT_TENANT
 from hanlin.platform.tables import tenants_table
 from hanlin.store.db import Store, now
 
-TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
+TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}\Z")
 QUOTA_FIELDS = ("rpm", "tpm", "monthly_tokens")
 
 

@@ -47,7 +47,7 @@ class UsageMeter:
 
     def record(self, *, tenant_id: str, key_id: str | None, model: str, prompt_tokens: int = 0,
                completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat/completions",
-               total_tokens: int | None = None, pages: int = 0) -> None:
+               total_tokens: int | None = None, pages: int = 0, audio_seconds: float = 0.0) -> None:
         t = now()
         app = model[4:] if model.startswith("app:") else None
         total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
@@ -56,7 +56,8 @@ class UsageMeter:
                 conn.execute(usage_table.insert().values(
                     created_at=t, day=day_of(t), tenant_id=tenant_id, key_id=key_id, route=route[:120],
                     model=model[:200], app=app, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    total_tokens=total, latency_ms=int(latency_s * 1000), status=status[:32], pages=pages))
+                    total_tokens=total, latency_ms=int(latency_s * 1000), status=status[:32], pages=pages,
+                    audio_seconds=round(float(audio_seconds), 3)))
         except sa.exc.SQLAlchemyError:  # metering must never fail the request it measures
             log.exception("could not record usage for tenant %s", tenant_id)
 
@@ -80,6 +81,7 @@ class UsageMeter:
                       sa.func.sum(u.completion_tokens).label("completion_tokens"),
                       sa.func.sum(u.total_tokens).label("total_tokens"),
                       sa.func.sum(u.pages).label("pages"),
+                      sa.func.sum(u.audio_seconds).label("audio_seconds"),
                       sa.func.avg(u.latency_ms).label("avg_latency_ms")).group_by(*cols).order_by(u.day, u.model)
         if tenant_id is not None:
             q = q.where(u.tenant_id == tenant_id)
@@ -94,9 +96,11 @@ class UsageMeter:
                      "jobs": int(r.jobs or 0),
                      "errors": int(r.errors or 0), "prompt_tokens": int(r.prompt_tokens or 0),
                      "completion_tokens": int(r.completion_tokens or 0), "total_tokens": int(r.total_tokens or 0),
-                     "pages": int(r.pages or 0), "avg_latency_ms": round(float(r.avg_latency_ms or 0), 1)} for r in conn.execute(q)]
+                     "pages": int(r.pages or 0), "audio_seconds": round(float(r.audio_seconds or 0), 1),
+                     "avg_latency_ms": round(float(r.avg_latency_ms or 0), 1)} for r in conn.execute(q)]
         totals = {k: sum(r[k] for r in rows) for k in ("requests", "jobs", "errors", "prompt_tokens",
-                                                       "completion_tokens", "total_tokens", "pages")}
+                                                       "completion_tokens", "total_tokens", "pages",
+                                                       "audio_seconds")}
         return {"object": "usage", "tenant_id": tenant_id, "since": since, "until": until, "data": rows,
                 "totals": totals}
 
@@ -108,4 +112,5 @@ class UsageMeter:
             return [{"id": r.id, "created_at": r.created_at, "tenant_id": r.tenant_id, "key_id": r.key_id,
                      "route": r.route, "model": r.model, "app": r.app, "prompt_tokens": r.prompt_tokens,
                      "completion_tokens": r.completion_tokens, "total_tokens": r.total_tokens,
-                     "latency_ms": r.latency_ms, "status": r.status, "pages": r.pages} for r in conn.execute(q)]
+                     "latency_ms": r.latency_ms, "status": r.status, "pages": r.pages,
+                     "audio_seconds": r.audio_seconds} for r in conn.execute(q)]

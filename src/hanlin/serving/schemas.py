@@ -4,7 +4,38 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MAX_TOKENS_LIMIT = 2**31 - 1  # OpenAI answers 400 above this; the context window caps it further
+
+
+def lone_surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where in a parsed JSON value a string holds a lone UTF-16 surrogate (``"\\ud800"``), or None. Such a
+    string cannot be encoded as UTF-8: the tokenizer, the database and the log would fail on it."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for k, v in items:
+        found = lone_surrogate_path(v, f"{path}.{k}" if path else str(k))
+        if found:
+            return found
+    return None
+
+
+class ValidText(BaseModel):
+    """Request bodies whose every string is valid Unicode."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data: Any) -> Any:
+        where = lone_surrogate_path(data)
+        if where:
+            raise ValueError(f"'{where}' contains a lone UTF-16 surrogate (e.g. \\ud800); send valid Unicode text")
+        return data
 
 
 class ChatMessage(BaseModel):
@@ -51,18 +82,18 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(ValidText):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
     messages: list[ChatMessage] = Field(min_length=1)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
-    top_k: int | None = Field(None, ge=0)
-    max_tokens: int | None = Field(None, ge=1)
-    max_completion_tokens: int | None = Field(None, ge=1)
+    top_k: int | None = Field(None, ge=0, le=MAX_TOKENS_LIMIT)
+    max_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
+    max_completion_tokens: int | None = Field(None, ge=1, le=MAX_TOKENS_LIMIT)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)
     n: int | None = Field(None, ge=1, le=1)
     presence_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
@@ -93,22 +124,22 @@ class ChatCompletionRequest(BaseModel):
         return v
 
 
-class CompletionRequest(BaseModel):
+class CompletionRequest(ValidText):
     model_config = ConfigDict(extra="allow")
 
     model: str | None = None
     prompt: str | list[str]
-    max_tokens: int | None = Field(16, ge=1)
+    max_tokens: int | None = Field(16, ge=1, le=MAX_TOKENS_LIMIT)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
     top_p: float | None = Field(None, gt=0.0, le=1.0)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)
     stream: bool = False
     echo: bool = False
     n: int | None = Field(None, ge=1, le=1)
 
 
-class EmbeddingRequest(BaseModel):
+class EmbeddingRequest(ValidText):
     model: str | None = None
     input: str | list[str] = Field(...)
     encoding_format: Literal["float", "base64"] | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import math
 import re
 import shutil
 import uuid
@@ -25,7 +26,7 @@ from hanlin.store.db import loads
 from hanlin.tuning import data
 
 KIND = "fine_tune"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 STATUS = {"queued": "queued", "running": "running", "succeeded": "succeeded", "failed": "failed",
           "cancelled": "cancelled"}
 HYPER_DEFAULTS: dict[str, Any] = {"n_epochs": 2, "rank": 8, "learning_rate": 3e-4, "batch_size": 4, "layers": 8,
@@ -48,7 +49,7 @@ def _hyper(given: dict[str, Any] | None) -> dict[str, Any]:
         if k not in HYPER_DEFAULTS:
             raise BadRequest(f"Unknown hyperparameter '{k}'; known: {', '.join(HYPER_DEFAULTS)}",
                              param="hyperparameters")
-        h[k] = float(v) if k == "learning_rate" else int(v)
+        h[k] = _hyper_number(k, v)
     limits = {"n_epochs": (1, 50), "rank": (1, 256), "batch_size": (1, 64), "layers": (0, 512),
               "max_steps": (0, 1_000_000)}
     for k, (lo, hi) in limits.items():
@@ -57,6 +58,25 @@ def _hyper(given: dict[str, Any] | None) -> dict[str, Any]:
     if not 0 < h["learning_rate"] <= 0.1:
         raise BadRequest("hyperparameters.learning_rate must be in (0, 0.1]", param="hyperparameters.learning_rate")
     return h
+
+
+def _hyper_number(key: str, value: Any) -> float | int:
+    """A hyperparameter as a number: "abc", [1], true, 2.5 epochs or NaN are a 400 naming it."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise BadRequest(f"hyperparameters.{key} must be a number, not {type(value).__name__}",
+                         param=f"hyperparameters.{key}")
+    try:
+        number = float(value)
+    except ValueError:
+        raise BadRequest(f"hyperparameters.{key} must be a number, not {value!r}",
+                         param=f"hyperparameters.{key}") from None
+    if not math.isfinite(number):
+        raise BadRequest(f"hyperparameters.{key} must be finite", param=f"hyperparameters.{key}")
+    if key == "learning_rate":
+        return number
+    if number != int(number):
+        raise BadRequest(f"hyperparameters.{key} must be a whole number", param=f"hyperparameters.{key}")
+    return int(number)
 
 
 class TuningService:
@@ -101,6 +121,7 @@ class TuningService:
 
     def create(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Validate everything (file ids, data line by line, base model, name) before the job is queued."""
+        hyper = _hyper(body.get("hyperparameters"))  # cheap checks first
         train_text = self._data_text(tenant_id, body, "training_file")
         if train_text is None:
             raise BadRequest("Give 'training_file' (a file id from POST /v1/files, purpose 'fine-tune') or "
@@ -114,7 +135,6 @@ class TuningService:
         from hanlin.tuning.export import check_supported, read_architecture
 
         check_supported(read_architecture(gguf_path)[0])
-        hyper = _hyper(body.get("hyperparameters"))
         name = body.get("suffix") or body.get("name")
         if name is not None and not NAME_RE.fullmatch(str(name)):
             raise BadRequest("name/suffix must be 1-64 characters of letters, digits, '.', '_' or '-'",

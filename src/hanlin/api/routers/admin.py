@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from hanlin.api.deps import AdminDep, PrincipalDep, ServicesDep
 from hanlin.errors import Unavailable
+from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
 from hanlin.platform.service import Platform
 from hanlin.platform.usage import parse_since
@@ -26,9 +27,10 @@ def platform_of(services: Services) -> Platform:
 
 
 class QuotaBody(BaseModel):
-    rpm: int | None = Field(None, description="requests per minute; 0 = unlimited")
-    tpm: int | None = Field(None, description="tokens per minute; 0 = unlimited")
-    monthly_tokens: int | None = Field(None, description="token budget per calendar month; 0 = unlimited")
+    rpm: int | None = Field(None, ge=0, le=DB_INT_MAX, description="requests per minute; 0 = unlimited")
+    tpm: int | None = Field(None, ge=0, le=DB_INT_MAX, description="tokens per minute; 0 = unlimited")
+    monthly_tokens: int | None = Field(None, ge=0, le=DB_INT_MAX,
+                                       description="token budget per calendar month; 0 = unlimited")
 
 
 class TenantBody(QuotaBody):

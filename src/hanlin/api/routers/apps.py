@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.api.routers.admin import platform_of
 from hanlin.errors import PermissionDenied
+from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
 from hanlin.platform.principal import Principal
 
@@ -51,7 +52,7 @@ async def create_app(body: AppCreate, services: ServicesDep, principal: Principa
 
 @router.get("/{name}")
 async def get_app(name: str, services: ServicesDep, principal: PrincipalDep,
-                  version: int | None = None) -> dict[str, Any]:
+                  version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> dict[str, Any]:
     return platform_of(services).apps.get(principal.tenant_id, name, version).to_dict()
 
 

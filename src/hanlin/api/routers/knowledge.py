@@ -15,6 +15,7 @@ from hanlin.engine.embedder import EMBEDDING_MODELS
 from hanlin.errors import BadRequest, HanlinError, PayloadTooLarge
 from hanlin.knowledge.retrieve import embedding_scores, llm_scores
 from hanlin.knowledge.service import KnowledgeService
+from hanlin.serving.schemas import lone_surrogate_path
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
 
@@ -106,6 +107,25 @@ async def search(name: str, body: SearchRequest, services: ServicesDep, principa
     engine = await services.engines.get(body.model) if body.rerank else None
     hits = await _svc(services).asearch(principal.tenant_id, name, body.query, body.k, body.filters, engine)
     return {"results": [h.to_dict() for h in hits]}
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=4000)
+    k: int = Field(5, ge=1, le=20)
+    filters: dict[str, Any] | None = None
+    rerank: bool = False
+    model: str | None = None
+    max_tokens: int = Field(384, ge=16, le=4096)
+
+
+@router.post("/knowledge-bases/{name}/ask")
+async def ask(name: str, body: AskRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+    """A cited answer from the base (what `hanlin ask --kb NAME` prints); metered like every generating route."""
+    if lone_surrogate_path(body.question):
+        raise BadRequest("'question' contains a lone UTF-16 surrogate; send valid Unicode text", param="question")
+    engine = await services.engines.get(body.model, principal=principal)
+    return await _svc(services).ask(principal.tenant_id, name, body.question, engine, body.k, body.filters,
+                                    body.rerank, body.max_tokens)
 
 
 class RerankRequest(BaseModel):

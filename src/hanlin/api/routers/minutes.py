@@ -5,6 +5,7 @@ GET /v1/apps/minutes/{job_id}/render?format=md|docx renders a finished job's min
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.apps.minutes.app import JOB_KIND, MinutesService
+from hanlin.audio.service import is_audio_name
 from hanlin.errors import BadRequest, Conflict, PermissionDenied, Unavailable
 from hanlin.platform.principal import Principal
 from hanlin.services import Services
@@ -44,6 +46,8 @@ async def create_minutes(request: Request, services: ServicesDep, principal: Pri
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise BadRequest("Multipart requests need a 'file' field with the transcript.", param="file")
+        if is_audio_name(upload.filename):  # a recording: one job transcribes, then writes the minutes
+            return await _audio_minutes(services, principal, upload, form)
         transcript = svc.parse_upload(await upload.read(), upload.filename)
         fields: dict[str, Any] = {k: form.get(k) for k in ("instruction", "model", "title")}
     elif ctype.startswith("application/json"):
@@ -62,6 +66,30 @@ async def create_minutes(request: Request, services: ServicesDep, principal: Pri
                      model=_opt_str(fields.get("model")), title=_opt_str(fields.get("title")))
     job["utterances"] = len(transcript.utterances)
     job["speakers"] = transcript.speakers
+    return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
+
+
+async def _audio_minutes(services: Services, principal: Principal, upload: UploadFile, form: Any) -> JSONResponse:
+    from hanlin.api.routers.audio import audio_service, hotwords_from_prompt
+    from hanlin.audio import minutes as audio_minutes
+    from hanlin.audio.decode import probe
+
+    audio = audio_service(services, principal)
+    path = await asyncio.to_thread(audio.store_upload, upload.file, upload.filename)
+    try:
+        await asyncio.to_thread(probe, path)  # not audio, empty or truncated: 422 now, not a failed job later
+        speakers = _opt_str(form.get("speakers"))
+        if speakers is not None and not (speakers.isdigit() and 1 <= int(speakers) <= 20):
+            raise BadRequest("speakers must be a whole number from 1 to 20.", param="speakers")
+        job = audio_minutes.submit(services, principal.tenant_id, path,
+                                   instruction=_opt_str(form.get("instruction")), model=_opt_str(form.get("model")),
+                                   title=_opt_str(form.get("title")), speakers=int(speakers) if speakers else None,
+                                   hotwords=hotwords_from_prompt(_opt_str(form.get("hotwords"))),
+                                   language=_opt_str(form.get("language")) or "zh")
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    job["source_format"] = "audio"
     return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
 
 

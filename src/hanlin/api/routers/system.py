@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
 from hanlin import __version__
@@ -13,6 +13,7 @@ from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.engine.embedder import resident_bytes
 from hanlin.engine.memory import breakdown
 from hanlin.errors import PermissionDenied
+from hanlin.limits import DB_INT_MAX
 from hanlin.platform.auth import bearer_token
 from hanlin.services import Services
 
@@ -62,7 +63,7 @@ async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -
 
 @router.get("/v1/jobs/{job_id}/events")
 async def job_events(job_id: str, services: ServicesDep, principal: PrincipalDep,
-                     after: int = 0) -> dict[str, Any]:
+                     after: Annotated[int, Query(ge=0, le=DB_INT_MAX)] = 0) -> dict[str, Any]:
     services.jobs.get(job_id, principal.tenant_id)
     return {"object": "list", "data": services.jobs.events(job_id, after)}
 

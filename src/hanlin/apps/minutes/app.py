@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,14 +58,30 @@ class MinutesService:
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-        transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
+        progress: Callable[[float, str], None] = ctx.progress
+        transcription = None
+        if "audio_path" in inp:  # a recording: transcribe first (checkpointed), then the same pipeline
+            from hanlin.audio.minutes import ASR_SHARE, transcript_for_job
+
+            transcript, transcription = await transcript_for_job(self.services, ctx)
+
+            def progress(f: float, stage: str = "") -> None:  # the minutes share of the bar
+                ctx.progress(ASR_SHARE + (1 - ASR_SHARE) * f, stage)
+        else:
+            transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
         engine = await self.services.engines.get(inp.get("model"))
         done = self._checkpoints(ctx.job_id)
         if done:
             ctx.event("resuming", {"chapters_done": sorted(done)})
         opts = Options(instruction=inp.get("instruction"), title=inp.get("title"))
-        return await make_minutes(engine, transcript, opts, progress=ctx.progress, done=done,
-                                  on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
+        result = await make_minutes(engine, transcript, opts, progress=progress, done=done,
+                                    on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
+        if transcription is not None:
+            from hanlin.audio.minutes import line_stamps
+
+            result["transcription"] = transcription
+            result["line_stamps"] = line_stamps(transcript)
+        return result
 
 
 def install(services: Any) -> None:

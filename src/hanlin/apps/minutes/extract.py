@@ -36,15 +36,16 @@ _AFFIRM = re.compile(r"^(好|行|可以|没问题|收到|明白|OK|ok|嗯|是的
 _REPLY = re.compile(r"^(好的?|行|可以|没问题|收到|明白|OK|ok|嗯|是的|没有问题|好嘞|可以的)[，,。！!\s]")
 _DECISION = re.compile(r"决定|定了|定下来|定为|就这么定|就这样定|就按(这个|这样|[^，。]{0,12}?)(办|来|执行)|一致同意|同意(这个|该|此)?方案|"
                        r"通过了?|拍板|确定(了|下来|为)|批准|就这么办|那就这样|没有异议|达成(一致|共识)|(还是|就)按原(计划|方案)|"
-                       r"维持原(计划|方案|定)|同意[^，。]{0,8}?(意见|建议|方案|做法)|以[^，。]{1,10}为准|"
+                       r"维持原(计划|方案|定)|^(好|行|嗯|对)?[，,]?\s*那就[^，。？?]{4,}|还是按|"
+                       r"同意[^，。]{0,8}?(意见|建议|方案|做法)|以[^，。]{1,10}为准|"
                        r"\b(we|we've|we have)\s+(decided|agreed)\b", re.I)
-_DECISION_NEG = re.compile(r"不同意|没有?决定|没定|未定|还没确定|不能确定|不确定|待定|再定|没通过|不通过|不批准|没有达成|决定不了|"
+_DECISION_NEG = re.compile(r"不同意|放一放|先放|搁置|以后再说|回头再说|再说吧|没有?决定|没定|未定|还没确定|不能确定|不确定|待定|再定|没通过|不通过|不批准|没有达成|决定不了|"
                            r"先不定|不要定")
 _REJECT = re.compile(r"不行|不同意|否决|不采纳|不考虑|驳回|不可以|不能这么|算了|不批|不合适|行不通|不太行|没法|不现实|"
                      r"不能(这样|这么|接受)|\bno\b|disagree|reject", re.I)
 _CORRECT = re.compile(r"更正|纠正|说错了|口误|不对[，,]?(应该)?是|应该是|改成|改为|调整为|调整到|修正|以[^，。]{0,6}为准|"
                       r"不是[^，。]{1,12}[，,]?而?是")
-_PROPOSAL_LEAD = re.compile(r"^(那|那么|好吧|好的?|行|嗯|对|可以|收到|明白|同意|我觉得|我建议|我提议|建议|要不|要不然|我看|我们|大家)[，,]?\s*")
+_PROPOSAL_LEAD = re.compile(r"^(那|那么|就|还是|好吧|好的?|行|嗯|对|可以|收到|明白|同意(?=[，,])|我觉得|我建议|我提议|建议|要不|要不然|我看|我们|大家)[，,]?\s*")
 _DUE = re.compile(r"([\d一二三四五六七八九十]{1,3}月[\d一二三四五六七八九十]{1,3}[日号](之前|以前|前)?|"
                   r"[\d一二三四五六七八九十]{1,3}月底(之前|以前|前)?|下个?月[^，。]{0,4}?[号日底](之前|以前|前)?|下周[一二三四五六日天]?|本周[一二三四五六日天]?|这周[一二三四五六日天]?|"
                   r"明天|后天|今天|月底|周[一二三四五六日末](之前|以前|前)?|\d{1,2}号(之前|以前|前)?|年底|季度末|"
@@ -177,11 +178,14 @@ def clause(text: str, limit: int = 60) -> str:
 def _task_text(sentence: str, speakers: list[str], before: str = "") -> str:
     """The task as said, without the lead (``好的，``) and the addressee; ``这个事`` gets what it refers to."""
     t = strip_lead(sentence)
-    if before and re.search(r"这个事|这件事|这事|此事|这个活", t):
-        t = clause(strip_lead(re.sub(r"^.*?(决定|同意)", "", before)), 30) + "：" + t
     for _, p in named_people(t[:8], speakers):
         t = re.sub(rf"^(请|让|由|麻烦)?{re.escape(p)}[，,]?\s*(你)?", "", t)
     t = re.sub(r"^(好的?|行|没问题|可以)[，,]\s*", "", t)
+    you = t.rfind("你")
+    if you >= 0 and len(re.sub(r"\W", "", t[you + 1:])) >= 6:  # ``这边认识的人多，你下周五前找…`` → the task itself
+        t = re.sub(r"^(们|这边|来|去)", "", t[you + 1:])
+    if before and re.search(r"这个事|这件事|这事|此事|这个活", t):
+        t = clause(strip_lead(re.sub(r"^.*?(决定|同意)", "", before)), 30) + "：" + t
     return clause(t)
 
 
@@ -278,7 +282,7 @@ def extractive_items(utts: list[Utterance], speakers: list[str], per_kind: int =
             if len(decisions) < per_kind and states_decision(s) and not rejected_after(utts, pos):
                 text, lines = decision_text(utts, pos, s)
                 decisions.append({"text": text, "lines": lines})
-            own = sentence_owners(utts, pos, s, speakers)
+            own = [] if _CORRECT.search(s) else sentence_owners(utts, pos, s, speakers)
             if own == [u.speaker] and pos and _REPLY.match(u.text.strip()) and \
                     u.speaker in owners_in(utts, pos - 1, speakers):
                 continue  # ``好的，我周五前发`` answers the assignment just before: that item already stands

@@ -12,7 +12,7 @@ const EN = {
   "login.open": "This server does not require keys (loopback only).", "login.nokey": "Enter without a key", "chat.model": "Model", "chat.system": "System prompt",
   "chat.system.ph": "optional: you are a careful office assistant", "chat.kb": "Knowledge base", "chat.clear": "Clear",
   "chat.ph": "Ask something; Enter sends, Shift+Enter for a new line", "send": "Send",
-  "minutes.title": "Upload a meeting transcript to get minutes", "minutes.help": ".txt / .vtt / .srt / .docx, one 'Speaker: text' per line.",
+  "minutes.title": "Upload a meeting transcript to get minutes", "minutes.help": "A meeting recording (.wav / .mp3 / .m4a / .ogg / .webm / .mp4: transcribed with speakers) or a transcript (.txt / .vtt / .srt / .docx, one 'Speaker: text' per line).",
   "minutes.instr": "optional: extra instructions, e.g. focus on action items", "minutes.go": "Make minutes",
   "sheet.title": "Upload an Excel sheet", "formula.title": "Write a formula", "formula.ph": "e.g. total sales in Beijing",
   "formula.go": "Make formula", "chart.title": "Make a chart", "chart.ph": "e.g. monthly sales as a line chart", "chart.go": "Make chart",
@@ -198,7 +198,8 @@ async function resultOf(resp, bar) {  // 200 with the result, or 202 with a job 
 // --- minutes ----------------------------------------------------------------------------------------------------
 function renderMinutes(m) {
   const li = (items, f) => items && items.length ? "<ul>" + items.map((x) => "<li>" + f(x) + "</li>").join("") + "</ul>" : "<p class=muted>—</p>";
-  const cite = (l) => l && l.length ? ` <span class="cite">[${l.join(", ")}]</span>` : "";
+  const st = m.line_stamps || {};  // minutes from a recording: lines carry "00:12:31 发言人2"
+  const cite = (l) => l && l.length ? ` <span class="cite">[${l.map((i) => st[i] ? esc(st[i]) : i).join(", ")}]</span>` : "";
   return `<div class="card minutes"><h3>${esc(m.title)}</h3><p>${esc(m.summary)}</p>
     <h4>${lang === "en" ? "Chapters" : "议程"}</h4>${li(m.chapters, (c) => `<b>${esc(c.title)}</b>${cite([c.start_line, c.end_line])} ${esc(c.summary)}`)}
     <h4>${lang === "en" ? "Views" : "各方观点"}</h4>${li(m.views, (v) => `<b>${esc(v.speaker)}</b>：` + (v.points || []).map((p) => esc(p.text) + cite(p.lines)).join("；"))}
@@ -217,6 +218,7 @@ $("#minutes-form").addEventListener("submit", (e) => {
     let resp;
     try { resp = await api("/v1/apps/minutes", {method: "POST", body: fd}); } catch (err) {
       if (err.status !== 400 && err.status !== 422) throw err;  // a server that takes the text as JSON
+      if (/\.(wav|mp3|m4a|aac|ogg|opus|webm|mp4|flac)$/i.test(f.name)) throw err;  // a recording is not text
       const body = {transcript: await f.text(), filename: f.name};
       if ($("#minutes-instruction").value.trim()) body.instruction = $("#minutes-instruction").value.trim();
       resp = await api("/v1/apps/minutes", {method: "POST", json: body});

@@ -1,0 +1,153 @@
+"""Soak: is `hanlin serve`'s RSS flat under an hour of mixed requests? (Not a test; bounded in time.)
+
+Starts `hanlin serve` on 127.0.0.1 with a fresh HANLIN_HOME, then for ``--minutes`` keeps ``--concurrency`` clients
+busy with a mix: short chats, streamed chats (some dropped mid-stream), JSON-schema answers, embeddings, a
+knowledge-base search and ask, and a document re-added. RSS is sampled every ``--every`` seconds; the report gives
+RSS after warm-up, at the end, the peak, and the slope over the second half (MB per 10 minutes), which should be
+about 0 for a server that does not leak.
+
+    python bench/soak.py [--minutes 60] [--concurrency 4] [--model qwen2.5-coder-0.5b-instruct] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+DOC = ("差旅报销制度：员工出差住宿费每晚不超过600元，交通费凭票据实报实销。年度预算编制：各部门于十一月底前提交"
+       "下一年度预算草案。信息安全规定：外部设备接入内网须经信息中心审批。") * 3
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+          "required": ["city", "days"]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def one(client: httpx.AsyncClient, rng: random.Random, n: int) -> str:
+    kind = rng.choice(["chat", "stream", "drop", "json", "embed", "search", "ask", "readd"])
+    msg = [{"role": "user", "content": f"第{n}个问题：用一句话介绍北京。"}]
+    if kind == "chat":
+        await client.post("/v1/chat/completions", json={"messages": msg, "max_tokens": 24})
+    elif kind in ("stream", "drop"):
+        async with client.stream("POST", "/v1/chat/completions",
+                                 json={"messages": msg, "max_tokens": 48, "stream": True}) as r:
+            i = 0
+            async for _ in r.aiter_lines():
+                i += 1
+                if kind == "drop" and i > 4:
+                    break  # the client goes away mid-stream
+    elif kind == "json":
+        await client.post("/v1/chat/completions", json={
+            "messages": [{"role": "user", "content": "去上海玩三天，按格式回答"}], "max_tokens": 40,
+            "response_format": {"type": "json_schema", "json_schema": {"name": "trip", "schema": SCHEMA}}})
+    elif kind == "embed":
+        await client.post("/v1/embeddings", json={"input": [DOC[: rng.randint(20, 300)] for _ in range(8)]})
+    elif kind == "search":
+        await client.post("/v1/knowledge-bases/soak/search", json={"query": "住宿费标准", "k": 3})
+    elif kind == "ask":
+        await client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "住宿费每晚多少？"}],
+                                                        "knowledge_base": "soak", "max_tokens": 32})
+    else:
+        await client.post("/v1/knowledge-bases/soak/documents",
+                          files={"files": (f"doc{rng.randint(0, 3)}.txt", (DOC + str(n)).encode())})
+    return kind
+
+
+async def drive(base: str, pid: int, minutes: float, concurrency: int, every: float) -> dict[str, Any]:
+    samples: list[tuple[float, float]] = []
+    counts: dict[str, int] = {}
+    end = time.time() + minutes * 60
+    rng = random.Random(7)
+    async with httpx.AsyncClient(base_url=base, timeout=600) as client:
+        await client.post("/v1/knowledge-bases", json={"name": "soak"})
+        await client.post("/v1/knowledge-bases/soak/documents", files={"files": ("doc0.txt", DOC.encode())})
+        n = 0
+
+        async def worker() -> None:
+            nonlocal n
+            while time.time() < end:
+                n += 1
+                try:
+                    kind = await one(client, rng, n)
+                    counts[kind] = counts.get(kind, 0) + 1
+                except httpx.HTTPError:
+                    counts["error"] = counts.get("error", 0) + 1
+
+        async def sampler() -> None:
+            t0 = time.time()
+            while time.time() < end:
+                samples.append((time.time() - t0, rss_mb(pid)))
+                await asyncio.sleep(every)
+        await asyncio.gather(sampler(), *(worker() for _ in range(concurrency)))
+    half = [s for s in samples if s[0] >= samples[-1][0] / 2] or samples
+    slope = 0.0
+    if len(half) > 1:
+        xs, ys = [s[0] for s in half], [s[1] for s in half]
+        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+        den = sum((x - mx) ** 2 for x in xs) or 1.0
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 600
+    warm = samples[min(len(samples) - 1, max(1, len(samples) // 10))][1]
+    return {"minutes": minutes, "requests": counts, "rss_after_warmup_mb": round(warm, 1),
+            "rss_end_mb": round(samples[-1][1], 1), "rss_peak_mb": round(max(s[1] for s in samples), 1),
+            "slope_second_half_mb_per_10min": round(slope, 1), "samples": len(samples)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--every", type=float, default=30.0)
+    ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    args.minutes = max(0.5, min(args.minutes, 240.0))
+    with tempfile.TemporaryDirectory(prefix="hanlin-soak-") as home:
+        port = free_port()
+        env = {**os.environ, "HANLIN_HOME": home, "HANLIN_MODEL": args.model, "HANLIN_AUTH": "off",
+               "HANLIN_LOG_LEVEL": "warning"}
+        proc = subprocess.Popen([sys.executable, "-m", "hanlin.cli.main", "serve", "--port", str(port)], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 600
+            while time.time() < deadline:
+                try:
+                    if httpx.get(base + "/health", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            res = asyncio.run(drive(base, proc.pid, args.minutes, max(1, min(args.concurrency, 32)),
+                                    max(1.0, args.every)))
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print(json.dumps(res, ensure_ascii=False, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Speech: meeting recordings → speaker-labelled, timestamped transcripts (offline: faster-whisper + CAM++)."""
