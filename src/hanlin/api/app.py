@@ -5,13 +5,17 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.config import Settings
@@ -37,6 +41,37 @@ ROUTER_MODULES = [
     "hanlin.api.routers.files",
     "hanlin.web.routes",
 ]
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def request_id(sent: str | None) -> str:
+    """The client's ``x-request-id`` when it is a sane token (echoed back, as OpenAI and proxies do), else a
+    new ``req_…`` id."""
+    if sent and _REQUEST_ID.match(sent):
+        return sent
+    return f"req_{uuid.uuid4().hex}"
+
+
+class RequestIdMiddleware:
+    """Pure ASGI (streams pass through untouched): sets ``x-request-id`` on every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(Headers(scope=scope).get("x-request-id"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["x-request-id"] = rid
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _error_response(err: HanlinError) -> JSONResponse:
@@ -112,6 +147,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
     for feature_middleware in services.extras.get("http_middleware", []):  # e.g. platform quotas on /v1/apps
         app.middleware("http")(feature_middleware)
+
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id
 
     for mod_name in ROUTER_MODULES:
         try:

@@ -4,29 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.disconnect import unless_disconnected
 from hanlin.api.sse import sse_response
 from hanlin.serving import models
-from hanlin.serving.completions import create_completion, create_embeddings
+from hanlin.serving.completions import create_completion, create_embeddings, stream_completion
 from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
 @router.post("/chat/completions", response_model=None)
-async def chat_completions(req: ChatCompletionRequest, services: ServicesDep,
-                           principal: PrincipalDep) -> dict[str, Any] | Response:
+async def chat_completions(req: ChatCompletionRequest, services: ServicesDep, principal: PrincipalDep,
+                           request: Request) -> dict[str, Any] | Response:
     if req.stream:
         return await sse_response(services.chat.stream(principal, req))
-    return await services.chat.create(principal, req)
+    return await unless_disconnected(request, services.chat.create(principal, req))
 
 
-@router.post("/completions")
-async def completions(req: CompletionRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await create_completion(services.engines, req)
+@router.post("/completions", response_model=None)
+async def completions(req: CompletionRequest, services: ServicesDep, principal: PrincipalDep,
+                      request: Request) -> dict[str, Any] | Response:
+    if req.stream:
+        return await sse_response(stream_completion(services.engines, req))
+    return await unless_disconnected(request, create_completion(services.engines, req))
 
 
 @router.post("/embeddings")
