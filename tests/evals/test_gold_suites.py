@@ -11,10 +11,10 @@ from typing import Any
 from hanlin.apps.documents.schema import OfficialDocument, Paragraph
 from hanlin.apps.documents.writer import write_official_document
 from hanlin.engine.fake import FakeEngine
-from hanlin.evals.base import load_suites
 from hanlin.evals.gold import jaccard, judge_ads, judge_gongwen, judge_kb, load
 from hanlin.evals.gold_build import formula_requests, pdf_with_text, value_matches, write_workbooks
 from hanlin.evals.runner import RunSpec, run_eval
+from hanlin.evals.suites import load_suites
 from hanlin.knowledge.answer import NOT_FOUND
 from hanlin.knowledge.extract import extract
 from hanlin.knowledge.fold import fold

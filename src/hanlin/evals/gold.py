@@ -25,9 +25,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hanlin.evals.base import EvalContext, EvalResult, suite
+from hanlin.evals.base import EvalContext, EvalResult, map_items, suite
 from hanlin.evals.gold_build import document_bytes, formula_requests, value_matches, write_workbooks
-from hanlin.evals.runner import map_items
 
 GOLD = Path(__file__).with_name("gold")
 SIMILAR = 0.6

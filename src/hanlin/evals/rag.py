@@ -25,8 +25,7 @@ from typing import Any
 import numpy as np
 
 from hanlin.apps.llm import generate_text
-from hanlin.evals.base import EvalContext, EvalResult, suite
-from hanlin.evals.runner import map_items
+from hanlin.evals.base import EvalContext, EvalResult, map_items, suite
 from hanlin.knowledge.answer import NOT_FOUND, grounded_answer, is_refusal, passages_text
 from hanlin.knowledge.chunk import chunk_blocks
 from hanlin.knowledge.extract import Block

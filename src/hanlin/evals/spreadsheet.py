@@ -13,8 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hanlin.evals.base import EvalContext, EvalResult, suite
-from hanlin.evals.runner import map_items
+from hanlin.evals.base import EvalContext, EvalResult, map_items, suite
 
 log = logging.getLogger(__name__)
 SB_FLOOR = {"soft": 8.0, "hard": 6.0}  # README: input unchanged, 50 tasks

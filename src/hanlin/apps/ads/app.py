@@ -22,8 +22,11 @@ from hanlin.apps.ads.rules import (
 )
 from hanlin.apps.llm import generate_json
 from hanlin.engine.base import Engine
+from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, EngineError, HanlinError
+from hanlin.principal import Principal
 
+APP_SCOPE = "app:ad"
 MAX_VARIANTS = 10
 NUMBERS_LAW = "《广告法》第十一条：广告使用数据应当真实、准确"
 FIELDS = ("title", "text")
@@ -190,14 +193,11 @@ async def _distinct(engine: Engine, req: AdRequest, platform: Platform, drafts: 
 
 
 class AdService:
-    def __init__(self, services: Any) -> None:
-        self.services = services
+    def __init__(self, engines: EngineManager) -> None:
+        self.engines = engines
 
-    async def create(self, req: AdRequest, model: str | None = None) -> dict[str, Any]:
+    async def create(self, req: AdRequest, model: str | None = None, *, principal: Principal) -> dict[str, Any]:
         req.validate()
-        engine = await self.services.engines.get(model)
+        engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
         return await generate_ads(engine, req)
 
-
-def install(services: Any) -> None:
-    services.extras["ads"] = AdService(services)
