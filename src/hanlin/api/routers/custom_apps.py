@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from hanlin.api.deps import PlatformDep, PrincipalDep
 from hanlin.errors import PermissionDenied
 from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
 from hanlin.principal import Principal
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(prefix="/v1/custom-apps", tags=["custom apps"])
 
@@ -22,7 +23,7 @@ def _may_edit(principal: Principal) -> None:
                                "without scopes or an admin key.")
 
 
-class AppFields(BaseModel):
+class AppFields(ValidText):
     description: str | None = None
     base_model: str | None = Field(None, description="defaults to the server's model")
     system_prompt: str | None = None

@@ -6,15 +6,16 @@ import base64
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import FileResponse, JSONResponse
 
 from hanlin.api.deps import AdsDep, DocumentsDep, Metered, PrincipalDep
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(tags=["apps"])
 
 
-class DocumentBody(BaseModel):
+class DocumentBody(ValidText):
     type: Literal["通知", "请示", "报告", "函", "纪要", "通报", "意见", "决定"]
     brief: str = Field(min_length=1, max_length=4000)
     org: str = Field("", max_length=60, description="发文机关")
@@ -28,7 +29,7 @@ class DocumentBody(BaseModel):
     model: str | None = None
 
 
-class AdBody(BaseModel):
+class AdBody(ValidText):
     product: str = Field(min_length=1, max_length=2000)
     platform: Literal["朋友圈", "公众号", "抖音", "小红书", "搜索广告"] = "朋友圈"
     n: int = Field(3, ge=1, le=10)

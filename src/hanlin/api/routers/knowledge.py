@@ -9,24 +9,24 @@ from typing import Any
 
 import numpy as np
 from fastapi import APIRouter, Form, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from hanlin.api.deps import KnowledgeDep, Metered, PrincipalDep, ServicesDep
 from hanlin.engine.embedder import EMBEDDING_MODELS
 from hanlin.errors import BadRequest, HanlinError, PayloadTooLarge
 from hanlin.knowledge.retrieve import embedding_scores, llm_scores
 from hanlin.platform.audit import actor_of
-from hanlin.serving.schemas import lone_surrogate_path
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(prefix="/v1", tags=["knowledge"])
 
 
-class CreateKB(BaseModel):
+class CreateKB(ValidText):
     name: str = Field(..., min_length=1, max_length=100)
     description: str = ""
 
 
-class SearchRequest(BaseModel):
+class SearchRequest(ValidText):
     query: str = Field(..., min_length=1)
     k: int = Field(5, ge=1, le=100)
     filters: dict[str, Any] | None = None
@@ -107,7 +107,7 @@ async def search(name: str, body: SearchRequest, kb: KnowledgeDep, services: Ser
     return {"results": [h.to_dict() for h in hits]}
 
 
-class AskRequest(BaseModel):
+class AskRequest(ValidText):
     question: str = Field(..., min_length=1, max_length=4000)
     k: int = Field(5, ge=1, le=20)
     filters: dict[str, Any] | None = None
@@ -120,14 +120,12 @@ class AskRequest(BaseModel):
 async def ask(name: str, body: AskRequest, kb: KnowledgeDep, services: ServicesDep,
               principal: PrincipalDep) -> dict[str, Any]:
     """A cited answer from the base (what `hanlin ask --kb NAME` prints); metered like every generating route."""
-    if lone_surrogate_path(body.question):
-        raise BadRequest("'question' contains a lone UTF-16 surrogate; send valid Unicode text", param="question")
     engine = await services.engines.get(body.model, principal=principal)
     return await kb.ask(principal.tenant_id, name, body.question, engine, body.k, body.filters, body.rerank,
                         body.max_tokens)
 
 
-class RerankRequest(BaseModel):
+class RerankRequest(ValidText):
     model: str | None = None  # an embedding model (default, fast) or a chat model (LLM judge)
     query: str = Field(..., min_length=1)
     documents: list[str | dict[str, Any]] = Field(..., min_length=1, max_length=1000)
@@ -158,4 +156,5 @@ async def rerank(body: RerankRequest, services: ServicesDep, principal: Principa
     results = [{"index": i, "relevance_score": round(float(scores[i]), 6),
                 **({"document": {"text": texts[i]}} if body.return_documents else {})} for i in order]
     return {"model": model, "results": results,
-            "usage": {"total_tokens": services.engines.embedder.count_tokens([body.query, *texts])}}
+            "usage": {"total_tokens": await asyncio.to_thread(services.engines.embedder.count_tokens,
+                                                              [body.query, *texts])}}

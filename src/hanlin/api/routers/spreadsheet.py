@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Form, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from hanlin.api.deps import ChartsDep, FormulasDep, Metered, PrincipalDep, ServicesDep
 from hanlin.errors import BadRequest, PayloadTooLarge
 from hanlin.services import Services
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(prefix="/v1/apps", tags=["spreadsheet"])
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv")
@@ -61,7 +62,7 @@ async def formula(services: ServicesDep, svc: FormulasDep, principal: PrincipalD
     return body
 
 
-class ExplainBody(BaseModel):
+class ExplainBody(ValidText):
     formula: str = Field(..., description="an Excel formula, e.g. =SUMIFS(C:C,A:A,\"北京\")")
     lang: Literal["zh", "en"] = "zh"
 

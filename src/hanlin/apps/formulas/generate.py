@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 SYSTEM = ("你是 Excel 公式专家。根据表格结构和用户请求，选择公式模式并从给定的真实列名和取值中选择，"
           "只输出 JSON。模式：sum 求和 / average 平均 / count 计数 / max 最大 / min 最小（criteria 为筛选条件）；"
+          "share 占比（criteria 是部分的条件，value_column 是求和的数值列，按行数算占比时留空）；"
+          "rank 逐行排名（value_column 是排名依据的数值列）；"
           "lookup 查找（criteria[0] 是用来查找的列和值，value_column 是要返回的列）；"
           "row_math 逐行两列运算（value_column operation second_column）；date_part 逐行取日期的年/月/日/星期；"
           "text 逐行文本处理（left/right 取 n 个字符、len、upper、lower、trim）；"
