@@ -9,9 +9,8 @@ from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import PermissionDenied
 from hanlin.metrics import Metrics
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
 from hanlin.serving.jsonschema import normalize
 from hanlin.serving.schemas import ChatCompletionRequest
 from hanlin.serving.tools import ToolPlan, ToolStream, constrain, parse_output, plan_tools
@@ -30,6 +29,7 @@ class Prepared:
     body: dict[str, Any]
     tools: ToolPlan | None = None
     knowledge_base: str | None = None  # set from the request or by a custom app; grounded by the KB hook
+    app: str | None = None  # "app:NAME" when a custom app is called: its scope lets a key use the app's model
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
     # rewrites a complete (non-streamed) answer in place, e.g. checks a grounded answer's [n] markers; may ask the
     # engine again (its usage then counts)
@@ -74,11 +74,9 @@ class ChatService:
         prepared.tools = plan_tools(req, prepared.body)
         _normalize_response_format(prepared.body)
         requested = req.model or prepared.model
-        app_ref = requested if requested.startswith("app:") else ""  # scope of a custom app: "app:NAME"
-        if app_ref:
-            app_ref = app_ref.split("@", 1)[0]  # "app:NAME@2" is covered by a scope on "app:NAME"
-        if not principal.allows(f"model:{prepared.model}") and not (app_ref and principal.allows(app_ref)):
-            raise PermissionDenied(f"This API key may not use model '{req.model}'", param="model")
+        if requested.startswith("app:"):  # scope of a custom app: "app:NAME" ("app:NAME@2" is covered by it)
+            prepared.app = requested.split("@", 1)[0]
+        self.engines.check(principal, prepared.model, prepared.app)  # 403 before any hook's work is used
         for hook in self.admission:
             prepared = await hook(principal, req, prepared)
         return prepared
@@ -95,7 +93,7 @@ class ChatService:
 
     async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
                         started: float) -> dict[str, Any]:
-        engine = await self.engines.get(prepared.model, principal=principal)
+        engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         status = "error"
@@ -132,7 +130,7 @@ class ChatService:
         output has to be rewritten."""
         started = time.time()
         prepared = await self.prepare(principal, req)
-        engine = await self.engines.get(prepared.model, principal=principal)
+        engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
         name = req.model or engine.info.name
         if _relays_sse(engine) and not prepared.extra and not prepared.tools:

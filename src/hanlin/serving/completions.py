@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from hanlin.engine.embedder import EMBEDDING_MODELS
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import BadRequest, NotFound
+from hanlin.errors import BadRequest
+from hanlin.principal import Principal
 from hanlin.serving.schemas import CompletionRequest, EmbeddingRequest
 
 _ENGINE_KEYS = ("max_tokens", "temperature", "top_p", "stop", "seed")
@@ -60,8 +60,8 @@ def _new_id() -> str:
     return f"cmpl-{uuid.uuid4().hex[:24]}"
 
 
-async def create_completion(engines: EngineManager, req: CompletionRequest) -> dict[str, Any]:
-    engine = await engines.get(req.model)
+async def create_completion(engines: EngineManager, req: CompletionRequest, principal: Principal) -> dict[str, Any]:
+    engine = await engines.get(req.model, principal=principal)
     choices, usage = [], {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
     for i, prompt in enumerate(_prompts(req)):  # one request per prompt, answered in order
         resp = await engine.complete(_body(req, prompt))
@@ -76,10 +76,11 @@ async def create_completion(engines: EngineManager, req: CompletionRequest) -> d
     return out
 
 
-async def stream_completion(engines: EngineManager, req: CompletionRequest) -> AsyncIterator[dict[str, Any]]:
+async def stream_completion(engines: EngineManager, req: CompletionRequest,
+                            principal: Principal) -> AsyncIterator[dict[str, Any]]:
     """``text_completion`` chunks as OpenAI streams them; usage last when ``stream_options.include_usage``.
     Engines without a completion stream answer whole, sent as one chunk."""
-    engine = await engines.get(req.model)
+    engine = await engines.get(req.model, principal=principal)
     base = {"id": _new_id(), "object": "text_completion", "created": int(time.time()),
             "model": req.model or engine.info.name}
     want_usage = bool(req.stream_options and req.stream_options.include_usage)
@@ -117,11 +118,9 @@ async def _aiter(chunks: Any) -> AsyncIterator[dict[str, Any]]:
             yield c
 
 
-async def create_embeddings(engines: EngineManager, req: EmbeddingRequest) -> dict[str, Any]:
-    name = req.model or engines.embedder.info.name
-    if name not in EMBEDDING_MODELS:
-        raise NotFound(f"'{name}' is not an embedding model. Embedding models: {', '.join(EMBEDDING_MODELS)}",
-                       param="model", code="model_not_found")
+async def create_embeddings(engines: EngineManager, req: EmbeddingRequest, principal: Principal) -> dict[str, Any]:
+    embedder = engines.embedding_model(req.model, principal=principal)
+    name = req.model or embedder.info.name
     texts = [req.input] if isinstance(req.input, str) else list(req.input)
     native = int(engines.embedder.info.meta.get("dim") or 0)
     if req.dimensions is not None and native and req.dimensions != native:
@@ -129,7 +128,7 @@ async def create_embeddings(engines: EngineManager, req: EmbeddingRequest) -> di
                          f"(Matryoshka); dimensions must be {native} or left out", param="dimensions",
                          code="unsupported_dimensions")
     started = time.time()
-    done = await engines.embedder.aembed_counted(texts, is_query=req.input_type == "query")
+    done = await embedder.aembed_counted(texts, is_query=req.input_type == "query")
     vectors = [list(map(float, row)) for row in done.vectors]
     data: list[Any] = vectors
     if req.encoding_format == "base64":  # what the openai SDK asks for by default: little-endian float32
