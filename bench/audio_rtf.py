@@ -24,7 +24,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.support.audio_mix import CLIPS, RATE, _speech_span, attribution_accuracy, read_clip, write_wav  # noqa: E402
+from tests.support.audio_mix import (  # noqa: E402
+    CLIPS,
+    RATE,
+    _speech_span,
+    attribution_accuracy,
+    attribution_precision,
+    read_clip,
+    write_wav,
+)
 
 
 def long_mix(path: Path, minutes: float, seed: int = 0) -> tuple[Path, list[tuple[float, float, int]]]:
@@ -73,7 +81,9 @@ def main() -> None:
            "diarization_cpu_per_audio_s": round(st["diarization_cpu_s"] / out["duration_s"], 3),
            "load_avg_1m": round(os.getloadavg()[0], 1),
            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-           "speakers": len(out["speakers"]), "attributed_right": round(attribution_accuracy(out["segments"], truth), 3)}
+           "speakers": len(out["speakers"]), "attributed_right": round(attribution_accuracy(out["segments"], truth), 3),
+           "right_of_transcribed": round(attribution_precision(out["segments"], truth)[0], 3),
+           "speech_covered": round(attribution_precision(out["segments"], truth)[1], 3)}
     print(json.dumps(row, ensure_ascii=False))
 
 

@@ -32,6 +32,14 @@ class ContextOverflow(BadRequest):
     code_default = "context_length_exceeded"
 
 
+def context_overflow(n_prompt: Any, n_ctx: Any) -> ContextOverflow:
+    """OpenAI's wording (litellm and others classify on it) with Hanlin's code and counts."""
+    return ContextOverflow(
+        f"This model's maximum context length is {n_ctx} tokens. However, your messages resulted in {n_prompt} "
+        "tokens. Please reduce the length of the messages (or lower max_tokens).", param="messages",
+        code="context_length_exceeded", extra={"n_prompt_tokens": n_prompt, "n_ctx": n_ctx})
+
+
 class AuthenticationError(HanlinError):
     status = 401
     type = "authentication_error"

@@ -20,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from hanlin.errors import HanlinError, NotFound
+from hanlin.principal import Principal
 from hanlin.store.db import Store, dumps, loads, metadata, now
 
 log = logging.getLogger(__name__)
@@ -83,8 +84,19 @@ class JobContext:
     def event(self, message: str, data: dict[str, Any] | None = None, level: str = "info") -> None:
         self.runner.add_event(self.job_id, message, data, level)
 
+    @property
+    def principal(self) -> Principal:
+        """Who submitted the job (its key's scopes apply to the engines the job uses)."""
+        stored = self.input.get(PRINCIPAL_KEY)
+        return Principal.from_dict(stored, self.tenant_id) if isinstance(stored, dict) else \
+            Principal(tenant_id=self.tenant_id)
+
 
 Handler = Callable[[JobContext], Awaitable[dict[str, Any]]]
+# Runs around every job: ``await around(kind, ctx, call)`` must return ``await call(ctx)`` (e.g. metering counts
+# the tokens its engines use). Registered in order; the first is the outermost.
+JobAround = Callable[[str, JobContext, Handler], Awaitable[dict[str, Any]]]
+PRINCIPAL_KEY = "principal"  # where submit() keeps the submitter in the job's input
 
 
 @dataclass
@@ -105,6 +117,7 @@ def job_to_dict(row: Any) -> dict[str, Any]:
 class JobRunner:
     def __init__(self, store: Store, *, concurrency: int = 2, node: str | None = None) -> None:
         self.store = store
+        self.around: list[JobAround] = []
         self.node = node or f"{socket.gethostname()}:{os.getpid()}"
         self.handlers: dict[str, HandlerSpec] = {}
         self._sem = asyncio.Semaphore(concurrency)
@@ -116,8 +129,13 @@ class JobRunner:
         self.handlers[kind] = HandlerSpec(fn, resumable)
 
     # --- rows ----------------------------------------------------------------------------------------------
-    def submit(self, kind: str, tenant_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def submit(self, kind: str, owner: Principal | str, payload: dict[str, Any]) -> dict[str, Any]:
+        """Queue a job for ``owner``: a Principal (its key's scopes then apply while the job runs) or, for work
+        no key started, a tenant id."""
         job_id = f"job-{uuid.uuid4().hex[:20]}"
+        tenant_id = owner.tenant_id if isinstance(owner, Principal) else owner
+        if isinstance(owner, Principal):
+            payload = {**payload, PRINCIPAL_KEY: owner.to_dict()}
         t = now()
         with self.store.begin() as conn:
             conn.execute(jobs_table.insert().values(
@@ -260,7 +278,7 @@ class JobRunner:
             ctx = JobContext(job_id, row.tenant_id, loads(row.input) or {}, self, time.time())
             self.add_event(job_id, "started", {"node": self.node})
             try:
-                result = await self.handlers[row.kind].fn(ctx)
+                result = await self._call(row.kind, ctx)
             except JobCancelled:
                 self.update(job_id, state="cancelled", stage="cancelled", finished_at=now())
                 self.add_event(job_id, "cancelled")
@@ -278,6 +296,12 @@ class JobRunner:
         finally:
             self._sem.release()
 
+    async def _call(self, kind: str, ctx: JobContext) -> dict[str, Any]:
+        call: Handler = self.handlers[kind].fn
+        for around in reversed(self.around):
+            call = _wrapped(around, kind, call)
+        return await call(ctx)
+
     def _fail(self, job_id: str, message: str) -> None:
         self.update(job_id, state="failed", error=message, finished_at=now())
         self.add_event(job_id, "failed", {"error": message}, level="error")
@@ -291,3 +315,9 @@ class JobRunner:
                 return job
             await asyncio.sleep(0.2)
         raise TimeoutError(f"job {job_id} still running after {timeout}s")
+
+
+def _wrapped(around: JobAround, kind: str, inner: Handler) -> Handler:
+    async def call(ctx: JobContext) -> dict[str, Any]:
+        return await around(kind, ctx, inner)
+    return call

@@ -62,11 +62,12 @@ def test_resumed_job_skips_checkpointed_chapters(fake_services: Any, fake_engine
     from hanlin.apps.minutes.segment import segment
     from hanlin.apps.minutes.transcript import parse_transcript
     from hanlin.jobs import JobContext
+    from hanlin.principal import Principal
 
     fake_engine.responder = responder
-    svc = fake_services.extras["minutes"]
+    svc = fake_services.minutes
     t = parse_transcript(MEETING, "m.txt")
-    job = svc.submit("default", t)
+    job = svc.submit(Principal(tenant_id="default"), t)
     parts = segment(t.utterances)
     by_index = {u.index: u for u in t.utterances}
     from hanlin.apps.minutes.instruction import Plan

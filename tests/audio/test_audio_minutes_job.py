@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from hanlin.principal import Principal
 from tests.support.minutes_fakes import responder
 
 SEGMENTS = [
@@ -35,12 +36,12 @@ def test_resumed_audio_job_uses_the_checkpointed_transcript(fake_services: Any, 
     assert [(u.index, u.speaker, u.start, u.end) for u in transcript.utterances] == [
         (0, "发言人1", 1.5, 6.0), (1, "发言人2", 751.4, 760.0)]
     gone = tmp_path / "deleted-after-transcription.wav"  # a resumed job must not need the recording again
-    job = audio_minutes.submit(fake_services, "default", gone)
+    job = audio_minutes.submit(fake_services.jobs, "minutes", Principal(tenant_id="default"), gone)
     fake_services.jobs.add_event(job["id"], audio_minutes.TRANSCRIPT_EVENT, {
         "utterances": [u.to_dict() for u in transcript.utterances],
         "transcription": {"duration_s": 760.0, "language": "zh", "speakers": ["发言人1", "发言人2"],
                           "stats": {}, "corrections": []}})
-    result = asyncio.run(fake_services.extras["minutes"].run_job(_ctx(fake_services, job)))
+    result = asyncio.run(fake_services.minutes.run_job(_ctx(fake_services, job)))
     assert result["line_stamps"] == {"0": "00:00:01 发言人1", "1": "00:12:31 发言人2"}
     assert result["speakers"] == ["发言人1", "发言人2"]
     md = render.to_markdown(result)
@@ -55,7 +56,7 @@ def test_unreadable_recording_fails_the_job_cleanly(fake_services: Any, tmp_path
 
     bad = tmp_path / "meeting.mp3"
     bad.write_bytes(b"ID3" + bytes(range(256)) * 64)  # garbage after a plausible header
-    job = audio_minutes.submit(fake_services, "default", bad)
+    job = audio_minutes.submit(fake_services.jobs, "minutes", Principal(tenant_id="default"), bad)
     with pytest.raises(UnprocessableInput, match="meeting.mp3"):
-        asyncio.run(fake_services.extras["minutes"].run_job(_ctx(fake_services, job)))
+        asyncio.run(fake_services.minutes.run_job(_ctx(fake_services, job)))
     assert not bad.exists()  # a failed job leaves no recording behind

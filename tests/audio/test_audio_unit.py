@@ -59,7 +59,7 @@ def _voices(counts: list[int], dim: int = 192, seed: int = 0) -> tuple[np.ndarra
     return np.vstack(xs), np.array(ys)
 
 
-@pytest.mark.parametrize("counts", [[40, 25, 12], [30, 20], [60]])
+@pytest.mark.parametrize("counts", [[40, 25, 12], [30, 20], [60], [6, 5], [9]])
 def test_cluster_finds_the_voices(counts: list[int]) -> None:
     x, truth = _voices(counts)
     labels = cluster(x)

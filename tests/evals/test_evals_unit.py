@@ -253,8 +253,8 @@ def test_failed_run_resumes_from_the_cache(tmp_path: Path) -> None:
 KILL_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
-sys.path.insert(0, {tests!r})
-from evals.test_evals_unit import LlamaLikeFake, gold_of
+sys.path.insert(0, {root!r})
+from tests.evals.test_evals_unit import LlamaLikeFake, gold_of
 from hanlin.evals.runner import RunSpec, run_eval
 eng = LlamaLikeFake(gold_of, delay=0.3)
 asyncio.run(run_eval(eng, RunSpec(suite="ceval", model="fake-llama", data_dir=Path({data!r})), Path({home!r})))
@@ -265,7 +265,7 @@ def test_killed_process_resumes_from_the_cache(tmp_path: Path) -> None:
     """SIGKILL a real eval process mid-run; the rerun asks only what the cache lacks."""
     data = make_ceval(tmp_path / "data", per_subject=20)  # 60 items, 4 at a time, 0.3 s each: ~4.5 s
     home = tmp_path / "h"
-    script = KILL_SCRIPT.format(tests=str(Path(__file__).resolve().parents[1]), data=str(data), home=str(home))
+    script = KILL_SCRIPT.format(root=str(Path(__file__).resolve().parents[2]), data=str(data), home=str(home))
     proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
     cache_file = None
     deadline = time.time() + 120

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from hanlin.engine.fake import FakeEngine
-from hanlin.evals.base import EvalContext, default_data_dir, get_suite
+from hanlin.evals.base import EvalContext, default_data_dir
+from hanlin.evals.suites import get_suite
 
 DATA = default_data_dir()
 

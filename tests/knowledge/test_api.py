@@ -17,7 +17,7 @@ def client(fake_services: Any) -> Iterator[TestClient]:
     """The app with the caller's tenant taken from an X-Tenant header (stands in for per-tenant API keys)."""
     from hanlin.api.app import create_app
     from hanlin.api.deps import get_principal
-    from hanlin.platform.principal import Principal
+    from hanlin.principal import Principal
 
     def principal_from_header(request: Request) -> Principal:
         return Principal(tenant_id=request.headers.get("x-tenant", "default"))
@@ -65,7 +65,7 @@ def test_upload_errors_are_4xx_naming_the_problem(client: TestClient, fake_servi
     assert r.status_code == 422 and "bad.pdf" in r.json()["error"]["message"]
     r = client.post("/v1/knowledge-bases/kb/documents", files=[("files", ("x.exe", b"MZ", "application/octet-stream"))])
     assert r.status_code == 422 and "Unsupported file type" in r.json()["error"]["message"]
-    fake_services.extras["knowledge"].max_upload_bytes = 100
+    fake_services.knowledge.max_upload_bytes = 100
     r = client.post("/v1/knowledge-bases/kb/documents", files=[("files", ("big.txt", "字" * 200, "text/plain"))])
     assert r.status_code == 413 and "upload limit" in r.json()["error"]["message"]
     r = client.post("/v1/knowledge-bases/kb/documents", files=[("files", ("a.txt", b"ok", "text/plain"))],

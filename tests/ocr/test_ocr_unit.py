@@ -86,6 +86,32 @@ def huge_png(w: int, h: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
 
 
+def bomb_pdf() -> bytes:
+    """One page whose content stream inflates from ~100 KB to 100 MB."""
+    content = zlib.compress(b" " * 100_000_000, 9)
+    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+            b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream"]
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, o in enumerate(objs, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n" % i + o + b"\nendobj\n")
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1))
+    for off in offsets:
+        out.write(b"%010d 00000 n \n" % off)
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref))
+    return out.getvalue()
+
+
+
+def test_pdf_bomb_refused_before_rendering() -> None:
+    with pytest.raises(PayloadTooLarge, match="decompression limit"):
+        next(page_images(bomb_pdf(), "bomb.pdf", OcrLimits()))
+
+
 def test_giant_image_refused_from_its_header() -> None:
     with pytest.raises(PayloadTooLarge, match="HANLIN_OCR_MAX_PIXELS"):
         next(page_images(huge_png(30_000, 30_000), "big.png", OcrLimits()))

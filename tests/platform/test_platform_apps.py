@@ -60,12 +60,12 @@ def test_editing_makes_a_new_version_and_old_ones_stay_callable(auth_client: Any
 def test_app_knowledge_base_is_handed_to_the_knowledge_hook(tmp_path: Any) -> None:
     import asyncio
 
-    from hanlin.platform.principal import Principal
+    from hanlin.principal import Principal
     from hanlin.serving.schemas import ChatCompletionRequest
     from tests.support.platform_auth import make_services
 
-    services = make_services(tmp_path, features=["hanlin.platform.service"])
-    services.extras["platform"].apps.create("acme", "hr", {"knowledge_base": "员工手册"}, actor="t")
+    services = make_services(tmp_path, features={"platform"})
+    services.platform.apps.create("acme", "hr", {"knowledge_base": "员工手册"}, actor="t")
     req = ChatCompletionRequest(model="app:hr", messages=[{"role": "user", "content": "年假几天？"}])
     prepared = asyncio.run(services.chat.prepare(Principal("acme"), req))
     assert prepared.knowledge_base == "员工手册" and prepared.model == "fake"

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hanlin.api.app import create_app
+from hanlin.api.deps import Metered, PrincipalDep
 from tests.support import platform_auth as helpers
 from tests.support.platform_auth import create_key
 
@@ -22,15 +23,15 @@ def client_with_app_route(auth_services: Any) -> Any:
     """The real app plus a tiny office-style app route that asks the engine twice, and a job kind."""
     app = create_app(auth_services.settings, auth_services)
 
-    async def echo_app() -> dict[str, Any]:
-        engine = await auth_services.engines.get(None)
+    async def echo_app(principal: PrincipalDep) -> dict[str, Any]:
+        engine = await auth_services.engines.get(None, principal=principal)
         usage = [(await engine.chat({"messages": [{"role": "user", "content": f"第{i}次"}]}))["usage"]
                  for i in range(2)]
         return {"usage": usage}
-    app.add_api_route("/v1/apps/echo", echo_app, methods=["POST"])
+    app.add_api_route("/v1/apps/echo", echo_app, methods=["POST"], dependencies=[Metered])
 
     async def echo_job(ctx: Any) -> dict[str, Any]:
-        engine = await auth_services.engines.get(None)
+        engine = await auth_services.engines.get(None, principal=ctx.principal)
         return {"usage": (await engine.chat({"messages": [{"role": "user", "content": "后台任务"}]}))["usage"]}
     auth_services.jobs.register("echo", echo_job)
     with TestClient(app) as client:
@@ -47,7 +48,7 @@ def test_app_routes_and_jobs_meter_their_tokens(client_with_app_route: Any, auth
     job = auth_services.jobs.submit("echo", "office", {})
     done = asyncio.run(auth_services.jobs.wait(job["id"], timeout=30))
     assert done["state"] == "succeeded"
-    rows = {row["route"]: row for row in auth_services.extras["platform"].usage.events(tenant_id="office")}
+    rows = {row["route"]: row for row in auth_services.platform.usage.events(tenant_id="office")}
     app_row, job_row = rows["apps/echo"], rows["job:echo"]
     assert app_row["prompt_tokens"] == sum(u["prompt_tokens"] for u in used)
     assert app_row["completion_tokens"] == sum(u["completion_tokens"] for u in used)

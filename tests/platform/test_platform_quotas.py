@@ -25,7 +25,7 @@ class SlowFake(FakeEngine):
     """Holds each request for a while so that all of them are in flight together."""
 
     async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # long enough for all 20 to be admitted (or refused) while the first run
         return await super().chat(request)
 
 
@@ -76,9 +76,9 @@ def test_50_concurrent_requests_against_10_per_minute(tmp_path: Any, scope: str,
         pytest.skip(f"no {db} for this run (HANLIN_TEST_PG_URL / HANLIN_TEST_REDIS_URL)")
     services = make_services(tmp_path, database_url=url, redis_url=redis_url)
     if redis_url:
-        assert type(services.extras["platform"].quotas.limiter).__name__ == "RedisRateLimiter"
+        assert type(services.platform.quotas.limiter).__name__ == "RedisRateLimiter"
     services.engines.add(SlowFake("fake"))
-    p = services.extras["platform"]
+    p = services.platform
     tenant = f"burst-{uuid.uuid4().hex[:8]}"
     key, secret = p.keys.create(tenant_id=tenant, actor="test", quota={"rpm": 10} if scope == "key" else {})
     if scope == "tenant":
@@ -153,7 +153,7 @@ def test_monthly_budget_holds_under_concurrency(tmp_path: Any) -> None:
     here), so the tenant cannot spend the same remainder 20 times (without reservations: ~620 tokens)."""
     services = make_services(tmp_path)
     services.engines.add(SlowFake("fake", responder=lambda body: "很" * 60))  # 30 completion tokens each
-    p = services.extras["platform"]
+    p = services.platform
     _, secret = p.keys.create(tenant_id="budget", actor="test")
     p.tenants.set_quota("budget", {"monthly_tokens": 300}, actor="test")
     body = {"messages": [{"role": "user", "content": "你好"}], "max_tokens": 40}

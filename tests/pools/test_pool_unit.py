@@ -275,8 +275,8 @@ def test_install_reads_the_config_file_local_members_and_metrics(tmp_path: Path)
     settings = Settings(home=tmp_path, model="team", auth="off", config_file=cfg)
     engines = EngineManager(settings)
     engines.add(FakeEngine("fake", responder=lambda body: "本地回答"))
-    services = build_services(settings, engines=engines, features=["hanlin.engine.pool"])
-    assert services.extras["pools"]["team"].info.meta["members"] == ["dead", "local:fake"]
+    services = build_services(settings, engines=engines, features={"pools"})
+    assert services.pools["team"].info.meta["members"] == ["dead", "local:fake"]
     with TestClient(create_app(settings, services)) as client:
         for _ in range(3):
             r = client.post("/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]})

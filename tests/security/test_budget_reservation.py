@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hanlin.engine.fake import FakeEngine
+from hanlin.principal import LOCAL_ADMIN
 from tests.support.platform_auth import ADMIN_KEY, make_services
 
 QUESTION = [{"role": "user", "content": "你好，介绍一下你自己"}]  # 33 prompt tokens with Qwen2.5's template
@@ -46,7 +47,7 @@ async def burst(services: Any, secret: str, n: int, **body: Any) -> list[httpx.R
 
 
 def tenant_with(services: Any, **quota: int) -> tuple[str, str]:
-    p = services.extras["platform"]
+    p = services.platform
     tenant = f"t-{uuid.uuid4().hex[:8]}"
     _, secret = p.keys.create(tenant_id=tenant, actor="test")
     p.tenants.set_quota(tenant, quota, actor="test")
@@ -54,7 +55,7 @@ def tenant_with(services: Any, **quota: int) -> tuple[str, str]:
 
 
 def spent(services: Any, tenant: str) -> int:
-    return int(services.extras["platform"].usage.summary(tenant_id=tenant)["totals"]["total_tokens"])
+    return int(services.platform.usage.summary(tenant_id=tenant)["totals"]["total_tokens"])
 
 
 @pytest.mark.parametrize("limiter", ["local", "redis"])
@@ -69,7 +70,7 @@ def test_20_concurrent_never_overspend_budget_or_tpm(tmp_path: Path, limiter: st
     # each reserves 33 + 12 = 45: four fit in 200, a fifth would not
     assert codes.count(200) == 4 and codes.count(429) == 16, codes
     assert spent(services, tenant) <= 200
-    assert services.extras["platform"].quotas.held(f"t:{tenant}") <= 200
+    assert services.platform.quotas.held(f"t:{tenant}") <= 200
 
     tenant, secret = tenant_with(services, tpm=60)
     responses = asyncio.run(burst(services, secret, 20, max_tokens=12))
@@ -114,7 +115,7 @@ def test_real_model_budget_and_tpm_hold_exactly(tmp_path: Path) -> None:
     tpm_tenant, tpm_secret = tenant_with(services, tpm=60)
 
     async def run() -> tuple[list[int], list[int]]:
-        engine = await services.engines.get(FAST_MODEL)
+        engine = await services.engines.get(FAST_MODEL, principal=LOCAL_ADMIN)
         try:
             assert await engine.count_prompt_tokens({"messages": QUESTION}) == 33
             budget = await burst(services, budget_secret, 20, max_tokens=12, temperature=0)

@@ -31,6 +31,9 @@ def _status(r: Any, *codes: int, needle: str = "") -> None:
     ("/v1/chat/completions", {"messages": MSG, "stop": ["\udfff"]}),
     ("/v1/completions", {"prompt": "x\ud83d"}),
     ("/v1/embeddings", {"input": ["ok", "\ud800"]}),
+    ("/v1/knowledge-bases", {"name": "kb\udc00"}),
+    ("/v1/apps/formula/explain", {"formula": "=SUM(\ud800)"}),
+    ("/v1/custom-apps", {"name": "a", "system_prompt": "\udbff"}),
 ])
 def test_lone_surrogates_are_400(tenants: TwoTenants, path: str, body: dict[str, Any]) -> None:
     raw = json.dumps(body)  # ASCII with \ud800 escapes, as a hostile client sends it

@@ -76,3 +76,15 @@ def attribution_accuracy(segments: list[dict], truth: list[tuple[float, float, i
     right = sum(overlap(s["start"], s["end"], t0, t1) for t0, t1, spk in truth for s in segments
                 if mapping[s["speaker"]] == spk)
     return right / total
+
+
+def attribution_precision(segments: list[dict], truth: list[tuple[float, float, int]]) -> tuple[float, float]:
+    """(share of transcribed time inside true turns whose speaker is right, share of true speech covered by any
+    segment): separates diarization errors from speech the recogniser skipped."""
+    def overlap(a0: float, a1: float, b0: float, b1: float) -> float:
+        return max(0.0, min(a1, b1) - max(a0, b0))
+
+    right = attribution_accuracy(segments, truth) * sum(t1 - t0 for t0, t1, _ in truth)
+    covered = sum(overlap(s["start"], s["end"], t0, t1) for t0, t1, _ in truth for s in segments)
+    total = sum(t1 - t0 for t0, t1, _ in truth)
+    return (right / covered if covered else 0.0), covered / total

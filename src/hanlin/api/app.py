@@ -2,41 +2,78 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
+import re
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hanlin.api.request_metrics import RequestMetricsMiddleware
+from hanlin.api.routers import (
+    admin,
+    audio,
+    custom_apps,
+    documents,
+    evals,
+    files,
+    knowledge,
+    minutes,
+    ocr,
+    openai,
+    spreadsheet,
+    system,
+    tuning,
+)
 from hanlin.config import Settings
-from hanlin.errors import HanlinError, RateLimited
+from hanlin.errors import AuthenticationError, HanlinError, RateLimited
+from hanlin.platform.auth import Authenticator
 from hanlin.services import Services, build_services
+from hanlin.web import routes as web
 
 log = logging.getLogger(__name__)
 
-# Routers: core first; feature routers are imported when their module exists.
-ROUTER_MODULES = [
-    "hanlin.api.routers.system",
-    "hanlin.api.routers.openai",
-    "hanlin.api.routers.apps",
-    "hanlin.api.routers.minutes",
-    "hanlin.api.routers.audio",
-    "hanlin.api.routers.spreadsheet",
-    "hanlin.api.routers.documents",
-    "hanlin.api.routers.knowledge",
-    "hanlin.api.routers.ocr",
-    "hanlin.api.routers.admin",
-    "hanlin.api.routers.evals",
-    "hanlin.api.routers.tuning",
-    "hanlin.api.routers.files",
-    "hanlin.web.routes",
-]
+ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, audio.router, spreadsheet.router,
+           documents.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router, files.router,
+           web.router)
+SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
+
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def request_id(sent: str | None) -> str:
+    """The client's ``x-request-id`` when it is a sane token (echoed back, as OpenAI and proxies do), else a
+    new ``req_…`` id."""
+    if sent and _REQUEST_ID.match(sent):
+        return sent
+    return f"req_{uuid.uuid4().hex}"
+
+
+class RequestIdMiddleware:
+    """Pure ASGI (streams pass through untouched): sets ``x-request-id`` on every HTTP response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        rid = request_id(Headers(scope=scope).get("x-request-id"))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["x-request-id"] = rid
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
 
 
 def _error_response(err: HanlinError) -> JSONResponse:
@@ -57,6 +94,25 @@ def _validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
         return "The request body is not valid JSON: " + str(first.get("msg")), None
     more = f" (and {len(errs) - 1} more problems)" if len(errs) > 1 else ""
     return f"Invalid value for '{param}': {first.get('msg')}{more}", param
+
+
+class SchemaNeedsAKey:
+    """The API schema lists every route: with auth on, only callers with a key may read it (plain ASGI, so
+    streamed bodies pass straight through)."""
+
+    def __init__(self, app: ASGIApp, auth: Authenticator) -> None:
+        self.app, self.auth = app, auth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in SCHEMA_PATHS:
+            headers = Headers(scope=scope)
+            try:
+                self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+            except AuthenticationError:
+                err = AuthenticationError("The API schema needs an API key when auth is on.", code="missing_api_key")
+                await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -110,19 +166,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics,
                        max_body_bytes=settings.max_upload_mb * 1024 * 1024)
 
-    for feature_middleware in services.extras.get("http_middleware", []):  # e.g. platform quotas on /v1/apps
-        app.middleware("http")(feature_middleware)
+    if services.auth.required:
+        app.add_middleware(SchemaNeedsAKey, auth=services.auth)
 
-    for mod_name in ROUTER_MODULES:
-        try:
-            mod = importlib.import_module(mod_name)
-        except ModuleNotFoundError as e:
-            if e.name and mod_name.startswith(e.name):
-                continue
-            raise
-        app.include_router(mod.router)
+    app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id
+
+    for router in ROUTERS:
+        app.include_router(router)
     return app
-
-
-def error_json(err: HanlinError) -> str:
-    return json.dumps(err.to_dict(), ensure_ascii=False)

@@ -1,30 +1,49 @@
-"""FastAPI dependencies: the service container and the calling principal."""
+"""FastAPI dependencies: the service container, the calling principal (authenticated once per request), one
+dependency per feature (``KnowledgeDep``…; 503 ``Unavailable`` when the feature is off), and ``Metered`` for the
+routes that generate besides chat (quotas before, a usage row with their tokens after)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import AsyncIterator
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
 
-from hanlin.platform.principal import Principal
+from hanlin.apps.ads.app import AdService
+from hanlin.apps.charts.app import ChartService
+from hanlin.apps.documents.app import DocumentService
+from hanlin.apps.formulas.app import FormulaService
+from hanlin.apps.minutes.app import MinutesService
+from hanlin.errors import HanlinError, PermissionDenied, Unavailable
+from hanlin.evals.service import EvalService
+from hanlin.knowledge.service import KnowledgeService
+from hanlin.platform.files import FileStore
+from hanlin.platform.service import Platform
+from hanlin.principal import Principal
 from hanlin.services import Services
+from hanlin.tuning.service import TuningService
+
+T = TypeVar("T")
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None,
                   x_api_key: Annotated[str | None, Header()] = None) -> Principal:
-    services: Services = request.app.state.services
-    principal = services.auth.authenticate(authorization, x_api_key)
+    cached = getattr(request.state, "principal", None)
+    if isinstance(cached, Principal):
+        return cached
+    principal = get_services(request).auth.authenticate(authorization, x_api_key)
     request.state.principal = principal
     return principal
 
 
 def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-    from hanlin.errors import PermissionDenied
-
     if not principal.is_admin:
         raise PermissionDenied("This route needs an admin key (`hanlin keys create --admin`).")
     return principal
@@ -33,3 +52,103 @@ def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Pr
 ServicesDep = Annotated[Services, Depends(get_services)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 AdminDep = Annotated[Principal, Depends(require_admin)]
+
+
+def http_status(exc: BaseException) -> int:
+    """The status the app's error handlers will answer ``exc`` with."""
+    if isinstance(exc, HanlinError):
+        return exc.status
+    if isinstance(exc, RequestValidationError):
+        return 400
+    if isinstance(exc, HTTPException):
+        return exc.status_code
+    return 500
+
+
+async def _metered(request: Request, principal: PrincipalDep, services: ServicesDep) -> AsyncIterator[None]:
+    if services.platform is None:
+        yield
+        return
+    async with services.platform.metered(principal, request.url.path.removeprefix("/v1/")) as set_status:
+        try:
+            yield
+        except BaseException as e:
+            set_status(http_status(e))
+            raise
+
+
+async def _chat_request(request: Request, principal: PrincipalDep, services: ServicesDep) -> AsyncIterator[None]:
+    if services.platform is None:
+        yield
+        return
+    async with services.platform.chat_request(principal, request.url.path.removeprefix("/v1/")) as set_status:
+        try:
+            yield
+        except BaseException as e:
+            set_status(http_status(e))
+            raise
+
+
+# Declare on a route: ``@router.post(..., dependencies=[Metered])``. It runs around the route function (the usage
+# row is written before the response goes out).
+Metered = Depends(_metered, scope="function")
+# The chat route: around the whole response, so a streamed answer's budget hold lives until its usage is charged.
+ChatMetered = Depends(_chat_request, scope="request")
+
+
+def _need(svc: T | None, what: str) -> T:
+    if svc is None:
+        raise Unavailable(f"{what} is not enabled on this server.")
+    return svc
+
+
+def get_platform(services: ServicesDep) -> Platform:
+    return _need(services.platform, "The platform (tenants, keys, quotas, usage)")
+
+
+def get_files(services: ServicesDep) -> FileStore:
+    return _need(services.files, "The Files API")
+
+
+def get_knowledge(services: ServicesDep) -> KnowledgeService:
+    return _need(services.knowledge, "The knowledge base feature")
+
+
+def get_minutes(services: ServicesDep) -> MinutesService:
+    return _need(services.minutes, "The minutes app")
+
+
+def get_formulas(services: ServicesDep) -> FormulaService:
+    return _need(services.formulas, "The formula app")
+
+
+def get_charts(services: ServicesDep) -> ChartService:
+    return _need(services.charts, "The chart app")
+
+
+def get_documents(services: ServicesDep) -> DocumentService:
+    return _need(services.documents, "The 公文 documents app")
+
+
+def get_ads(services: ServicesDep) -> AdService:
+    return _need(services.ads, "The ad copy app")
+
+
+def get_evals(services: ServicesDep) -> EvalService:
+    return _need(services.evals, "Evaluations")
+
+
+def get_tuning(services: ServicesDep) -> TuningService:
+    return _need(services.tuning, "Fine-tuning")
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+FilesDep = Annotated[FileStore, Depends(get_files)]
+KnowledgeDep = Annotated[KnowledgeService, Depends(get_knowledge)]
+MinutesDep = Annotated[MinutesService, Depends(get_minutes)]
+FormulasDep = Annotated[FormulaService, Depends(get_formulas)]
+ChartsDep = Annotated[ChartService, Depends(get_charts)]
+DocumentsDep = Annotated[DocumentService, Depends(get_documents)]
+AdsDep = Annotated[AdService, Depends(get_ads)]
+EvalsDep = Annotated[EvalService, Depends(get_evals)]
+TuningDep = Annotated[TuningService, Depends(get_tuning)]

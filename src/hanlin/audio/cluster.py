@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MIN_WINDOWS = 10  # fewer windows than this (≈ 7 s of speech) is one speaker unless a count is given
+MIN_WINDOWS = 4  # fewer windows than this (≈ 3 s of speech) is one speaker unless a count is given
 MAX_WINDOWS = 2500  # largest affinity matrix: 2500² floats = 50 MB
 SAME_VOICE_DISTANCE = 0.5  # average cosine distance below which two clusters are one voice
 MIN_CLUSTER = 4

@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.apps.minutes.transcript import Transcript, Utterance, format_time, transcript_from_utterances
+from hanlin.audio.service import AudioService
 from hanlin.errors import HanlinError
+from hanlin.jobs import JobContext, JobRunner
+from hanlin.principal import Principal
 
 TRANSCRIPT_EVENT = "transcript done"
 ASR_SHARE = 0.6  # share of the job's progress bar given to speech recognition
@@ -32,20 +35,20 @@ def line_stamps(transcript: Transcript) -> dict[str, str]:
     return {str(u.index): f"{format_time(u.start)} {u.speaker}" for u in transcript.utterances if u.start is not None}
 
 
-def _checkpoint(services: Any, job_id: str) -> dict[str, Any] | None:
-    for ev in services.jobs.events(job_id, 0, 10_000):
+def _checkpoint(jobs: JobRunner, job_id: str) -> dict[str, Any] | None:
+    for ev in jobs.events(job_id, 0, 10_000):
         if ev["message"] == TRANSCRIPT_EVENT and (ev.get("data") or {}).get("utterances"):
             return dict(ev["data"])
     return None
 
 
-async def transcript_for_job(services: Any, ctx: Any) -> tuple[Transcript, dict[str, Any]]:
+async def transcript_for_job(jobs: JobRunner, audio: AudioService, ctx: JobContext
+                             ) -> tuple[Transcript, dict[str, Any]]:
     """The job's transcript: from its checkpoint when resumed, else by transcribing its recording now."""
-    saved = _checkpoint(services, ctx.job_id)
+    saved = _checkpoint(jobs, ctx.job_id)
     if saved is not None:
         ctx.event("resuming", {"transcript": "from checkpoint"})
         return transcript_from_utterances(saved["utterances"], "audio"), saved["transcription"]
-    audio = services.extras["audio"]
     inp = ctx.input
     opts = audio.options(language=inp.get("language", "zh"), num_speakers=inp.get("speakers"),
                          hotwords=inp.get("hotwords"))
@@ -63,13 +66,13 @@ async def transcript_for_job(services: Any, ctx: Any) -> tuple[Transcript, dict[
     return transcript, summary
 
 
-def submit(services: Any, tenant_id: str, audio_path: Path, *, instruction: str | None = None,
+def submit(jobs: JobRunner, job_kind: str, principal: Principal, audio_path: Path, *, instruction: str | None = None,
            model: str | None = None, title: str | None = None, speakers: int | None = None,
            hotwords: list[str] | None = None, language: str | None = "zh") -> dict[str, Any]:
-    from hanlin.apps.minutes.app import JOB_KIND
+    """Queue the minutes job (``job_kind``) of a stored recording for ``principal``."""
     from hanlin.apps.minutes.instruction import parse_instruction
 
     parse_instruction(instruction, [])  # a malformed instruction fails now, not after an hour of ASR
     payload = {"audio_path": str(audio_path), "instruction": instruction, "model": model, "title": title,
                "speakers": speakers, "hotwords": hotwords or [], "language": language, "source_format": "audio"}
-    return dict(services.jobs.submit(JOB_KIND, tenant_id, payload))
+    return dict(jobs.submit(job_kind, principal, payload))

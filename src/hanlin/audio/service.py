@@ -147,10 +147,3 @@ class AudioService:
         finally:
             path.unlink(missing_ok=True)
 
-
-def install(services: Any) -> None:
-    svc = AudioService(services.settings)
-    services.extras["audio"] = svc
-    services.jobs.register(TRANSCRIBE_JOB, svc.run_transcribe_job, resumable=True)
-    services.shutdown.append(svc.unload)
-

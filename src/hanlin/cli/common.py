@@ -99,7 +99,8 @@ async def local_engine(settings: Settings, model: str | None, url: str | None = 
         base = base if base.endswith("/v1") else base + "/v1"
         return UpstreamEngine(name, base, api_key=os.environ.get("HANLIN_API_KEY", ""))
     from hanlin.engine.manager import EngineManager
+    from hanlin.principal import LOCAL_ADMIN
 
     ensure_model_file(settings, name)
     err_console.print(f"[dim]loading {name} ({settings.n_threads} threads)…[/]")
-    return await EngineManager(settings).get(name)
+    return await EngineManager(settings).get(name, principal=LOCAL_ADMIN)  # the local user owns this machine

@@ -18,8 +18,8 @@ from hanlin.cli.common import (
     run,
     settings_from,
 )
-from hanlin.evals.base import load_suites
 from hanlin.evals.runner import RunSpec, load_results, run_eval
+from hanlin.evals.suites import load_suites
 
 HELP = ("Run a public Chinese benchmark against a model (ceval, cmmlu, ocnli, cluewsc, chid, ...). "
         "SUITE may also be 'list' (the suites) or 'report' (combine cached results into Markdown + PNG).")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from hanlin.cli.common import err_console, fail, out_console, print_json, progress_bar, run, settings_from
 from hanlin.errors import HanlinError
-from hanlin.platform.principal import DEFAULT_TENANT
+from hanlin.principal import DEFAULT_TENANT
 
 kb_app = typer.Typer(help="Knowledge bases: upload documents, search them, ask with citations.", no_args_is_help=True)
 JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON object on stdout")]

@@ -1,38 +1,31 @@
-"""The `hanlin` command. Feature command groups register themselves when their module exists."""
+"""The `hanlin` command: every command group registers itself on the one typer app."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 
 import typer
 
+from hanlin.cli import (
+    audio,
+    chat,
+    documents,
+    evals,
+    knowledge,
+    minutes,
+    models,
+    ocr,
+    platform,
+    serve,
+    spreadsheet,
+    tuning,
+)
+
 app = typer.Typer(name="hanlin", help="Hanlin 翰林 — offline-first Chinese enterprise LLM platform.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
-CLI_MODULES = [
-    "hanlin.cli.serve",
-    "hanlin.cli.chat",
-    "hanlin.cli.models",
-    "hanlin.cli.minutes",
-    "hanlin.cli.audio",
-    "hanlin.cli.spreadsheet",
-    "hanlin.cli.documents",
-    "hanlin.cli.knowledge",
-    "hanlin.cli.ocr",
-    "hanlin.cli.platform",
-    "hanlin.cli.evals",
-    "hanlin.cli.tuning",
-]
-
-for _name in CLI_MODULES:
-    try:
-        _mod = importlib.import_module(_name)
-    except ModuleNotFoundError as _e:
-        if _e.name and _name.startswith(_e.name):
-            continue
-        raise
-    _mod.register(app)
+for _group in (serve, chat, models, minutes, audio, spreadsheet, documents, knowledge, ocr, platform, evals, tuning):
+    _group.register(app)
 
 
 @app.callback()

@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
                               f"{settings.n_threads} threads)…")
 
             async def preload() -> None:
-                await services.engines.get(settings.model)
+                await services.engines.load(settings.model)
                 if verbose:
                     print_memory(services.engines.loaded())
             services.startup.insert(0, preload)

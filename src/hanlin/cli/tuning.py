@@ -6,13 +6,17 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
 import typer
 
 from hanlin.cli.common import err_console, fail, out_console, print_json, progress_bar, settings_from
 from hanlin.errors import HanlinError
+from hanlin.principal import LOCAL_ADMIN, Principal
+
+if TYPE_CHECKING:
+    from hanlin.services import Services
 
 tune_app = typer.Typer(help="Fine-tune a base model with LoRA and serve it as ft:NAME.", no_args_is_help=True)
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -43,7 +47,7 @@ class HttpTuning:
         out: dict[str, Any] = r.json()
         return out
 
-    def create(self, tenant: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         return self._do("POST", "/jobs", json=body)
 
     def upload(self, path: Path) -> str:
@@ -70,21 +74,14 @@ class HttpTuning:
         return self._do("POST", f"/jobs/{job_id}/cancel")
 
 
-def _local() -> Any:
-    from hanlin.services import build_services
-
-    services = build_services(settings_from())
-    if "tuning" not in services.extras:
-        raise fail("fine-tuning is not installed")
-    return services
-
-
-def _client(url: str | None) -> tuple[Any, Any]:
+def _client(url: str | None) -> tuple[Any, Services | None]:
     url = url or os.environ.get("HANLIN_URL")
     if url:
         return HttpTuning(url), None
-    services = _local()
-    return services.extras["tuning"], services
+    from hanlin.services import build_services  # the whole server's wiring: only when training here
+
+    services = build_services(settings_from())
+    return services.tuning, services
 
 
 def _read_body(base: str | None, data: Path, val: Path | None, epochs: int | None, rank: int | None,
@@ -96,17 +93,17 @@ def _read_body(base: str | None, data: Path, val: Path | None, epochs: int | Non
     return {"model": base, "suffix": name, "hyperparameters": {k: v for k, v in hyper.items() if v is not None}}
 
 
-def _upload(client: Any, services: Any, body: dict[str, Any], data: Path, val: Path | None) -> None:
+def _upload(client: Any, services: Services | None, body: dict[str, Any], data: Path, val: Path | None) -> None:
     """Upload the user's local files (to the server's Files API, or this HANLIN_HOME's file store) and name them
     by id: the server never reads a path a client gives it."""
     for key, path in (("training_file", data), ("validation_file", val)):
         if path is None:
             continue
-        if services is None:
+        if services is None or services.files is None:
             body[key] = client.upload(path)
         else:
             with path.open("rb") as f:
-                body[key] = services.extras["files"].create("default", path.name, "fine-tune", f)["id"]
+                body[key] = services.files.create(LOCAL_ADMIN.tenant_id, path.name, "fine-tune", f)["id"]
 
 
 def follow(client: Any, job_id: str, tenant: str | None, quiet: bool = False) -> dict[str, Any]:
@@ -161,7 +158,7 @@ def create(
     try:
         _upload(client, services, body, data, val)
         if services is None:
-            job = client.create("default", body)
+            job = client.create(LOCAL_ADMIN, body)
             if not detach:
                 job = follow(client, job["id"], None, quiet=json_out)
         else:
@@ -177,10 +174,10 @@ def create(
         raise typer.Exit(1)
 
 
-async def _create_local(services: Any, client: Any, body: dict[str, Any], quiet: bool) -> dict[str, Any]:
+async def _create_local(services: Services, client: Any, body: dict[str, Any], quiet: bool) -> dict[str, Any]:
     await services.jobs.start()
     try:
-        job = client.create("default", body)
+        job = client.create(LOCAL_ADMIN, body)
         err_console.print(f"[dim]job {job['id']} runs in this process (HANLIN_HOME={services.settings.home})[/]")
         return await asyncio.to_thread(follow, client, job["id"], None, quiet)
     finally:

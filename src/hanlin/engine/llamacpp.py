@@ -8,18 +8,56 @@ which tells llama.cpp to stop and free the slot.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
 from hanlin.engine.memory import engine_memory
-from hanlin.errors import BadRequest, ContextOverflow, EngineError
+from hanlin.errors import BadRequest, EngineError, context_overflow
 
 log = logging.getLogger(__name__)
 _DONE = object()
+
+
+def fingerprint(model_path: Path) -> str:
+    """``fp_`` + a hash of the engine build and the model file's sha256 (its pinned ``.sha256`` when present)."""
+    import xllamacpp
+
+    pinned = model_path.with_suffix(".sha256")
+    model_hash = pinned.read_text().split()[0] if pinned.is_file() else f"{model_path.name}:{model_path.stat().st_size}"
+    build = f"xllamacpp-{getattr(xllamacpp, '__version__', '?')}"
+    return "fp_" + hashlib.sha256(f"{build}|{model_hash}".encode()).hexdigest()[:12]
+
+
+def assemble(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A ``chat.completion`` from the chunks of its stream (content, logprobs, finish_reason, usage)."""
+    text: list[str] = []
+    logprobs: list[Any] = []
+    finish, usage = None, None
+    head: dict[str, Any] = {}
+    for c in chunks:
+        head = head or c
+        if c.get("usage"):
+            usage = c["usage"]
+        for choice in c.get("choices") or []:
+            delta = choice.get("delta") or {}
+            if delta.get("content"):
+                text.append(delta["content"])
+            if (choice.get("logprobs") or {}).get("content"):
+                logprobs.extend(choice["logprobs"]["content"])
+            finish = choice.get("finish_reason") or finish
+    choice_out: dict[str, Any] = {"index": 0, "finish_reason": finish or "stop",
+                                  "message": {"role": "assistant", "content": "".join(text)}}
+    if logprobs:
+        choice_out["logprobs"] = {"content": logprobs}
+    return {"id": head.get("id", ""), "object": "chat.completion", "created": head.get("created", int(time.time())),
+            "model": head.get("model", ""), "choices": [choice_out],
+            "usage": usage or {"prompt_tokens": 0, "completion_tokens": len(text), "total_tokens": len(text)}}
 
 
 def _raise_for_error(resp: Any) -> dict[str, Any]:
@@ -29,11 +67,7 @@ def _raise_for_error(resp: Any) -> dict[str, Any]:
     if err:
         msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
         if isinstance(err, dict) and err.get("type") == "exceed_context_size_error":
-            n_prompt, n_ctx = err.get("n_prompt_tokens"), err.get("n_ctx")
-            raise ContextOverflow(
-                f"This request has {n_prompt} prompt tokens but the model's context per request is {n_ctx} "
-                "tokens. Shorten the messages or lower max_tokens.", param="messages",
-                code="context_length_exceeded", extra={"n_prompt_tokens": n_prompt, "n_ctx": n_ctx})
+            raise context_overflow(err.get("n_prompt_tokens"), err.get("n_ctx"))
         code = err.get("code", 500) if isinstance(err, dict) else 500
         if isinstance(code, int) and 400 <= code < 500:
             raise BadRequest(msg)
@@ -45,7 +79,8 @@ class LlamaCppEngine:
     """One GGUF loaded in-process with ``slots`` parallel sequences."""
 
     def __init__(self, name: str, model_path: Path, *, slots: int = 4, ctx_per_slot: int = 8192,
-                 threads: int = 2, lora_path: str = "", embedding: bool = False, prompt_cache_mib: int = 512) -> None:
+                 threads: int = 2, lora_path: str = "", embedding: bool = False, prompt_cache_mib: int = 512,
+                 sampling: dict[str, float] | None = None) -> None:
         import xllamacpp
 
         p = xllamacpp.CommonParams()
@@ -71,9 +106,15 @@ class LlamaCppEngine:
         self.model_path = model_path
         self.info = EngineInfo(name=name, kind="llamacpp", n_ctx=ctx_per_slot, slots=slots,
                                meta={"threads": threads, "path": str(model_path),
+                                     "fingerprint": fingerprint(model_path),
                                      "memory": engine_memory(model_path, slots, ctx_per_slot, prompt_cache_mib)})
         self._busy = 0
         self._lock = threading.Lock()
+        self.sampling = dict(sampling or {})  # the model's defaults (ModelSpec.sampling); a request's own win
+
+    def _body(self, request: dict[str, Any]) -> dict[str, Any]:
+        given = {k: v for k, v in request.items() if v is not None or k not in self.sampling}
+        return {**self.sampling, **given, "stream": False}
 
     @property
     def busy(self) -> int:
@@ -99,24 +140,30 @@ class LlamaCppEngine:
             self._exit()
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
-        body = {**request, "stream": False}
-        resp = await asyncio.to_thread(self._call, self._server.handle_chat_completions, body)
+        """Generated as a stream and assembled: xllamacpp cannot stop a non-streamed task, and a request whose
+        client went away must free its slot (cancelling this coroutine closes the stream)."""
+        body = {**request, "stream_options": {"include_usage": True}}
+        resp = assemble([c async for c in self.stream(body)])
         resp["model"] = self.info.name
-        resp.pop("timings", None)
         return resp
 
     async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
-        body = {**request, "stream": False}
+        body = self._body(request)
         resp = await asyncio.to_thread(self._call, self._server.handle_completions, body)
         resp["model"] = self.info.name
         resp.pop("timings", None)
         return resp
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+    def stream_complete(self, request: dict[str, Any]) -> AsyncIterator[Chunk]:
+        """Legacy completion chunks (``text_completion`` objects with ``choices[].text``)."""
+        return self.stream(request, handler=self._server.handle_completions)
+
+    async def stream(self, request: ChatRequest, handler: Any = None) -> AsyncIterator[Chunk]:
+        handler = handler or self._server.handle_chat_completions
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
-        body = {**request, "stream": True}
+        body = {**self._body(dict(request)), "stream": True}
 
         def on_chunk(chunk: Any) -> bool:
             if cancelled.is_set():
@@ -127,7 +174,7 @@ class LlamaCppEngine:
         def run() -> None:
             self._enter()
             try:
-                resp = self._server.handle_chat_completions(body, on_chunk)
+                resp = handler(body, on_chunk)
                 if isinstance(resp, dict) and resp.get("error"):
                     _raise_for_error(resp)
             except BaseException as e:  # forwarded to the consumer

@@ -1,4 +1,9 @@
-"""Model name -> engine. Loads embedded/local GGUFs lazily, holds upstream engines, lists them all."""
+"""Model name -> engine. Loads embedded/local GGUFs lazily, holds upstream engines, lists them all.
+
+:meth:`EngineManager.get` is the one place engines are handed out: it checks the caller's ``model:``/``app:``
+scopes and that the model is the caller's to use (another tenant's fine-tuned model answers like a missing one),
+then applies the registered wrappers (metering), so no route or job can reach a model around it.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +17,26 @@ from typing import Any
 from hanlin.config import Settings
 from hanlin.engine.base import Engine
 from hanlin.engine.embedder import EMBEDDING_MODELS, E5Embedder
-from hanlin.errors import NotFound
+from hanlin.errors import NotFound, PermissionDenied
 from hanlin.models import embedded
 from hanlin.models.registry import ModelRegistry, ModelSpec
-from hanlin.platform.principal import Principal, current_principal
+from hanlin.principal import Principal
 
 log = logging.getLogger(__name__)
 E5_RELEASED = 1690848000.0  # 2023-08: multilingual-e5-small
+
+# Wraps every engine handed out (e.g. metering counts its tokens); returns the engine itself when it has nothing
+# to do for the current request.
+EngineWrapper = Callable[[Engine], Engine]
+
+
+def check_scope(principal: Principal, model: str, app: str | None = None) -> None:
+    """A scoped key may use ``model`` when it allows ``model:<model>``, or when the call is made on behalf of
+    an app (``app:writer`` for a custom app, ``app:minutes`` for an office app) that the key allows."""
+    if principal.allows(f"model:{model}") or (app is not None and principal.allows(app)):
+        return
+    via = f" (nor '{app}')" if app else ""
+    raise PermissionDenied(f"This API key may not use model '{model}'{via}", param="model")
 
 
 def model_path_for(settings: Settings, spec: ModelSpec,
@@ -41,6 +59,7 @@ class EngineManager:
         self._from_registry: set[str] = set()  # engines built from specs (dropped when the spec is removed)
         self.embedder = E5Embedder(settings.embedding_model, settings.n_threads)
         self._started = time.time()  # "created" of engines that have no registration time
+        self.wrappers: list[EngineWrapper] = []
 
     def add(self, engine: Engine) -> None:
         """Register a ready engine (upstream, pool, fake) under its info.name."""
@@ -62,13 +81,45 @@ class EngineManager:
                  self.settings.n_threads)
         return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                               ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib)
+                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib,
+                              sampling=spec.sampling)
 
-    async def get(self, name: str | None, *, principal: Principal | None = None) -> Engine:
-        """The engine serving ``name``, loaded on first use. For a caller (``principal``, else the request's or
-        job's from :func:`current_principal`) another tenant's model answers like a missing one."""
+    async def get(self, name: str | None, *, principal: Principal, app: str | None = None) -> Engine:
+        """The engine serving ``name`` (default: the server's model) for ``principal``: scope-checked (403),
+        another tenant's model answers like a missing one (404), loaded on first use, wrapped by every
+        registered wrapper."""
         name = name or self.settings.model
-        caller = principal or current_principal()
+        check_scope(principal, name, app)
+        engine = await self.load(name, principal)
+        for wrap in self.wrappers:
+            engine = wrap(engine)
+        return engine
+
+    def check(self, principal: Principal, name: str | None, app: str | None = None) -> None:
+        """The checks of :meth:`get` alone, loading nothing: refuse a request before it becomes a job."""
+        name = name or self.settings.model
+        check_scope(principal, name, app)
+        self.check_access(name, principal)
+
+    def embedding_model(self, name: str | None, *, principal: Principal) -> E5Embedder:
+        """The embedder for ``name`` (default: the configured one), scope-checked like :meth:`get`."""
+        name = name or self.embedder.info.name
+        if name not in EMBEDDING_MODELS:
+            raise NotFound(f"'{name}' is not an embedding model. Embedding models: {', '.join(EMBEDDING_MODELS)}",
+                           param="model", code="model_not_found")
+        check_scope(principal, name)
+        return self.embedder
+
+    def local_model(self, name: str | None, *, principal: Principal) -> tuple[ModelSpec, Path]:
+        """The spec and GGUF file of a local model (fine-tuning reads the weights), checked like :meth:`get`."""
+        name = name or self.settings.model
+        check_scope(principal, name)
+        spec = self.registry.resolve(name, principal)
+        return spec, model_path_for(self.settings, spec)
+
+    async def load(self, name: str, caller: Principal | None = None) -> Engine:
+        """The engine, loaded on first use, without scope check or wrappers: :meth:`get` for callers; bare only
+        for engines made of other engines (a pool's local member) and preloading."""
         if name in self._engines and name not in self._from_registry:
             if caller is not None and name in (specs := self.registry.all()) \
                     and not specs[name].visible_to(caller.tenant_id, caller.is_admin):

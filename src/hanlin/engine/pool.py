@@ -17,17 +17,15 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hanlin.engine.base import ChatRequest, Chunk, Engine, EngineInfo, SSEBlock
-from hanlin.engine.config_file import MemberConfig, PoolConfig, StructuredOutput, load_config
+from hanlin.engine.config_file import MemberConfig, PoolConfig, StructuredOutput
 from hanlin.engine.upstream import UpstreamEngine
 from hanlin.errors import BadRequest, EngineError, HanlinError, RateLimited, Unavailable
 
 if TYPE_CHECKING:
     from hanlin.engine.manager import EngineManager
-    from hanlin.services import Services
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,13 +90,13 @@ class LocalMember:
         self.info = EngineInfo(name=model, kind="local")
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
-        return await (await self.manager.get(self.model)).chat(request)
+        return await (await self.manager.load(self.model)).chat(request)
 
     async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
-        return await (await self.manager.get(self.model)).complete(request)
+        return await (await self.manager.load(self.model)).complete(request)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
-        engine = await self.manager.get(self.model)
+        engine = await self.manager.load(self.model)
         async for chunk in engine.stream(request):
             yield chunk
 
@@ -484,19 +482,3 @@ class PoolCollector:
                 failed.add_metric([name, m.label], m.failed)
         yield from (up, outstanding, served, failed, retries)
 
-
-def install(services: Services) -> None:
-    """Load ``settings.config_file`` (``hanlin serve --config``) and register its pools as models."""
-    path = services.settings.config_file
-    if not path:
-        return
-    cfg = load_config(Path(path))
-    pools = {p.name: build_pool(p, services.engines) for p in cfg.pools}
-    for pool in pools.values():
-        services.engines.add(pool)
-        services.startup.append(pool.start)
-        log.info("pool %s: %d member(s): %s", pool.info.name, len(pool.members),
-                 ", ".join(m.label for m in pool.members))
-    services.extras["pools"] = pools
-    if pools:
-        services.metrics.registry.register(PoolCollector(pools))

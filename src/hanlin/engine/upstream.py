@@ -11,26 +11,44 @@ from typing import Any
 import httpx
 
 from hanlin.engine.base import ChatRequest, Chunk, EngineInfo, SSEBlock
-from hanlin.errors import BadRequest, ContextOverflow, EngineError, HanlinError, NotFound, RateLimited
+from hanlin.errors import (
+    BadRequest,
+    ContextOverflow,
+    EngineError,
+    HanlinError,
+    NotFound,
+    RateLimited,
+    context_overflow,
+)
 
 
 def _error_from(resp: httpx.Response, name: str) -> HanlinError:
+    """An upstream's error as Hanlin's: context overflow (llama.cpp's ``exceed_context_size_error`` with counts,
+    vLLM's/OpenAI's "maximum context length" wording) keeps OpenAI's wording and code; an upstream refusing
+    Hanlin's own credentials is Hanlin's fault (502), not the client's."""
+    err: Any = {}
     try:
         body = resp.json()
-        err = body.get("error", body)
+        err = body.get("error", body) if isinstance(body, dict) else body
         msg = err.get("message") if isinstance(err, dict) else str(err)
     except ValueError:
         msg = resp.text[:500]
-    msg = f"upstream '{name}' answered {resp.status_code}: {msg}"
+    msg = str(msg or "")
+    if isinstance(err, dict) and err.get("type") == "exceed_context_size_error":
+        return context_overflow(err.get("n_prompt_tokens"), err.get("n_ctx"))
+    if resp.status_code == 400 and ("maximum context length" in msg or "context_length_exceeded" in str(err)
+                                    or "context" in msg.lower()):
+        return ContextOverflow(msg, param="messages", code="context_length_exceeded")
+    shown = f"upstream '{name}' answered {resp.status_code}: {msg}"
     if resp.status_code == 404:
-        return NotFound(msg)
+        return NotFound(shown)
     if resp.status_code == 429:
-        return RateLimited(msg, retry_after=float(resp.headers.get("retry-after", "1") or 1))
-    if resp.status_code == 400 and "context" in (msg or "").lower():
-        return ContextOverflow(msg)
+        return RateLimited(shown, retry_after=float(resp.headers.get("retry-after", "1") or 1))
+    if resp.status_code in (401, 403):
+        return EngineError(f"{shown} (check the member's api_key_env)", code="upstream_auth_failed")
     if 400 <= resp.status_code < 500:
-        return BadRequest(msg)
-    return EngineError(msg)
+        return BadRequest(shown)
+    return EngineError(shown)
 
 
 _MODEL_FIELD = re.compile(rb'"model":\s*"(?:[^"\\]|\\.)*"')

@@ -1,30 +1,24 @@
 """Eval suites: a registry the `hanlin eval` command and `POST /v1/evals` run.
 
-Each app module adds its suites with ``@suite(...)`` in a module listed in ``SUITE_MODULES``. A suite gets an
-``EvalContext`` and returns an ``EvalResult``. Per-item results go through ``ctx.cache`` so an interrupted run
-continues where it stopped.
+Each app module adds its suites with ``@suite(...)``; :mod:`hanlin.evals.suites` imports every such module.
+A suite gets an ``EvalContext`` and returns an ``EvalResult``. Per-item results go through ``ctx.cache`` (see
+:func:`map_items`) so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import json
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
 
-SUITE_MODULES = [
-    "hanlin.evals.mcq",  # ceval, cmmlu, fewclue tasks
-    "hanlin.evals.minutes",  # vcsum, qmsum
-    "hanlin.evals.minutes_gold",  # minutes-gold (meetings shipped with Hanlin)
-    "hanlin.evals.spreadsheet",  # spreadsheetbench, nvbench
-    "hanlin.evals.rag",  # rgb, cmrc
-]
+T = TypeVar("T")
 
 
 class ItemCache:
@@ -100,7 +94,7 @@ class SuiteSpec:
     name: str
     fn: SuiteFn
     description: str
-    data: str  # folder under the eval data dir
+    data: str  # folder under the eval data dir ("" = the suite ships its own data)
     splits: tuple[str, ...] = ()  # the values option "split" may take, the default first; () = no split option
 
     def split(self, options: dict[str, Any]) -> str:
@@ -124,19 +118,9 @@ def suite(name: str, description: str, data: str, splits: tuple[str, ...] = ()) 
     return deco
 
 
-def load_suites() -> dict[str, SuiteSpec]:
-    for mod in SUITE_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name and mod.startswith(e.name):
-                continue
-            raise
-    return SUITES
-
-
 def get_suite(name: str) -> SuiteSpec:
-    suites = load_suites()
+    """A registered suite (``hanlin.evals.suites`` registers them all)."""
+    suites = SUITES
     if name not in suites:
         raise NotFound(f"Unknown eval suite '{name}'. Suites: {', '.join(sorted(suites))}", param="suite")
     return suites[name]
@@ -155,3 +139,43 @@ def default_data_dir(explicit: Path | None = None) -> Path:
         if cand.is_dir():
             return cand
     return Path.cwd().parent / "shared" / "eval"
+
+
+async def map_items(ctx: EvalContext, items: Sequence[T], key: Callable[[T], str],
+                    fn: Callable[[T], Awaitable[Any]], stage: str = "") -> list[Any]:
+    """Score ``items`` with at most ``ctx.concurrency`` in flight; cached items are not asked again.
+
+    Returns the per-item results in the order of ``items``. Each result is written to the cache as soon as it
+    is known, so killing the process loses at most the items in flight.
+    """
+    total = len(items)
+    results: list[Any] = [None] * total
+    todo: list[int] = []
+    for i, item in enumerate(items):
+        k = key(item)
+        if k in ctx.cache:
+            results[i] = ctx.cache.get(k)
+        else:
+            todo.append(i)
+    done = total - len(todo)
+    ctx.progress(done, total, stage)
+    sem = asyncio.Semaphore(max(1, ctx.concurrency))
+
+    async def one(i: int) -> None:
+        nonlocal done
+        async with sem:
+            res = await fn(items[i])
+        ctx.cache.put(key(items[i]), res)
+        results[i] = res
+        done += 1
+        ctx.progress(done, total, stage)
+
+    tasks = [asyncio.ensure_future(one(i)) for i in todo]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:  # a failed item or a cancelled job: stop the rest instead of leaving them running
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return results

@@ -35,8 +35,7 @@ from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, EngineError
-from hanlin.evals.base import EvalContext, EvalResult, get_suite, suite
-from hanlin.evals.runner import map_items
+from hanlin.evals.base import EvalContext, EvalResult, get_suite, map_items, suite
 
 SYSTEM = "你是考试答题助手。只回答正确选项的字母。"
 MAX_TOKENS = 5

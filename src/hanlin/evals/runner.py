@@ -8,21 +8,20 @@ Files under ``$HANLIN_HOME/evals/``:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest
-from hanlin.evals.base import EvalContext, EvalResult, ItemCache, default_data_dir, get_suite
+from hanlin.evals.base import EvalContext, EvalResult, ItemCache, default_data_dir
+from hanlin.evals.suites import get_suite
 
-T = TypeVar("T")
 ProgressFn = Callable[[int, int, str], None]
 
 # Options that only choose how many or which items run do not change an item's answer: they stay out of the hash
@@ -66,46 +65,6 @@ class RunSpec:
     options: dict[str, Any] = field(default_factory=dict)
     data_dir: Path | None = None
     concurrency: int | None = None
-
-
-async def map_items(ctx: EvalContext, items: Sequence[T], key: Callable[[T], str],
-                    fn: Callable[[T], Awaitable[Any]], stage: str = "") -> list[Any]:
-    """Score ``items`` with at most ``ctx.concurrency`` in flight; cached items are not asked again.
-
-    Returns the per-item results in the order of ``items``. Each result is written to the cache as soon as it
-    is known, so killing the process loses at most the items in flight.
-    """
-    total = len(items)
-    results: list[Any] = [None] * total
-    todo: list[int] = []
-    for i, item in enumerate(items):
-        k = key(item)
-        if k in ctx.cache:
-            results[i] = ctx.cache.get(k)
-        else:
-            todo.append(i)
-    done = total - len(todo)
-    ctx.progress(done, total, stage)
-    sem = asyncio.Semaphore(max(1, ctx.concurrency))
-
-    async def one(i: int) -> None:
-        nonlocal done
-        async with sem:
-            res = await fn(items[i])
-        ctx.cache.put(key(items[i]), res)
-        results[i] = res
-        done += 1
-        ctx.progress(done, total, stage)
-
-    tasks = [asyncio.ensure_future(one(i)) for i in todo]
-    try:
-        await asyncio.gather(*tasks)
-    except BaseException:  # a failed item or a cancelled job: stop the rest instead of leaving them running
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return results
 
 
 def result_record(spec: RunSpec, result: EvalResult, key: str, elapsed_s: float, new_items: int) -> dict[str, Any]:

@@ -8,13 +8,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hanlin.config import Settings
 from hanlin.engine.base import ChatRequest, EngineInfo
+from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, PermissionDenied
-from hanlin.evals.base import get_suite
 from hanlin.evals.runner import RunSpec, run_eval
-from hanlin.jobs import JobContext
-from hanlin.platform.principal import Principal
-from hanlin.services import Services
+from hanlin.evals.suites import get_suite
+from hanlin.jobs import JobContext, JobRunner
+from hanlin.models.registry import ModelRegistry
+from hanlin.principal import Principal
+from hanlin.serving.chat import ChatService
 from hanlin.serving.schemas import ChatCompletionRequest
 
 JOB_KIND = "eval"
@@ -25,34 +28,35 @@ class ChatServiceEngine:
     """An Engine over the chat service, so custom apps (``app:NAME``) are evaluated with their system prompt,
     parameters and knowledge base, exactly as clients call them. Scored with the JSON-schema mode."""
 
-    def __init__(self, services: Services, model: str, principal: Principal) -> None:
-        self.services = services
+    def __init__(self, chat: ChatService, model: str, principal: Principal, slots: int) -> None:
+        self.chat_service = chat
         self.principal = principal
-        self.info = EngineInfo(name=model, kind="chat-service", slots=services.settings.parallel)
+        self.info = EngineInfo(name=model, kind="chat-service", slots=slots)
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         req = ChatCompletionRequest.model_validate({**request, "model": self.info.name})
-        return await self.services.chat.create(self.principal, req)
+        return await self.chat_service.create(self.principal, req)
 
     async def close(self) -> None:
         return None
 
 
 class EvalService:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, settings: Settings, registry: ModelRegistry, engines: EngineManager, jobs: JobRunner,
+                 chat: ChatService) -> None:
+        self.settings, self.registry, self.engines, self.jobs, self.chat = settings, registry, engines, jobs, chat
 
     def validate(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
         """Check a request before it becomes a job: 4xx now rather than a failed job later."""
         suite = str(payload.get("suite") or "")
         spec = get_suite(suite)  # NotFound lists the suites
-        model = str(payload.get("model") or self.services.settings.model)
+        model = str(payload.get("model") or self.settings.model)
         kind = "app" if model.startswith("app:") else "model"
         name = model[4:] if kind == "app" else model
-        if not principal.allows(f"{kind}:{name}"):
-            raise PermissionDenied(f"This API key may not use {kind} '{name}'", param="model")
+        if kind == "app" and not principal.allows(f"app:{name}"):
+            raise PermissionDenied(f"This API key may not use app '{name}'", param="model")
         if kind == "model":
-            self.services.engines.check_access(model, principal)  # NotFound lists the models the caller may use
+            self.engines.check(principal, model)  # 403 for the key's scopes; NotFound lists the caller's models
         limit = payload.get("limit")
         if limit is not None and not (isinstance(limit, int) and 1 <= limit <= MAX_LIMIT):
             raise BadRequest(f"limit must be an integer from 1 to {MAX_LIMIT}", param="limit")
@@ -67,19 +71,13 @@ class EvalService:
         return {"suite": suite, "model": model, "limit": limit, "shots": shots, "options": options}
 
     def submit(self, principal: Principal, payload: dict[str, Any]) -> dict[str, Any]:
-        job_input = self.validate(principal, payload)
-        job_input["principal"] = {"tenant_id": principal.tenant_id, "key_id": principal.key_id,
-                                  "is_admin": principal.is_admin, "scopes": list(principal.scopes)}
-        return self.services.jobs.submit(JOB_KIND, principal.tenant_id, job_input)
+        return self.jobs.submit(JOB_KIND, principal, self.validate(principal, payload))
 
     async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         inp = ctx.input
-        p = inp.get("principal") or {}
-        principal = Principal(tenant_id=p.get("tenant_id", ctx.tenant_id), key_id=p.get("key_id"),
-                              is_admin=bool(p.get("is_admin")), scopes=tuple(p.get("scopes") or ()))
         model = inp["model"]
-        engine: Any = (ChatServiceEngine(self.services, model, principal) if model.startswith("app:")
-                       else await self.services.engines.get(model))
+        engine: Any = (ChatServiceEngine(self.chat, model, ctx.principal, self.settings.parallel)
+                       if model.startswith("app:") else await self.engines.get(model, principal=ctx.principal))
         spec = RunSpec(suite=inp["suite"], model=model, limit=inp.get("limit"), shots=int(inp.get("shots", 0)),
                        options=dict(inp.get("options") or {}), data_dir=self.data_dir())
 
@@ -87,15 +85,10 @@ class EvalService:
             ctx.progress(done / total if total else 0.0, f"{stage} {done}/{total} items")
 
         ctx.event("eval started", {"suite": spec.suite, "model": model, "limit": spec.limit})
-        rec = await run_eval(engine, spec, self.services.settings.home, progress)
+        rec = await run_eval(engine, spec, self.settings.home, progress)
         ctx.event("eval finished", {"accuracy": rec["metrics"].get("accuracy"), "n": rec["n"]})
         return rec
 
     def data_dir(self) -> Path | None:
-        return self.services.settings.eval_data
+        return self.settings.eval_data
 
-
-def install(services: Services) -> None:
-    svc = EvalService(services)
-    services.extras["evals"] = svc
-    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)

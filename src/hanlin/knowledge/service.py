@@ -24,10 +24,12 @@ from hanlin.knowledge.answer import (
     check_chat_response,
     citation,
     grounded_answer,
+    missing_entities,
     passages_text,
 )
 from hanlin.knowledge.chunk import Chunk, chunk_blocks
-from hanlin.knowledge.extract import extract
+from hanlin.knowledge.extract import Block, extract
+from hanlin.knowledge.fold import fold
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
@@ -37,6 +39,13 @@ from hanlin.offload import run_cpu
 from hanlin.store.db import Store, dumps, loads, now
 
 Progress = Callable[[int, int, str], None]  # (done, total, stage)
+
+
+class AuditSink(Protocol):
+    """Where changes to knowledge bases are recorded (the platform's audit log)."""
+
+    def record(self, actor: str, action: str, *, tenant_id: str | None = None, target: str | None = None,
+               detail: dict[str, Any] | None = None) -> None: ...
 EMBED_BATCH = 32  # chunks per embedder call (the embedder itself takes the model in turns, interactive first)
 INGEST_GROUP_CHUNKS = 64  # add_documents embeds this many chunks of several documents together
 
@@ -72,15 +81,20 @@ def _check_name(name: str, what: str = "knowledge base") -> str:
 class KnowledgeService:
     def __init__(self, store: Store, root: Path, embedder: SyncEmbedder, max_upload_mb: int = 50,
                  limits: InputLimits = DEFAULT_LIMITS, ocr_limits: OcrLimits | None = None,
-                 ocr_threads: int = 0) -> None:
+                 ocr_threads: int = 0, audit: AuditSink | None = None) -> None:
         self.store, self.root, self.embedder = store, root, embedder
         self.max_upload_bytes = max_upload_mb * 1024 * 1024
         self.limits = limits
         self.ocr_limits, self.ocr_threads = ocr_limits or OcrLimits(), ocr_threads
         self.cache = IndexCache()
+        self.audit = audit
+
+    def _audit(self, actor: str | None, action: str, tenant: str, target: str | None) -> None:
+        if self.audit is not None and actor is not None:
+            self.audit.record(actor, action, tenant_id=tenant, target=target)
 
     # ---- knowledge bases
-    def create_kb(self, tenant: str, name: str, description: str = "") -> dict[str, Any]:
+    def create_kb(self, tenant: str, name: str, description: str = "", *, actor: str | None = None) -> dict[str, Any]:
         name = _check_name(name)
         row = {"id": uuid.uuid4().hex[:16], "tenant_id": tenant, "name": name, "description": description,
                "generation": 0, "created_at": now()}
@@ -89,6 +103,7 @@ class KnowledgeService:
                                                            kb_bases.c.name == name)).first():
                 raise Conflict(f"Knowledge base '{name}' already exists", param="name")
             conn.execute(kb_bases.insert().values(**row))
+        self._audit(actor, "kb.create", tenant, None)
         return self._kb_info(row)
 
     def get_kb(self, tenant: str, name: str) -> dict[str, Any]:
@@ -115,7 +130,7 @@ class KnowledgeService:
                                 .order_by(kb_bases.c.name)).mappings().all()
         return [self._kb_info(dict(r)) for r in rows]
 
-    def delete_kb(self, tenant: str, name: str) -> dict[str, Any]:
+    def delete_kb(self, tenant: str, name: str, *, actor: str | None = None) -> dict[str, Any]:
         kb = self.get_kb(tenant, name)
         info = self._kb_info(kb)
         with self.store.begin() as conn:
@@ -124,6 +139,7 @@ class KnowledgeService:
             conn.execute(kb_bases.delete().where(kb_bases.c.id == kb["id"]))
         KBIndex(self.store, self.root, kb).destroy()
         self.cache.drop(kb["id"])
+        self._audit(actor, "kb.delete", tenant, name)
         return {**info, "deleted": True}
 
     def index(self, tenant: str, name: str) -> KBIndex:
@@ -139,17 +155,21 @@ class KnowledgeService:
         return np.vstack(out) if out else np.zeros((0, 384), np.float32)
 
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
-                     meta: dict[str, Any] | None = None, progress: Progress | None = None) -> dict[str, Any]:
+                     meta: dict[str, Any] | None = None, progress: Progress | None = None, *,
+                     actor: str | None = None) -> dict[str, Any]:
         """Extract, normalise, chunk, embed and commit one document (replacing a same-named one; the same bytes and
         metadata again are a no-op)."""
         index = self.index(tenant, kb_name)  # a missing base is reported before the file is read
         same = self._unchanged(index.kb, filename, data, meta)
         if same is not None:
             return same
-        return self._index_document(tenant, kb_name, self.prepare_document(filename, data, progress), meta, progress)
+        added = self._index_document(tenant, kb_name, self.prepare_document(filename, data, progress), meta, progress)
+        self._audit(actor, "kb.document.add", tenant, f"{kb_name}/documents")
+        return added
 
     async def aadd_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
-                            meta: dict[str, Any] | None = None, timeout: float | None = None) -> dict[str, Any]:
+                            meta: dict[str, Any] | None = None, timeout: float | None = None, *,
+                            actor: str | None = None) -> dict[str, Any]:
         """:meth:`add_document` off the event loop; reading the file (the part a hostile file controls) has a
         deadline (HANLIN_WORK_TIMEOUT_S), embedding and committing run in a worker thread."""
         index = await asyncio.to_thread(self.index, tenant, kb_name)
@@ -163,7 +183,9 @@ class KnowledgeService:
             timeout *= max(1, min(pages, self.ocr_limits.max_pages))
         prepared = await run_cpu(self.prepare_document, filename, data, timeout=timeout,
                                  what=f"reading '{PurePath(filename).name}'")
-        return await asyncio.to_thread(self._index_document, tenant, kb_name, prepared, meta, None)
+        added = await asyncio.to_thread(self._index_document, tenant, kb_name, prepared, meta, None)
+        self._audit(actor, "kb.document.add", tenant, f"{kb_name}/documents")
+        return added
 
     def add_documents(self, tenant: str, kb_name: str, files: Iterable[tuple[str, Callable[[], bytes]]],
                       meta: dict[str, Any] | None = None, progress: Progress | None = None) -> list[dict[str, Any]]:
@@ -227,7 +249,7 @@ class KnowledgeService:
                                   f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
         if progress:
             progress(0, 1, "extracting")
-        blocks = self.extract_blocks(data, name, progress)
+        blocks = [_folded(b) for b in self.extract_blocks(data, name, progress)]
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
@@ -280,10 +302,11 @@ class KnowledgeService:
             raise NotFound(f"Document '{doc}' is not in knowledge base '{kb['name']}'", param="document")
         return dict(row)
 
-    def remove_document(self, tenant: str, kb_name: str, doc: str) -> dict[str, Any]:
+    def remove_document(self, tenant: str, kb_name: str, doc: str, *, actor: str | None = None) -> dict[str, Any]:
         index = self.index(tenant, kb_name)
         row = self._find_doc(index.kb, doc)
         index.delete_document(row["id"])
+        self._audit(actor, "kb.document.delete", tenant, f"{kb_name}/documents/{doc}")
         return {"id": row["id"], "name": row["name"], "deleted": True}
 
     def source_text(self, tenant: str, kb_name: str, doc: str) -> str:
@@ -297,6 +320,7 @@ class KnowledgeService:
             raise BadRequest("The query is empty", param="query")
         if not 1 <= k <= 100:
             raise BadRequest("k must be between 1 and 100", param="k")
+        query = fold(query)
         loaded = self.cache.get(self.index(tenant, kb_name))
         q_vec = np.asarray(self.embedder.embed_sync([query], is_query=True), dtype=np.float32)[0]
         return hybrid_search(loaded, query, q_vec, k, filters)
@@ -313,10 +337,18 @@ class KnowledgeService:
     async def ask(self, tenant: str, kb_name: str, question: str, engine: Engine, k: int = 5,
                   filters: dict[str, Any] | None = None, rerank: bool = False,
                   max_tokens: int = 384) -> dict[str, Any]:
+        question = fold(question)
         hits = await self.asearch(tenant, kb_name, question, k, filters, engine if rerank else None)
         result = await grounded_answer(engine, question, hits, max_tokens=max_tokens)
         result["retrieved"] = [h.to_dict() for h in hits]
         return result
+
+
+def _folded(b: Block) -> Block:
+    """Look-alike code points (Kangxi radicals from Chromium-printed PDFs, full-width digits) folded; same length."""
+    b.text = fold(b.text)
+    b.rows = [[fold(c) for c in row] for row in b.rows]
+    return b
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -330,11 +362,13 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
     async def ground(principal: Any, req: Any, prepared: Any) -> Any:
         if not prepared.knowledge_base:
             return prepared
-        question = _last_user_text(prepared.body["messages"])
+        question = fold(_last_user_text(prepared.body["messages"]))
         if not question.strip():
             raise BadRequest("A knowledge-base chat needs a user message with the question", param="messages")
         hits = await svc.asearch(principal.tenant_id, prepared.knowledge_base, question, 5)
         relevant = [h for h in hits if h.relevant]
+        if relevant and missing_entities(question, relevant):
+            relevant = []  # the question names what no passage contains: nothing relevant (answer.py)
         if relevant:
             # a streamed answer cannot take the second look that a complete one gets (answer.py): on a strong
             # match it is asked without the refusal option instead (small models over-refuse)
@@ -352,14 +386,6 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
         prepared.finish = finish
         return prepared
     return ground
-
-
-def install(services: Any) -> None:
-    svc = KnowledgeService(services.store, services.settings.home / "knowledge", services.engines.embedder,
-                           services.settings.max_upload_mb, InputLimits.from_settings(services.settings),
-                           OcrLimits.from_settings(services.settings), services.settings.n_threads)
-    services.extras["knowledge"] = svc
-    services.chat.hooks.append(make_chat_hook(svc))
 
 
 def local_service(settings: Any) -> KnowledgeService:

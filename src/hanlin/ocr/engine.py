@@ -72,7 +72,9 @@ class _Raw:
     boxes: list[np.ndarray]  # 4×2 points
     texts: list[str]
     scores: list[float]
-    flipped: int  # lines the direction classifier read as upside down
+    flipped: int = 0  # detected lines the direction classifier finds upside down
+    detected: int = 0
+    tall: float = 0.0  # share of detected boxes taller than wide
 
 
 def _read(engine: Any, bgr: np.ndarray) -> _Raw:
@@ -81,24 +83,25 @@ def _read(engine: Any, bgr: np.ndarray) -> _Raw:
     img, ratio_h, ratio_w = engine.preprocess(bgr)
     boxes, _ = engine.text_det(img)
     if boxes is None or len(boxes) == 0:
-        return _Raw([], [], [], 0)
+        return _Raw([], [], [])
     boxes = engine.sorted_boxes(boxes)
     crops = engine.get_crop_img_list(img, boxes)
-    crops, cls_res, _ = engine.text_cls(crops)
+    # the direction classifier only votes on the page's orientation: flipping single lines by its word turns some
+    # upright lines (long, mixed Chinese/Latin) upside down and they read as nothing
+    _, cls_res, _ = engine.text_cls(crops)
     rec_res, _ = engine.text_rec(crops, False)
     pts = np.array(boxes, dtype=np.float32)
     pts[:, :, 0] = np.clip(pts[:, :, 0] * ratio_w, 0, raw_w)
     pts[:, :, 1] = np.clip(pts[:, :, 1] * ratio_h, 0, raw_h)
-    out = _Raw([], [], [], 0)
-    for box, cls, rec in zip(pts, cls_res, rec_res, strict=True):
+    out = _Raw([], [], [], sum(1 for c in cls_res if str(c[0]) == "180" and float(c[1]) >= 0.9), len(boxes),
+               _tall_share(list(pts)))
+    for box, rec in zip(pts, rec_res, strict=True):
         text, score = tidy(str(rec[0])), float(rec[1])
         if not text or score < MIN_SCORE:
             continue
         out.boxes.append(box)
         out.texts.append(text)
         out.scores.append(score)
-        if str(cls[0]) == "180" and float(cls[1]) >= 0.9:
-            out.flipped += 1
     return out
 
 
@@ -153,9 +156,8 @@ def _skew(boxes: list[np.ndarray]) -> float:
     return float(np.median(angles)) if len(angles) >= 3 else 0.0
 
 
-def _lines(raw: _Raw, w: int, h: int, flip: bool) -> tuple[list[Line], float]:
-    boxes = [np.array([[w - x, h - y] for x, y in b[[2, 3, 0, 1]]], dtype=np.float32) if flip else b
-             for b in raw.boxes]
+def _lines(raw: _Raw, w: int, h: int) -> tuple[list[Line], float]:
+    boxes = raw.boxes
     skew = _skew(boxes)
     rad = math.radians(-skew) if abs(skew) >= 0.3 else 0.0
     cos, sin, cx, cy = math.cos(rad), math.sin(rad), w / 2, h / 2
@@ -180,14 +182,16 @@ def read_page(rgb: np.ndarray, threads: int = 0) -> PageLines:
     rotation = 0
     with _run_lock:  # one page at a time per process: the models are sized for the machine's cores
         raw = _read(engine, bgr)
-        if _tall_share(raw.boxes) > 0.5:  # written across: the page lies on its side
+        if raw.tall > 0.5:  # written across: the page lies on its side
             turned = np.ascontiguousarray(cv2.rotate(bgr, cv2.ROTATE_90_CLOCKWISE))
             again = _read(engine, turned)
-            if _quality(again) > _quality(raw):
+            if again.tall < 0.5:  # level lines now (turned the wrong way: the 180° check below)
                 raw, bgr, rotation = again, turned, 90
+        if raw.flipped * 2 > raw.detected > 0:  # upside down: most lines vote 180°
+            turned = np.ascontiguousarray(cv2.rotate(bgr, cv2.ROTATE_180))
+            again = _read(engine, turned)
+            if _quality(again) > _quality(raw):
+                raw, bgr, rotation = again, turned, (rotation + 180) % 360
     h, w = bgr.shape[:2]
-    flip = raw.flipped * 2 > len(raw.texts) > 0
-    lines, skew = _lines(raw, w, h, flip)
-    if flip:
-        rotation = (rotation + 180) % 360
+    lines, skew = _lines(raw, w, h)
     return PageLines(lines, w, h, rotation, skew)

@@ -178,9 +178,44 @@ def pdf_page_count(data: bytes, name: str) -> int:
         pdf.close()
 
 
+def guard_page(reader: Any, p: int, name: str, limits: OcrLimits) -> None:
+    """Refuse a PDF bomb before pdfium renders the page: its content stream is inflated by pypdf, which stops at
+    its decompression limit (75 MB), and its images' declared sizes are checked against the pixel limit."""
+    import pypdf
+
+    try:
+        page = reader.pages[p - 1]
+        contents = page.get_contents()
+        if contents is not None:
+            contents.get_data()
+        resources = page.get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        for ref in (xobjects.get_object() if xobjects is not None else {}).values():
+            x = ref.get_object()
+            if x.get("/Subtype") == "/Image":
+                w, h = int(x.get("/Width", 0)), int(x.get("/Height", 0))
+                if w * h > 4 * limits.max_pixels:
+                    raise PayloadTooLarge(f"Page {p} of '{name}' holds a {w:,}×{h:,} px image; the OCR limit is "
+                                          f"{4 * limits.max_pixels / 1e6:.0f} megapixels per embedded image "
+                                          "(4 × HANLIN_OCR_MAX_PIXELS)", param="file", code="image_too_large")
+    except pypdf.errors.LimitReachedError as e:
+        raise PayloadTooLarge(f"Page {p} of '{name}' inflates past the decompression limit ({e}): a PDF bomb? "
+                              "Re-save the PDF and retry", param="file", code="pdf_bomb") from None
+    except PayloadTooLarge:
+        raise
+    except Exception:  # pypdf cannot parse what pdfium may still read: pdfium decides
+        return
+
+
 def pdf_pages(data: bytes, name: str, limits: OcrLimits, pages: list[int] | None = None,
               render: set[int] | None = None) -> Iterator[PageImage]:
     """Each page's text layer and (for pages in ``render``, default all) its bitmap, rendered one page at a time."""
+    import pypdf
+
+    try:
+        reader: Any = pypdf.PdfReader(io.BytesIO(data))
+    except Exception:
+        reader = None
     pdf = open_pdf(data, name)
     try:
         n = len(pdf)
@@ -189,6 +224,8 @@ def pdf_pages(data: bytes, name: str, limits: OcrLimits, pages: list[int] | None
             raise BadRequest(f"Page {max(wanted)} does not exist; '{name}' has {n} page(s)", param="pages")
         _check_count(len(wanted), name, limits)
         for p in wanted:
+            if reader is not None and (render is None or p in render):
+                guard_page(reader, p, name, limits)
             page = pdf[p - 1]
             try:
                 text = page_text(page)

@@ -18,6 +18,7 @@ from typing import Any
 from hanlin.ocr.engine import Line
 
 GUTTER = 0.8  # a column gutter is at least this many body-text heights wide
+PAD = 0.3  # detected boxes overhang the ink by about this many heights on each side
 BIG_GAP = 1.6  # a vertical gap of this many heights separates bands
 HEADING = 1.25  # rows this much taller than body text are headings
 _TERMINAL = "。！？!?；;：:…」』”）)】"
@@ -77,8 +78,10 @@ def rows_of(lines: list[Line]) -> list[list[Line]]:
 
 def gutters(lines: list[Line], min_width: float) -> list[tuple[int, int]]:
     """Vertical strips no line crosses, at least ``min_width`` wide, between the region's leftmost and rightmost
-    text."""
-    spans = sorted((ln.bbox[0], ln.bbox[2]) for ln in lines)
+    text. Boxes are taken in by ``PAD`` text heights on each side: the detector draws them that much wider than
+    the ink, which closes narrow gutters."""
+    pad = int(PAD * min_width / GUTTER)
+    spans = sorted((ln.bbox[0] + min(pad, ln.width // 4), ln.bbox[2] - min(pad, ln.width // 4)) for ln in lines)
     out: list[tuple[int, int]] = []
     reach = spans[0][1]
     for x0, x1 in spans[1:]:
@@ -113,7 +116,7 @@ def is_table(lines: list[Line], h: float) -> bool:
     if not cuts:
         return False
     cols = split_columns(lines, cuts)
-    return not all(_text_like(c, h) for c in cols)
+    return not any(_text_like(c, h) for c in cols)  # a column of justified prose makes it text, not a table
 
 
 # ---- the XY-cut
@@ -218,18 +221,22 @@ def regions(lines: list[Line], h: float) -> list[tuple[str, list[Line]]]:
 
 
 def split_cells(ln: Line) -> list[Line]:
-    """A box the detector drew over several table cells ("华东 1256.3") split at spaces next to Chinese text, the
-    parts' boxes estimated from character widths."""
+    """A box the detector drew over several table cells ("华东 1256.3") split at spaces next to Chinese text — only
+    when the box is clearly wider than its characters (a real gap, not a space the recogniser put between
+    sentences); the parts' boxes are estimated from character widths, the slack shared by the gaps."""
     parts = re.split(r"(?<=[\u3400-\u9fff）)%])\s+(?=[\u3400-\u9fff\d])|(?<=\d)\s+(?=[\u3400-\u9fff])", ln.text)
     if len(parts) <= 1:
         return [ln]
-    weights = [sum(1.0 if ord(c) > 0x2E80 else 0.55 for c in p) for p in parts]
-    total = sum(weights) + 0.55 * (len(parts) - 1)
-    unit = ln.width / max(total, 1e-6)
+    char_w = 0.95 * ln.height  # a Chinese character is about as wide as the box is high
+    weights = [sum(1.0 if ord(c) > 0x2E80 else 0.55 for c in p) * char_w for p in parts]
+    slack = ln.width - sum(weights)
+    if slack < 1.5 * ln.height * (len(parts) - 1):
+        return [ln]
+    gap = slack / (len(parts) - 1)
     out, x = [], float(ln.bbox[0])
     for p, w in zip(parts, weights, strict=True):
-        out.append(Line(p, (int(x), ln.bbox[1], int(x + w * unit), ln.bbox[3]), ln.score))
-        x += (w + 0.55) * unit
+        out.append(Line(p, (int(x), ln.bbox[1], int(x + w), ln.bbox[3]), ln.score))
+        x += w + gap
     return out
 
 
@@ -251,7 +258,7 @@ def row_text(row: list[Line], h: float) -> str:
 
 
 def _is_heading_row(text: str, height: float, h: float, short: bool) -> bool:
-    if height >= HEADING * h and len(text) <= 60:
+    if height >= HEADING * h and len(text) <= 60 and text[-1] not in "。；;，,":
         return True
     return short and len(text) <= 30 and text[-1] not in _TERMINAL + "，," and bool(_HEADING_LINE.match(text))
 

@@ -54,7 +54,7 @@ def _font(name: str, px: int) -> Any:
     from PIL import ImageFont
 
     path, index = available_fonts()[name]
-    return ImageFont.truetype(path, px, index=index)
+    return ImageFont.truetype(path, px, index=index, layout_engine=ImageFont.Layout.BASIC)
 
 
 @dataclass

@@ -16,8 +16,8 @@ from pydantic import ValidationError
 from hanlin.errors import BadRequest, Conflict, NotFound, PermissionDenied
 from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import AuditLog
-from hanlin.platform.principal import Principal
 from hanlin.platform.tables import custom_apps_table
+from hanlin.principal import Principal
 from hanlin.serving.chat import Prepared
 from hanlin.serving.schemas import ChatCompletionRequest
 from hanlin.store.db import Store, dumps, loads, now

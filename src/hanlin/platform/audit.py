@@ -7,8 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from hanlin.platform.principal import Principal
 from hanlin.platform.tables import audit_table
+from hanlin.principal import Principal
 from hanlin.store.db import Store, dumps, loads, now
 
 SECRET_FIELDS = ("key", "secret", "secret_hash", "password", "token")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from hanlin.config import Settings
 from hanlin.errors import AuthenticationError
-from hanlin.platform.principal import LOCAL_ADMIN, Principal
+from hanlin.principal import LOCAL_ADMIN, Principal
 
 KeyLookup = Callable[[str], Principal | None]
 

@@ -188,6 +188,3 @@ def _check_utf8(path: Path) -> None:
         raise UnprocessableInput(f"A fine-tune file must be UTF-8 JSONL; byte {e.start} is not UTF-8",
                                  param="file") from e
 
-
-def install(services: Any) -> None:
-    services.extras["files"] = FileStore(services.store, services.settings)

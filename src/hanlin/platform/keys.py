@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from hanlin.errors import BadRequest, NotFound
 from hanlin.platform.audit import AuditLog
 from hanlin.platform.auth import hash_secret
-from hanlin.platform.principal import Principal
 from hanlin.platform.tables import api_keys_table, tenants_table
 from hanlin.platform.tenants import TenantStore, check_tenant_id, normalise_quota
+from hanlin.principal import Principal
 from hanlin.store.db import Store, now
 
 KEY_PREFIX = "hl"

@@ -1,19 +1,23 @@
 """Token metering for the office apps and background jobs, which call engines directly (not the chat service).
 
-While a metered request (``POST /v1/apps/*``…) or a job runs, a :class:`Tally` sits in a context variable;
-``services.engines.get`` then hands out engines wrapped in :class:`MeteredEngine`, which add every response's
-``usage`` to the tally. The request's (or job's) usage row is written with the tally when it ends.
+While a metered request (a route that declares the ``Metered`` dependency) or a job runs, a :class:`Tally` sits
+in a context variable; :func:`metered_engine`, registered as an engine wrapper, then wraps what
+``EngineManager.get`` hands out in :class:`MeteredEngine`, which adds every response's ``usage`` to the tally.
+The request's (or job's) usage row is written with the tally when it ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from hanlin.platform.principal import Principal, reset_current_principal, set_current_principal
+from hanlin.engine.base import Engine
+from hanlin.jobs import Handler, JobCancelled, JobContext
+from hanlin.principal import Principal
 
 _current: ContextVar[Tally | None] = ContextVar("hanlin_usage_tally", default=None)
 
@@ -49,13 +53,16 @@ def start_tally() -> tuple[Tally, Any]:
 
 
 def stop_tally(token: Any) -> None:
-    _current.reset(token)
+    try:
+        _current.reset(token)
+    except ValueError:  # ended in another context than it started (a dependency's exit): just clear it
+        _current.set(None)
 
 
 class MeteredEngine:
     """Passes everything through to the engine and counts the tokens of each answer."""
 
-    def __init__(self, inner: Any, tally: Tally) -> None:
+    def __init__(self, inner: Engine, tally: Tally) -> None:
         self._inner = inner
         self._tally = tally
         self.info = inner.info
@@ -84,39 +91,38 @@ class MeteredEngine:
             if hasattr(it, "aclose"):
                 await it.aclose()  # an early close must still free the engine's slot
 
+    async def health(self) -> bool:
+        return await self._inner.health()
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def metered_engine(engine: Engine) -> Engine:
+    """The engine wrapper: inside a metered request or job, count the tokens of what ``engine`` answers."""
+    tally = _current.get()
+    if tally is None or isinstance(engine, MeteredEngine):
+        return engine
+    return MeteredEngine(engine, tally)
+
 
 JobRecorder = Callable[[Principal, str, Tally, float, str], None]
 
 
-def install_metering(services: Any, record: JobRecorder) -> None:
-    """Wrap ``engines.get`` (tally-aware engines) and ``jobs.register`` (each job runs with its own tally)."""
-    engines = services.engines
-    original_get = engines.get
-
-    async def metered_get(name: str | None = None, **kw: Any) -> Any:
-        engine = await original_get(name, **kw)
-        tally = _current.get()
-        if tally is None or isinstance(engine, MeteredEngine):
-            return engine
-        return MeteredEngine(engine, tally)
-    engines.get = metered_get
-
-    jobs = services.jobs
-    original_register = jobs.register
-
-    def register(kind: str, fn: Callable[[Any], Awaitable[dict[str, Any]]], *, resumable: bool = False) -> None:
-        async def metered_job(ctx: Any) -> dict[str, Any]:
-            tally, token = start_tally()
-            started, status = time.time(), "ok"
-            caller = set_current_principal(Principal(tenant_id=ctx.tenant_id))  # the job's models are its tenant's
-            try:
-                return await fn(ctx)
-            except BaseException as e:
-                status = "cancelled" if type(e).__name__ in ("JobCancelled", "CancelledError") else "failed"
-                raise
-            finally:
-                stop_tally(token)
-                reset_current_principal(caller)
-                record(Principal(tenant_id=ctx.tenant_id), f"job:{kind}", tally, time.time() - started, status)
-        original_register(kind, metered_job, resumable=resumable)
-    jobs.register = register
+def metered_job(record: JobRecorder) -> Callable[[str, JobContext, Handler], Any]:
+    """A ``JobRunner`` around-hook: each job runs with its own tally, recorded as ``job:<kind>`` when it ends."""
+    async def around(kind: str, ctx: JobContext, call: Handler) -> dict[str, Any]:
+        tally, token = start_tally()
+        started, status = time.time(), "ok"
+        try:
+            return await call(ctx)
+        except (JobCancelled, asyncio.CancelledError):
+            status = "cancelled"
+            raise
+        except BaseException:
+            status = "failed"
+            raise
+        finally:
+            stop_tally(token)
+            record(ctx.principal, f"job:{kind}", tally, time.time() - started, status)
+    return around

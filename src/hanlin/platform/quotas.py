@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from hanlin.errors import RateLimited
 from hanlin.platform.limits import UNLIMITED, LocalRateLimiter, RateLimiter
-from hanlin.platform.principal import Principal
 from hanlin.platform.tables import api_keys_table, tenants_table
 from hanlin.platform.usage import UsageMeter, month_start, next_month_start
+from hanlin.principal import Principal
 from hanlin.store.db import Store
 
 MINUTE = 60.0

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from hanlin.errors import BadRequest, Conflict, NotFound
 from hanlin.platform.audit import AuditLog
-from hanlin.platform.principal import DEFAULT_TENANT
 from hanlin.platform.tables import tenants_table
+from hanlin.principal import DEFAULT_TENANT
 from hanlin.store.db import Store, now
 
 TENANT_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}\Z")

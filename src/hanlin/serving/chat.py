@@ -9,15 +9,16 @@ from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import PermissionDenied
 from hanlin.metrics import Metrics
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
+from hanlin.serving.jsonschema import normalize
 from hanlin.serving.schemas import ChatCompletionRequest
-from hanlin.serving.tools import plan_tools, to_tool_message
+from hanlin.serving.tools import ToolPlan, ToolStream, constrain, parse_output, plan_tools
 
 # Passed through to engines when set; everything else in the body is dropped.
 ENGINE_KEYS = ("messages", "temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "presence_penalty",
-               "frequency_penalty", "repeat_penalty", "response_format", "ignore_eos", "min_p")
+               "frequency_penalty", "repeat_penalty", "response_format", "ignore_eos", "min_p", "logprobs",
+               "top_logprobs")
 
 
 @dataclass
@@ -26,8 +27,9 @@ class Prepared:
 
     model: str
     body: dict[str, Any]
-    tool_mode: bool = False
+    tools: ToolPlan | None = None
     knowledge_base: str | None = None  # set from the request or by a custom app; grounded by the KB hook
+    app: str | None = None  # "app:NAME" when a custom app is called: its scope lets a key use the app's model
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. citations from a knowledge base
     # rewrites a complete (non-streamed) answer in place, e.g. checks a grounded answer's [n] markers; may ask the
     # engine again (its usage then counts)
@@ -69,13 +71,12 @@ class ChatService:
                             knowledge_base=req.knowledge_base)
         for hook in self.hooks:
             prepared = await hook(principal, req, prepared)
-        prepared.tool_mode = plan_tools(req, prepared.body)
+        prepared.tools = plan_tools(req, prepared.body)
+        _normalize_response_format(prepared.body)
         requested = req.model or prepared.model
-        app_ref = requested if requested.startswith("app:") else ""  # scope of a custom app: "app:NAME"
-        if app_ref:
-            app_ref = app_ref.split("@", 1)[0]  # "app:NAME@2" is covered by a scope on "app:NAME"
-        if not principal.allows(f"model:{prepared.model}") and not (app_ref and principal.allows(app_ref)):
-            raise PermissionDenied(f"This API key may not use model '{req.model}'", param="model")
+        if requested.startswith("app:"):  # scope of a custom app: "app:NAME" ("app:NAME@2" is covered by it)
+            prepared.app = requested.split("@", 1)[0]
+        self.engines.check(principal, prepared.model, prepared.app)  # 403 before any hook's work is used
         for hook in self.admission:
             prepared = await hook(principal, req, prepared)
         return prepared
@@ -92,63 +93,77 @@ class ChatService:
 
     async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
                         started: float) -> dict[str, Any]:
-        engine = await self.engines.get(prepared.model, principal=principal)
+        engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         status = "error"
         resp: dict[str, Any] = {}
+        body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
         try:
-            resp = await engine.chat(prepared.body)
+            resp = await engine.chat(body)
             status = "ok"
         finally:
             gauge.dec()
             if status != "ok":
                 self._record(principal, req.model or engine.info.name, usage_of(resp), started, status)
-        if prepared.tool_mode:
+        if prepared.tools:
             choice = resp["choices"][0]
-            msg, finish = to_tool_message(choice["message"].get("content") or "")
-            choice["message"], choice["finish_reason"] = msg, finish
+            msg, finish = parse_output(choice["message"].get("content") or "",
+                                       allow_json_content=prepared.tools.answer_schema is None)
+            if finish != "length" or choice.get("finish_reason") == "length":
+                choice["finish_reason"] = finish
+            choice["message"] = msg
+            choice.pop("logprobs", None)  # they would describe the tool-call markup, not the answer
         resp["model"] = req.model or engine.info.name
+        finalize(resp, engine)
         resp.update(prepared.extra)
-        if prepared.finish and not prepared.tool_mode:
+        if prepared.finish and not prepared.tools:
             await prepared.finish(engine, resp)
         self._record(principal, resp["model"], usage_of(resp), started, "ok")
         return resp
 
     async def stream(self, principal: Principal, req: ChatCompletionRequest
                      ) -> AsyncIterator[dict[str, Any] | bytes]:
-        """Chunks as OpenAI sends them; the usage chunk only when ``stream_options.include_usage``. Streams from
-        HTTP upstreams are relayed as the upstream's SSE bytes (already framed events) instead of dicts."""
+        """Chunks as OpenAI sends them; the usage chunk only when ``stream_options.include_usage``. Tool calls
+        stream incrementally (``ToolStream``); a plain answer in tool mode streams as content. Streams from HTTP
+        upstreams are relayed as the upstream's SSE bytes (already framed events) instead of dicts, unless tool
+        output has to be rewritten."""
         started = time.time()
         prepared = await self.prepare(principal, req)
-        engine = await self.engines.get(prepared.model, principal=principal)
+        engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
         want_usage = bool(req.stream_options and req.stream_options.include_usage)
         name = req.model or engine.info.name
-        if prepared.tool_mode:  # tool JSON must be complete before it can be converted: generate, then chunk
-            resp = await self._generate(principal, req, prepared, started)
-            for chunk in _chunks_from_response(resp, want_usage):
-                yield chunk
-            return
-        if _relays_sse(engine) and not prepared.extra:
+        if _relays_sse(engine) and not prepared.extra and not prepared.tools:
             async for block in self._relay(principal, engine, prepared, name, want_usage, started):
                 yield block
             return
+        body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
+        tools = ToolStream(prepared.tools.answer_schema is None) if prepared.tools else None
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         status = "client_closed"
         gauge = self.metrics.in_flight.labels(engine.info.name)
         gauge.inc()
         first = True
         streamed = 0  # content chunks: llama.cpp sends at most one token per chunk
+        fingerprint = fingerprint_of(engine)
         try:
-            async for chunk in engine.stream({**prepared.body, "stream_options": {"include_usage": True}}):
+            async for chunk in engine.stream({**body, "stream_options": {"include_usage": True}}):
                 chunk["model"] = name
+                if fingerprint:
+                    chunk["system_fingerprint"] = fingerprint
                 streamed += sum(1 for c in chunk.get("choices") or [] if (c.get("delta") or {}).get("content"))
                 if chunk.get("usage"):
                     usage = usage_of(chunk)
+                    finalize(chunk, engine)
                     if not want_usage:
                         continue
                 elif want_usage:
                     chunk["usage"] = None
+                if tools is not None and chunk.get("choices"):
+                    rewritten = _tool_chunk(chunk, tools)
+                    if rewritten is None:
+                        continue
+                    chunk = rewritten
                 if first and prepared.extra:
                     chunk.update(prepared.extra)
                 first = False
@@ -189,25 +204,73 @@ def _relays_sse(engine: Engine) -> bool:
     return callable(getattr(engine, "stream_sse", None)) and bool(getattr(engine, "relays_sse", True))
 
 
+def _tool_chunk(chunk: dict[str, Any], tools: ToolStream) -> dict[str, Any] | None:
+    """Rewrite one engine chunk of tool-mode output into OpenAI deltas (None: nothing to send yet)."""
+    choice = chunk["choices"][0]
+    delta = choice.get("delta") or {}
+    choice.pop("logprobs", None)
+    out: list[dict[str, Any]] = []
+    if delta.get("content"):
+        out = tools.feed(delta["content"])
+    finish = choice.get("finish_reason")
+    if finish is not None:
+        rest, reason = tools.finish()
+        out += rest
+        if reason and not (reason == "length" and finish != "length"):
+            finish = reason
+    merged: dict[str, Any] = {"role": "assistant"} if delta.get("role") else {}
+    for d in out:
+        if "content" in d:
+            merged["content"] = merged.get("content", "") + d["content"]
+        else:
+            merged.setdefault("tool_calls", []).extend(d["tool_calls"])
+    if not merged and finish is None:
+        return None
+    if "tool_calls" in merged:  # a call's header and its first fragment in one chunk: join them
+        merged["tool_calls"] = _join_calls(merged["tool_calls"])
+    choice["delta"], choice["finish_reason"] = merged, finish
+    return chunk
+
+
+def _join_calls(calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for c in calls:
+        if out and out[-1]["index"] == c["index"]:
+            out[-1]["function"]["arguments"] += c["function"]["arguments"]
+        else:
+            out.append({**c, "function": dict(c["function"])})
+    return out
+
+
+def _normalize_response_format(body: dict[str, Any]) -> None:
+    """``$defs``/``definitions``/``nullable`` in a response_format schema made self-contained (400 if a ref
+    does not resolve)."""
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") == "json_schema" and isinstance(rf.get("json_schema"), dict):
+        inner = rf["json_schema"]
+        if isinstance(inner.get("schema"), dict):
+            body["response_format"] = {**rf, "json_schema": {
+                **inner, "schema": normalize(inner["schema"], "response_format.json_schema.schema")}}
+
+
+def fingerprint_of(engine: Engine) -> str:
+    return str(engine.info.meta.get("fingerprint", ""))
+
+
+def finalize(resp: dict[str, Any], engine: Engine) -> None:
+    """OpenAI fields llama.cpp leaves out or fills generically: system_fingerprint (engine build + model hash)
+    and usage.completion_tokens_details (no reasoning or predicted-output tokens: they are known to be 0)."""
+    fp = fingerprint_of(engine)
+    if fp:
+        resp["system_fingerprint"] = fp
+    usage = resp.get("usage")
+    if isinstance(usage, dict):
+        usage.setdefault("completion_tokens_details", {"reasoning_tokens": 0, "accepted_prediction_tokens": 0,
+                                                       "rejected_prediction_tokens": 0})
+        usage.setdefault("prompt_tokens_details", {"cached_tokens": 0})
+
+
 def _estimated_usage(body: dict[str, Any], completion: int) -> dict[str, int]:
     chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
     prompt = max(1, chars * 2 // 3)  # ≈ tokens for mixed Chinese/Latin text with Qwen's tokenizer
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _chunks_from_response(resp: dict[str, Any], want_usage: bool) -> list[dict[str, Any]]:
-    base: dict[str, Any] = {k: resp[k] for k in ("id", "created", "model") if k in resp}
-    base["object"] = "chat.completion.chunk"
-    choice = resp["choices"][0]
-    msg = choice["message"]
-    delta: dict[str, Any] = {"role": "assistant"}
-    if msg.get("tool_calls"):
-        delta["tool_calls"] = [{"index": i, **c} for i, c in enumerate(msg["tool_calls"])]
-    else:
-        delta["content"] = msg.get("content") or ""
-    extra = {k: v for k, v in resp.items() if k not in ("id", "created", "model", "object", "choices", "usage")}
-    out = [{**base, **extra, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]},
-           {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": choice["finish_reason"]}]}]
-    if want_usage:
-        out.append({**base, "choices": [], "usage": resp.get("usage")})
-    return out

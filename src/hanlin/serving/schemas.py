@@ -47,6 +47,17 @@ class ChatMessage(BaseModel):
     tool_calls: list[dict[str, Any]] | None = None
     tool_call_id: str | None = None
 
+    @field_validator("tool_calls")
+    @classmethod
+    def _tool_calls(cls, v: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+        for call in v or []:
+            fn = call.get("function")
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str) or not fn["name"]:
+                raise ValueError("every tool call needs function.name (and function.arguments as a JSON string)")
+            if not isinstance(fn.get("arguments", ""), str | dict):
+                raise ValueError("function.arguments must be a JSON string")
+        return v
+
     def text(self) -> str:
         if isinstance(self.content, list):
             return "".join(str(p.get("text", "")) for p in self.content if p.get("type") in ("text", None))
@@ -103,6 +114,9 @@ class ChatCompletionRequest(ValidText):
     response_format: ResponseFormat | None = None
     tools: list[Tool] | None = None
     tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = Field(None, ge=0, le=20)
     user: str | None = None
     # Hanlin extensions
     knowledge_base: str | None = None
@@ -123,6 +137,15 @@ class ChatCompletionRequest(ValidText):
             raise ValueError("tool_choice object needs function.name")
         return v
 
+    @model_validator(mode="after")
+    def _top_logprobs_needs_logprobs(self) -> ChatCompletionRequest:
+        if self.top_logprobs and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs: true")
+        return self
+
+
+MAX_PROMPTS = 16  # /v1/completions answers a list of prompts one after another
+
 
 class CompletionRequest(ValidText):
     model_config = ConfigDict(extra="allow")
@@ -135,8 +158,24 @@ class CompletionRequest(ValidText):
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=-(2**63), le=2**64 - 1)
     stream: bool = False
+    stream_options: StreamOptions | None = None
     echo: bool = False
+    logprobs: int | None = Field(None, ge=0, le=5)  # legacy: how many alternatives per token
     n: int | None = Field(None, ge=1, le=1)
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_count(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list) and not 1 <= len(v) <= MAX_PROMPTS:
+            raise ValueError(f"prompt must be a string or a list of 1 to {MAX_PROMPTS} strings (one choice each)")
+        return v
+
+    @model_validator(mode="after")
+    def _echo_logprobs(self) -> CompletionRequest:
+        if self.echo and self.logprobs is not None:
+            raise ValueError("echo together with logprobs is not supported (prompt tokens have no logprobs here); "
+                             "drop one of them")
+        return self
 
 
 class EmbeddingRequest(ValidText):
@@ -144,6 +183,8 @@ class EmbeddingRequest(ValidText):
     input: str | list[str] = Field(...)
     encoding_format: Literal["float", "base64"] | None = None
     input_type: Literal["query", "passage"] | None = None  # Hanlin: e5 prefixes
+    dimensions: int | None = Field(None, ge=1)
+    user: str | None = None
 
     @field_validator("input")
     @classmethod

@@ -1,12 +1,12 @@
 """Database access: SQLAlchemy 2 Core, SQLite (WAL) by default, PostgreSQL by URL, named migrations.
 
-Every module that owns tables defines them on :data:`metadata` and lists its module in :data:`TABLE_MODULES`;
-:meth:`Store.init` imports them, creates missing tables, then applies named migrations exactly once.
+Every module that owns tables defines them on :data:`metadata` (and its migrations with ``@migration``);
+:meth:`Store.init` creates the missing tables of every such module imported so far (the composition root imports
+them all), then applies named migrations exactly once.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -18,13 +18,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
-
-TABLE_MODULES = [
-    "hanlin.jobs",
-    "hanlin.platform.tables",
-    "hanlin.knowledge.tables",
-    "hanlin.platform.files",
-]
 
 schema_migrations = sa.Table(
     "schema_migrations", metadata,
@@ -81,12 +74,6 @@ class Store:
         return self.url.startswith("sqlite")
 
     def init(self) -> None:
-        for mod in TABLE_MODULES:
-            try:
-                importlib.import_module(mod)
-            except ModuleNotFoundError as e:
-                if e.name != mod:
-                    raise
         metadata.create_all(self.engine)
         with self.engine.begin() as conn:
             done = {r[0] for r in conn.execute(sa.select(schema_migrations.c.name))}

@@ -51,7 +51,7 @@ async def run_job(svc: TuningService, ctx: JobContext) -> dict[str, Any]:
     cfg = train.TuneConfig(
         base_gguf=payload["base_gguf"], out_dir=str(job_dir), epochs=hyper["n_epochs"], rank=hyper["rank"],
         alpha=2.0 * hyper["rank"], lr=hyper["learning_rate"], batch_size=hyper["batch_size"],
-        layers=hyper["layers"], threads=svc.services.settings.n_threads, seed=int(payload.get("seed", 0)),
+        layers=hyper["layers"], threads=svc.n_threads, seed=int(payload.get("seed", 0)),
         max_steps=int(hyper.get("max_steps", 0)))
     ctx.event("Validated data", {"train_examples": len(train_ds.examples),
                                  "val_examples": len(val_ds.examples) if val_ds else 0})

@@ -17,12 +17,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from hanlin.engine.manager import EngineManager, check_scope
 from hanlin.errors import BadRequest, Conflict, NotFound
-from hanlin.jobs import JobContext, job_events_table, jobs_table
-from hanlin.models.registry import ModelSpec
+from hanlin.jobs import JobContext, JobRunner, job_events_table, jobs_table
+from hanlin.models.registry import ModelRegistry, ModelSpec
 from hanlin.platform.files import ID_RE as FILE_ID_RE
-from hanlin.platform.principal import Principal
-from hanlin.store.db import loads
+from hanlin.platform.files import FileStore
+from hanlin.principal import Principal
+from hanlin.store.db import Store, loads
 from hanlin.tuning import data
 
 KIND = "fine_tune"
@@ -80,19 +82,20 @@ def _hyper_number(key: str, value: Any) -> float | int:
 
 
 class TuningService:
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self.root = Path(services.settings.home) / "tuning"
+    def __init__(self, root: Path, registry: ModelRegistry, engines: EngineManager, store: Store,
+                 jobs: JobRunner, files: FileStore | None = None) -> None:
+        self.root, self.registry, self.engines, self.store, self.jobs = root, registry, engines, store, jobs
+        self.files = files
+        self.n_threads = engines.settings.n_threads
 
     # --- create --------------------------------------------------------------------------------------------
-    def _base_gguf(self, model: str, tenant_id: str) -> tuple[str, str]:
-        from hanlin.engine.manager import model_path_for
-
-        spec = self.services.registry.resolve(model, Principal(tenant_id=tenant_id))  # others' models stay unnamed
+    def _base_gguf(self, model: str | None, principal: Principal) -> tuple[str, str]:
+        spec = self.registry.resolve(model or self.engines.settings.model, principal)  # others' models unnamed
         if spec.kind not in ("embedded", "local"):
             raise BadRequest(f"'{spec.name}' is a {spec.kind} model; fine-tune a local GGUF base model "
                              "(embedded or added with `hanlin models add`)", param="model")
-        return spec.name, str(model_path_for(self.services.settings, spec))
+        spec, path = self.engines.local_model(model, principal=principal)  # scope-checked like every engine
+        return spec.name, str(path)
 
     def _data_text(self, tenant_id: str, body: dict[str, Any], param: str) -> tuple[str, str] | None:
         """The JSONL text and its display name, from the tenant's uploaded file (``file-…`` from POST /v1/files)
@@ -104,7 +107,7 @@ class TuningService:
             return str(text), label
         if not file_id:
             return None
-        files = self.services.extras.get("files")
+        files = self.files
         if files is None or not FILE_ID_RE.fullmatch(str(file_id)):
             raise BadRequest(f"{param} must be the id of a file uploaded with POST /v1/files (purpose "
                              f"'fine-tune'), such as 'file-…'; or send the JSONL text as '{label}'", param=param)
@@ -119,8 +122,10 @@ class TuningService:
         dest.write_text(given[0], encoding="utf-8")
         return data.validate(dest, param=param, label=given[1])
 
-    def create(self, tenant_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, principal: Principal, body: dict[str, Any]) -> dict[str, Any]:
         """Validate everything (file ids, data line by line, base model, name) before the job is queued."""
+        check_scope(principal, body.get("model") or self.engines.settings.model)  # a scoped key trains only its models
+        tenant_id = principal.tenant_id
         hyper = _hyper(body.get("hyperparameters"))  # cheap checks first
         train_text = self._data_text(tenant_id, body, "training_file")
         if train_text is None:
@@ -131,7 +136,7 @@ class TuningService:
         if missing:
             raise BadRequest(f"Fine-tuning needs '{missing}': install the extra with "
                              "`pip install 'hanlin[tune]'` (torch==2.13.0 CPU, peft, transformers, gguf)")
-        base, gguf_path = self._base_gguf(str(body.get("model") or self.services.settings.model), tenant_id)
+        base, gguf_path = self._base_gguf(body.get("model") or None, principal)
         from hanlin.tuning.export import check_supported, read_architecture
 
         check_supported(read_architecture(gguf_path)[0])
@@ -139,7 +144,7 @@ class TuningService:
         if name is not None and not NAME_RE.fullmatch(str(name)):
             raise BadRequest("name/suffix must be 1-64 characters of letters, digits, '.', '_' or '-'",
                              param="suffix")
-        if name and f"ft:{name}" in self.services.registry.all():
+        if name and f"ft:{name}" in self.registry.all():
             raise Conflict(f"A model named 'ft:{name}' already exists; choose another name", param="suffix")
         staging = self.root / f".staging-{uuid.uuid4().hex}"
         staging.mkdir(parents=True, exist_ok=True)
@@ -156,7 +161,7 @@ class TuningService:
                                        else "inline"),
                    "n_train": len(train.examples), "n_val": len(val.examples) if val else 0,
                    "seed": int(body.get("seed") or 0)}
-        job = self.services.jobs.submit(KIND, tenant_id, payload)
+        job = self.jobs.submit(KIND, principal, payload)
         job_dir = self.root / job["id"]
         staging.rename(job_dir)
         return self.get(job["id"], tenant_id)
@@ -166,7 +171,7 @@ class TuningService:
         q = sa.select(jobs_table).where(jobs_table.c.id == job_id, jobs_table.c.kind == KIND)
         if tenant_id is not None:
             q = q.where(jobs_table.c.tenant_id == tenant_id)
-        with self.services.store.connect() as conn:
+        with self.store.connect() as conn:
             row = conn.execute(q).first()
         if row is None:
             raise NotFound(f"No fine-tuning job with id '{job_id}'", param="fine_tuning_job_id")
@@ -180,7 +185,7 @@ class TuningService:
              .order_by(jobs_table.c.created_at.desc()).limit(limit + 1))
         if tenant_id is not None:
             q = q.where(jobs_table.c.tenant_id == tenant_id)
-        with self.services.store.connect() as conn:
+        with self.store.connect() as conn:
             rows = list(conn.execute(q))
         return {"object": "list", "data": [to_openai(r) for r in rows[:limit]], "has_more": len(rows) > limit}
 
@@ -194,13 +199,13 @@ class TuningService:
             q = q.where(t.c.id > cursor).order_by(t.c.id) if cursor else q.order_by(t.c.id)
         else:
             q = (q.where(t.c.id < cursor) if cursor else q).order_by(t.c.id.desc())
-        with self.services.store.connect() as conn:
+        with self.store.connect() as conn:
             rows = list(conn.execute(q.limit(limit + 1)))
         return {"object": "list", "data": [event_to_openai(r) for r in rows[:limit]], "has_more": len(rows) > limit}
 
     def cancel(self, job_id: str, tenant_id: str | None) -> dict[str, Any]:
         self._row(job_id, tenant_id)
-        self.services.jobs.cancel(job_id, tenant_id)
+        self.jobs.cancel(job_id, tenant_id)
         return self.get(job_id, tenant_id)
 
     # --- the job -------------------------------------------------------------------------------------------
@@ -219,7 +224,7 @@ class TuningService:
         spec = ModelSpec(name=name, kind="finetuned", path=payload["base_gguf"], lora_path=str(adapter),
                          description=f"LoRA of {payload['model']} (fine-tuning job {job_id})",
                          extra={"base": payload["model"], "job_id": job_id}, owner=tenant_id)
-        self.services.registry.add(spec)
+        self.registry.add(spec)
         return name
 
 
@@ -261,8 +266,3 @@ def to_openai(r: Any) -> dict[str, Any]:
         "metrics": result.get("metrics"),
     }
 
-
-def install(services: Any) -> None:
-    svc = TuningService(services)
-    services.extras["tuning"] = svc
-    services.jobs.register(KIND, svc.run, resumable=True)

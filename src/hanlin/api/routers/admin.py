@@ -8,22 +8,12 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from hanlin.api.deps import AdminDep, PrincipalDep, ServicesDep
-from hanlin.errors import Unavailable
+from hanlin.api.deps import AdminDep, PlatformDep, PrincipalDep, ServicesDep
 from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
-from hanlin.platform.service import Platform
 from hanlin.platform.usage import parse_since
-from hanlin.services import Services
 
 router = APIRouter(tags=["platform"])
-
-
-def platform_of(services: Services) -> Platform:
-    p = services.extras.get("platform")
-    if p is None:
-        raise Unavailable("The platform module is not installed in this server.")
-    return p  # type: ignore[no-any-return,unused-ignore]
 
 
 class QuotaBody(BaseModel):
@@ -52,131 +42,128 @@ def _quota(body: QuotaBody) -> dict[str, Any]:
 
 # --- every caller ---------------------------------------------------------------------------------------------
 @router.get("/v1/me")
-async def me(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    p = platform_of(services)
-    tenant = p.tenants.find(principal.tenant_id)
-    key = p.keys.get(principal.key_id).to_dict() if principal.key_id else None
+async def me(services: ServicesDep, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    tenant = platform.tenants.find(principal.tenant_id)
+    key = platform.keys.get(principal.key_id).to_dict() if principal.key_id else None
     return {"object": "principal", "tenant_id": principal.tenant_id, "key_id": principal.key_id,
             "is_admin": principal.is_admin, "scopes": [s for s in principal.scopes if not s.startswith("app:app:")],
             "auth_required": services.auth.required, "tenant": tenant.to_dict() if tenant else None, "key": key}
 
 
 @router.get("/v1/usage")
-async def my_usage(services: ServicesDep, principal: PrincipalDep, since: str | None = None,
+async def my_usage(platform: PlatformDep, principal: PrincipalDep, since: str | None = None,
                    until: str | None = None, tenant: str | None = None) -> dict[str, Any]:
     """Usage of the caller's tenant by day and model; admins may pass ?tenant=ID or ?tenant=* (all)."""
     target = principal.tenant_id
     if tenant and principal.is_admin:
         target = None if tenant == "*" else tenant  # type: ignore[assignment]
-    return platform_of(services).usage.summary(tenant_id=target, since=parse_since(since),
+    return platform.usage.summary(tenant_id=target, since=parse_since(since),
                                                until=parse_since(until))
 
 
 @router.get("/v1/keys")
-async def my_keys(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    keys = platform_of(services).keys.list(principal.tenant_id)
+async def my_keys(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    keys = platform.keys.list(principal.tenant_id)
     return {"object": "list", "data": [k.to_dict() for k in keys]}
 
 
 # --- admin: tenants ---------------------------------------------------------------------------------------------
 @router.get("/v1/admin/tenants")
-async def list_tenants(services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return {"object": "list", "data": [t.to_dict() for t in platform_of(services).tenants.list()]}
+async def list_tenants(platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return {"object": "list", "data": [t.to_dict() for t in platform.tenants.list()]}
 
 
 @router.post("/v1/admin/tenants", status_code=201)
-async def create_tenant(body: TenantBody, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    t = platform_of(services).tenants.create(body.id, body.name, actor=actor_of(admin), quota=_quota(body))
+async def create_tenant(body: TenantBody, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    t = platform.tenants.create(body.id, body.name, actor=actor_of(admin), quota=_quota(body))
     return t.to_dict()
 
 
 @router.get("/v1/admin/tenants/{tenant_id}")
-async def get_tenant(tenant_id: str, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return platform_of(services).tenants.get(tenant_id).to_dict()
+async def get_tenant(tenant_id: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.tenants.get(tenant_id).to_dict()
 
 
 @router.put("/v1/admin/tenants/{tenant_id}/quota")
-async def set_tenant_quota(tenant_id: str, body: QuotaBody, services: ServicesDep,
+async def set_tenant_quota(tenant_id: str, body: QuotaBody, platform: PlatformDep,
                            admin: AdminDep) -> dict[str, Any]:
-    p = platform_of(services)
-    t = p.tenants.set_quota(tenant_id, _quota(body), actor=actor_of(admin))
-    p.quotas.invalidate()
+    t = platform.tenants.set_quota(tenant_id, _quota(body), actor=actor_of(admin))
+    platform.quotas.invalidate()
     return t.to_dict()
 
 
 @router.post("/v1/admin/tenants/{tenant_id}/disable")
-async def disable_tenant(tenant_id: str, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return platform_of(services).tenants.set_disabled(tenant_id, True, actor=actor_of(admin)).to_dict()
+async def disable_tenant(tenant_id: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.tenants.set_disabled(tenant_id, True, actor=actor_of(admin)).to_dict()
 
 
 @router.post("/v1/admin/tenants/{tenant_id}/enable")
-async def enable_tenant(tenant_id: str, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return platform_of(services).tenants.set_disabled(tenant_id, False, actor=actor_of(admin)).to_dict()
+async def enable_tenant(tenant_id: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.tenants.set_disabled(tenant_id, False, actor=actor_of(admin)).to_dict()
 
 
 # --- admin: keys --------------------------------------------------------------------------------------------------
 @router.get("/v1/admin/keys")
-async def list_keys(services: ServicesDep, admin: AdminDep, tenant: str | None = None) -> dict[str, Any]:
-    return {"object": "list", "data": [k.to_dict() for k in platform_of(services).keys.list(tenant)]}
+async def list_keys(platform: PlatformDep, admin: AdminDep, tenant: str | None = None) -> dict[str, Any]:
+    return {"object": "list", "data": [k.to_dict() for k in platform.keys.list(tenant)]}
 
 
 @router.post("/v1/admin/keys", status_code=201)
-async def create_key(body: KeyBody, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    key, secret = platform_of(services).keys.create(
+async def create_key(body: KeyBody, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    key, secret = platform.keys.create(
         tenant_id=body.tenant, actor=actor_of(admin), name=body.name, is_admin=body.admin, scopes=body.scopes,
         expires=body.expires, quota=_quota(body))
     return {**key.to_dict(), "key": secret, "note": "Store this key now: it is shown only once."}
 
 
 @router.get("/v1/admin/keys/{key_id}")
-async def get_key(key_id: str, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return platform_of(services).keys.get(key_id).to_dict()
+async def get_key(key_id: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.keys.get(key_id).to_dict()
 
 
 @router.post("/v1/admin/keys/{key_id}/revoke")
-async def revoke_key(key_id: str, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    return platform_of(services).keys.revoke(key_id, actor=actor_of(admin)).to_dict()
+async def revoke_key(key_id: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    return platform.keys.revoke(key_id, actor=actor_of(admin)).to_dict()
 
 
 @router.delete("/v1/admin/keys/{key_id}")
-async def delete_key(key_id: str, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
+async def delete_key(key_id: str, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
     """Keys are never erased (usage and audit refer to them): deleting revokes."""
-    return platform_of(services).keys.revoke(key_id, actor=actor_of(admin)).to_dict()
+    return platform.keys.revoke(key_id, actor=actor_of(admin)).to_dict()
 
 
 @router.put("/v1/admin/keys/{key_id}/quota")
-async def set_key_quota(key_id: str, body: QuotaBody, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
-    p = platform_of(services)
-    k = p.keys.set_quota(key_id, _quota(body), actor=actor_of(admin))
-    p.quotas.invalidate()
+async def set_key_quota(key_id: str, body: QuotaBody, platform: PlatformDep, admin: AdminDep) -> dict[str, Any]:
+    k = platform.keys.set_quota(key_id, _quota(body), actor=actor_of(admin))
+    platform.quotas.invalidate()
     return k.to_dict()
 
 
 # --- admin: usage, audit, apps -----------------------------------------------------------------------------------
 @router.get("/v1/admin/usage")
-async def admin_usage(services: ServicesDep, admin: AdminDep, tenant: str | None = None,
+async def admin_usage(platform: PlatformDep, admin: AdminDep, tenant: str | None = None,
                       since: str | None = None, until: str | None = None) -> dict[str, Any]:
-    return platform_of(services).usage.summary(tenant_id=tenant, since=parse_since(since),
+    return platform.usage.summary(tenant_id=tenant, since=parse_since(since),
                                                until=parse_since(until))
 
 
 @router.get("/v1/admin/usage/events")
-async def admin_usage_events(services: ServicesDep, admin: AdminDep, tenant: str | None = None,
+async def admin_usage_events(platform: PlatformDep, admin: AdminDep, tenant: str | None = None,
                              limit: int = 100) -> dict[str, Any]:
-    return {"object": "list", "data": platform_of(services).usage.events(tenant_id=tenant, limit=limit)}
+    return {"object": "list", "data": platform.usage.events(tenant_id=tenant, limit=limit)}
 
 
 @router.get("/v1/admin/audit")
-async def audit(services: ServicesDep, admin: AdminDep, tenant: str | None = None, action: str | None = None,
+async def audit(platform: PlatformDep, admin: AdminDep, tenant: str | None = None, action: str | None = None,
                 since: str | None = None, limit: int = 100) -> dict[str, Any]:
-    rows = platform_of(services).audit.list(tenant_id=tenant, action=action, since=parse_since(since),
+    rows = platform.audit.list(tenant_id=tenant, action=action, since=parse_since(since),
                                             limit=limit)
     return {"object": "list", "data": rows}
 
 
 @router.get("/v1/admin/apps")
-async def admin_apps(services: ServicesDep, admin: AdminDep, tenant: str | None = None) -> dict[str, Any]:
-    return {"object": "list", "data": [a.to_dict() for a in platform_of(services).apps.list(tenant)]}
+async def admin_apps(platform: PlatformDep, admin: AdminDep, tenant: str | None = None) -> dict[str, Any]:
+    return {"object": "list", "data": [a.to_dict() for a in platform.apps.list(tenant)]}
 
 
 class ShareBody(BaseModel):
@@ -185,10 +172,10 @@ class ShareBody(BaseModel):
 
 
 @router.post("/v1/admin/models/{model_id:path}/share")
-async def share_model(model_id: str, body: ShareBody, services: ServicesDep, admin: AdminDep) -> dict[str, Any]:
+async def share_model(model_id: str, body: ShareBody, services: ServicesDep, platform: PlatformDep,
+                      admin: AdminDep) -> dict[str, Any]:
     """Fine-tuned models belong to the tenant that made them; an admin may share one explicitly."""
     spec = services.registry.share(model_id, body.tenants, unshare=body.unshare)
-    platform_of(services).audit.record(actor_of(admin), "model.unshare" if body.unshare else "model.share",
-                                       tenant_id=spec.owner or None, target=model_id,
-                                       detail={"tenants": body.tenants})
+    platform.audit.record(actor_of(admin), "model.unshare" if body.unshare else "model.share",
+                          tenant_id=spec.owner or None, target=model_id, detail={"tenants": body.tenants})
     return {"id": spec.name, "owner": spec.owner or None, "shared_with": spec.shared_with}

@@ -13,8 +13,9 @@ from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.audio.service import AudioService
 from hanlin.errors import BadRequest, PermissionDenied, Unavailable
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
 from hanlin.services import Services
 
 router = APIRouter(prefix="/v1/audio", tags=["openai"])
@@ -24,10 +25,10 @@ RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 MAX_PROMPT_CHARS = 1000
 
 
-def audio_service(services: Services, principal: Principal) -> Any:
+def audio_service(services: Services, principal: Principal) -> AudioService:
     if not principal.allows(f"model:{ASR_MODEL}"):
         raise PermissionDenied(f"This API key may not use speech recognition (scope 'model:{ASR_MODEL}').")
-    svc = services.extras.get("audio")
+    svc = services.audio
     if svc is None:
         raise Unavailable("Speech recognition is not installed on this server (pip install 'hanlin[audio]').")
     return svc
@@ -98,7 +99,7 @@ async def create_transcription(request: Request, services: ServicesDep, principa
     if language is not None and (len(language) > 8 or not language.replace("-", "").isalpha()):
         raise BadRequest("language must be an ISO-639-1 code such as 'zh' or 'en'.", param="language")
     opts = svc.options(language=language, hotwords=hotwords_from_prompt(_field(form, "prompt")))
-    platform = services.extras.get("platform")
+    platform = services.platform
     held = platform.quotas.admit(principal, 0) if platform is not None else None  # requests-per-minute limits
     path: Path = await asyncio.to_thread(svc.store_upload, upload.file, upload.filename)
     started = time.perf_counter()
@@ -113,7 +114,7 @@ async def create_transcription(request: Request, services: ServicesDep, principa
 
 
 def _meter(services: Services, principal: Principal, seconds: float, latency_s: float) -> None:
-    platform = services.extras.get("platform")
+    platform = services.platform
     if platform is not None:
         platform.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model=ASR_MODEL,
                               route="audio/transcriptions", latency_s=latency_s, audio_seconds=seconds)

@@ -6,16 +6,16 @@ import base64
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 from starlette.responses import FileResponse, JSONResponse
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
-from hanlin.errors import Unavailable
+from hanlin.api.deps import AdsDep, DocumentsDep, Metered, PrincipalDep
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(tags=["apps"])
 
 
-class DocumentBody(BaseModel):
+class DocumentBody(ValidText):
     type: Literal["通知", "请示", "报告", "函", "纪要", "通报", "意见", "决定"]
     brief: str = Field(min_length=1, max_length=4000)
     org: str = Field("", max_length=60, description="发文机关")
@@ -29,33 +29,25 @@ class DocumentBody(BaseModel):
     model: str | None = None
 
 
-class AdBody(BaseModel):
+class AdBody(ValidText):
     product: str = Field(min_length=1, max_length=2000)
     platform: Literal["朋友圈", "公众号", "抖音", "小红书", "搜索广告"] = "朋友圈"
     n: int = Field(3, ge=1, le=10)
     model: str | None = None
 
 
-def _service(services: Any, name: str) -> Any:
-    svc = services.extras.get(name)
-    if svc is None:
-        raise Unavailable(f"The {name} app is not installed on this server.")
-    return svc
-
-
-@router.post("/v1/apps/document", response_model=None)
-async def create_document(body: DocumentBody, services: ServicesDep,
+@router.post("/v1/apps/document", response_model=None, dependencies=[Metered])
+async def create_document(body: DocumentBody, svc: DocumentsDep,
                           principal: PrincipalDep) -> dict[str, Any] | JSONResponse:
     """Draft a 公文 with the model, lay it out per GB/T 9704, read it back for the checks."""
     from hanlin.apps.documents.app import DocRequest, split_recipients
 
-    svc = _service(services, "documents")
     req = DocRequest(doc_type=body.type, brief=body.brief, org=body.org, number=body.number,
                      to=split_recipients(body.to), date=body.date, signer=body.signer, fmt=body.format)
     if body.background:
-        job = svc.submit(principal.tenant_id, req, body.model)
+        job = svc.submit(principal, req, body.model)
         return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
-    result: dict[str, Any] = await svc.create(principal.tenant_id, req, body.model)
+    result: dict[str, Any] = await svc.create(principal, req, body.model)
     if body.inline:
         path = svc.file_path(principal.tenant_id, result["output"])
         result["content_base64"] = base64.b64encode(path.read_bytes()).decode()
@@ -63,20 +55,20 @@ async def create_document(body: DocumentBody, services: ServicesDep,
 
 
 @router.get("/v1/apps/document/files/{name}")
-async def download_document(name: str, services: ServicesDep, principal: PrincipalDep) -> FileResponse:
+async def download_document(name: str, svc: DocumentsDep, principal: PrincipalDep) -> FileResponse:
     """A generated file, only to the tenant that generated it."""
     from hanlin.apps.documents.app import MEDIA_TYPES
 
-    path = _service(services, "documents").file_path(principal.tenant_id, name)
+    path = svc.file_path(principal.tenant_id, name)
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lstrip("."), "application/octet-stream"),
                         filename=path.name)
 
 
-@router.post("/v1/apps/ad")
-async def create_ad(body: AdBody, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.post("/v1/apps/ad", dependencies=[Metered])
+async def create_ad(body: AdBody, ads: AdsDep, principal: PrincipalDep) -> dict[str, Any]:
     """Ad copy variants checked for the platform's length limits and banned absolute terms."""
     from hanlin.apps.ads.app import AdRequest
 
-    result: dict[str, Any] = await _service(services, "ads").create(
-        AdRequest(product=body.product, platform=body.platform, n=body.n), body.model)
+    result: dict[str, Any] = await ads.create(
+        AdRequest(product=body.product, platform=body.platform, n=body.n), body.model, principal=principal)
     return result

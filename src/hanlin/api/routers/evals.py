@@ -8,10 +8,10 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.deps import EvalsDep, PrincipalDep, ServicesDep
 from hanlin.errors import NotFound
-from hanlin.evals.base import load_suites
-from hanlin.evals.service import JOB_KIND, EvalService
+from hanlin.evals.service import JOB_KIND
+from hanlin.evals.suites import load_suites
 
 router = APIRouter(prefix="/v1/evals", tags=["evals"])
 
@@ -22,13 +22,6 @@ class EvalRequest(BaseModel):
     limit: int | None = Field(None, description="evaluate the first N items")
     shots: int = Field(0, description="few-shot exemplars per question (0-10)")
     options: dict[str, Any] = Field(default_factory=dict, description="suite options, e.g. split, task, mode")
-
-
-def _service(services: Any) -> EvalService:
-    svc = services.extras.get("evals")
-    if svc is None:
-        raise NotFound("Evaluations are not installed on this server")
-    return svc
 
 
 def eval_view(job: dict[str, Any], job_input: dict[str, Any]) -> dict[str, Any]:
@@ -47,8 +40,9 @@ async def list_suites(principal: PrincipalDep) -> dict[str, Any]:
 
 
 @router.post("", status_code=202)
-async def start_eval(body: EvalRequest, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
-    job = _service(services).submit(principal, body.model_dump())
+async def start_eval(body: EvalRequest, evals: EvalsDep, services: ServicesDep,
+                     principal: PrincipalDep) -> JSONResponse:
+    job = evals.submit(principal, body.model_dump())
     view = eval_view(job, services.jobs.input_of(job["id"]))
     return JSONResponse(view, status_code=202, headers={"Location": f"/v1/evals/{job['id']}"})
 

@@ -12,34 +12,25 @@ from fastapi import APIRouter, Request
 from starlette.datastructures import UploadFile
 from starlette.responses import JSONResponse, Response
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
-from hanlin.apps.minutes.app import JOB_KIND, MinutesService
+from hanlin.api.deps import Metered, MinutesDep, PrincipalDep, ServicesDep
+from hanlin.apps.minutes.app import APP_SCOPE, JOB_KIND, MinutesService
 from hanlin.audio.service import is_audio_name
-from hanlin.errors import BadRequest, Conflict, PermissionDenied, Unavailable
-from hanlin.platform.principal import Principal
+from hanlin.errors import BadRequest, Conflict
+from hanlin.principal import Principal
 from hanlin.services import Services
 
 router = APIRouter(prefix="/v1/apps/minutes", tags=["apps"])
-
-
-def _service(services: Services, principal: Principal) -> MinutesService:
-    if not principal.allows("app:minutes"):
-        raise PermissionDenied("This API key may not use the minutes app (scope 'app:minutes').")
-    svc = services.extras.get("minutes")
-    if svc is None:
-        raise Unavailable("The minutes app is not installed on this server.")
-    return svc
 
 
 def _opt_str(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-@router.post("", status_code=202)
-async def create_minutes(request: Request, services: ServicesDep, principal: PrincipalDep) -> JSONResponse:
+@router.post("", status_code=202, dependencies=[Metered])
+async def create_minutes(request: Request, services: ServicesDep, svc: MinutesDep,
+                         principal: PrincipalDep) -> JSONResponse:
     """Multipart: ``file`` (+ ``instruction``, ``model``, ``title`` fields). JSON: ``transcript`` text or
     ``utterances`` list (+ the same fields)."""
-    svc = _service(services, principal)
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
@@ -47,7 +38,7 @@ async def create_minutes(request: Request, services: ServicesDep, principal: Pri
         if not isinstance(upload, UploadFile):
             raise BadRequest("Multipart requests need a 'file' field with the transcript.", param="file")
         if is_audio_name(upload.filename):  # a recording: one job transcribes, then writes the minutes
-            return await _audio_minutes(services, principal, upload, form)
+            return await _audio_minutes(services, svc, principal, upload, form)
         transcript = svc.parse_upload(await upload.read(), upload.filename)
         fields: dict[str, Any] = {k: form.get(k) for k in ("instruction", "model", "title")}
     elif ctype.startswith("application/json"):
@@ -62,14 +53,15 @@ async def create_minutes(request: Request, services: ServicesDep, principal: Pri
     else:
         raise BadRequest("Send multipart/form-data with a 'file', or application/json with 'transcript' or "
                          "'utterances'.")
-    job = svc.submit(principal.tenant_id, transcript, instruction=_opt_str(fields.get("instruction")),
+    job = svc.submit(principal, transcript, instruction=_opt_str(fields.get("instruction")),
                      model=_opt_str(fields.get("model")), title=_opt_str(fields.get("title")))
     job["utterances"] = len(transcript.utterances)
     job["speakers"] = transcript.speakers
     return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
 
 
-async def _audio_minutes(services: Services, principal: Principal, upload: UploadFile, form: Any) -> JSONResponse:
+async def _audio_minutes(services: Services, svc: MinutesService, principal: Principal, upload: UploadFile,
+                         form: Any) -> JSONResponse:
     from hanlin.api.routers.audio import audio_service, hotwords_from_prompt
     from hanlin.audio import minutes as audio_minutes
     from hanlin.audio.decode import probe
@@ -81,7 +73,9 @@ async def _audio_minutes(services: Services, principal: Principal, upload: Uploa
         speakers = _opt_str(form.get("speakers"))
         if speakers is not None and not (speakers.isdigit() and 1 <= int(speakers) <= 20):
             raise BadRequest("speakers must be a whole number from 1 to 20.", param="speakers")
-        job = audio_minutes.submit(services, principal.tenant_id, path,
+        model = _opt_str(form.get("model"))
+        svc.engines.check(principal, model, APP_SCOPE)  # 403 now rather than after an hour of ASR
+        job = audio_minutes.submit(svc.jobs, JOB_KIND, principal, path,
                                    instruction=_opt_str(form.get("instruction")), model=_opt_str(form.get("model")),
                                    title=_opt_str(form.get("title")), speakers=int(speakers) if speakers else None,
                                    hotwords=hotwords_from_prompt(_opt_str(form.get("hotwords"))),
@@ -94,11 +88,10 @@ async def _audio_minutes(services: Services, principal: Principal, upload: Uploa
 
 
 @router.get("/{job_id}/render")
-async def render_minutes(job_id: str, services: ServicesDep, principal: PrincipalDep,
+async def render_minutes(job_id: str, services: ServicesDep, svc: MinutesDep, principal: PrincipalDep,
                          format: str = "md") -> Response:
     from hanlin.apps.minutes import render
 
-    _service(services, principal)
     job = services.jobs.get(job_id, principal.tenant_id)
     if job["kind"] != JOB_KIND:
         raise BadRequest(f"Job {job_id} is a '{job['kind']}' job, not minutes.", param="job_id")

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Form, UploadFile
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.deps import Metered, PrincipalDep, ServicesDep
 from hanlin.errors import PayloadTooLarge, PermissionDenied
 from hanlin.ocr.inputs import OcrLimits, count_pages, parse_pages
 from hanlin.ocr.service import ocr_document
@@ -18,7 +18,7 @@ from hanlin.platform.metering import current_tally
 router = APIRouter(prefix="/v1", tags=["ocr"])
 
 
-@router.post("/ocr")
+@router.post("/ocr", dependencies=[Metered])
 async def ocr(services: ServicesDep, principal: PrincipalDep, file: UploadFile,
               pages: str | None = Form(None, description="pages to read, e.g. 1-3,5 (default all)")) -> dict[str, Any]:
     if not principal.allows("app:ocr"):

@@ -4,41 +4,50 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.deps import ChatMetered, Metered, PrincipalDep, ServicesDep
+from hanlin.api.disconnect import unless_disconnected
 from hanlin.api.sse import sse_response
+from hanlin.services import Services
 from hanlin.serving import models
-from hanlin.serving.completions import create_completion, create_embeddings
+from hanlin.serving.completions import create_completion, create_embeddings, stream_completion
 from hanlin.serving.schemas import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"])
 
 
-@router.post("/chat/completions", response_model=None)
-async def chat_completions(req: ChatCompletionRequest, services: ServicesDep,
-                           principal: PrincipalDep) -> dict[str, Any] | Response:
+def _apps(services: Services) -> models.AppModels:
+    return services.platform.app_models if services.platform else models.no_apps
+
+
+@router.post("/chat/completions", response_model=None, dependencies=[ChatMetered])
+async def chat_completions(req: ChatCompletionRequest, services: ServicesDep, principal: PrincipalDep,
+                           request: Request) -> dict[str, Any] | Response:
     if req.stream:
         return await sse_response(services.chat.stream(principal, req))
-    return await services.chat.create(principal, req)
+    return await unless_disconnected(request, services.chat.create(principal, req))
 
 
-@router.post("/completions")
-async def completions(req: CompletionRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await create_completion(services.engines, req)
+@router.post("/completions", response_model=None, dependencies=[Metered])
+async def completions(req: CompletionRequest, services: ServicesDep, principal: PrincipalDep,
+                      request: Request) -> dict[str, Any] | Response:
+    if req.stream:
+        return await sse_response(stream_completion(services.engines, req, principal))
+    return await unless_disconnected(request, create_completion(services.engines, req, principal))
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", dependencies=[Metered])
 async def embeddings(req: EmbeddingRequest, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return await create_embeddings(services.engines, req)
+    return await create_embeddings(services.engines, req, principal)
 
 
 @router.get("/models")
 async def list_models(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return {"object": "list", "data": models.list_models(services, principal)}
+    return {"object": "list", "data": models.list_models(services.engines, principal, _apps(services))}
 
 
 @router.get("/models/{model_id:path}")
 async def get_model(model_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return models.get_model(services, principal, model_id)
+    return models.get_model(services.engines, principal, model_id, _apps(services))

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Form, UploadFile
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.deps import ChartsDep, FormulasDep, Metered, PrincipalDep, ServicesDep
 from hanlin.errors import BadRequest, PayloadTooLarge
 from hanlin.services import Services
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(prefix="/v1/apps", tags=["spreadsheet"])
 SUFFIXES = (".xlsx", ".xlsm", ".csv", ".tsv")
@@ -42,18 +43,17 @@ async def _read(upload: UploadFile, services: Services) -> bytes:
     return data
 
 
-@router.post("/formula")
-async def formula(services: ServicesDep, principal: PrincipalDep, file: UploadFile,
+@router.post("/formula", dependencies=[Metered])
+async def formula(services: ServicesDep, svc: FormulasDep, principal: PrincipalDep, file: UploadFile,
                   request: str = Form(..., description="what the formula should compute, Chinese or English"),
                   sheet_name: str | None = Form(None), target: str | None = Form(None),
                   model: str | None = Form(None), lang: Literal["zh", "en"] = Form("zh"),
                   write: bool = Form(False, description="return the workbook with the formula written in")
                   ) -> dict[str, Any]:
-    svc = services.extras["formulas"]
     data = await _read(file, services)
     with _saved(file, services, data) as path:
         out = path.with_name("result.xlsx") if write else None
-        result = await svc.generate(request, path, sheet_name=sheet_name, target=target, model=model,
+        result = await svc.generate(request, path, principal=principal, sheet_name=sheet_name, target=target, model=model,
                                     lang=lang, write_to=out)
         body = result.to_dict()
         body["output"] = None
@@ -62,24 +62,23 @@ async def formula(services: ServicesDep, principal: PrincipalDep, file: UploadFi
     return body
 
 
-class ExplainBody(BaseModel):
+class ExplainBody(ValidText):
     formula: str = Field(..., description="an Excel formula, e.g. =SUMIFS(C:C,A:A,\"北京\")")
     lang: Literal["zh", "en"] = "zh"
 
 
-@router.post("/formula/explain")
-async def formula_explain(body: ExplainBody, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+@router.post("/formula/explain", dependencies=[Metered])
+async def formula_explain(body: ExplainBody, svc: FormulasDep, principal: PrincipalDep) -> dict[str, Any]:
     if not body.formula.strip():
         raise BadRequest("The formula is empty.", param="formula")
-    return await services.extras["formulas"].aexplain(body.formula, body.lang)
+    return await svc.aexplain(body.formula, body.lang)
 
 
-@router.post("/chart")
-async def chart(services: ServicesDep, principal: PrincipalDep, file: UploadFile,
+@router.post("/chart", dependencies=[Metered])
+async def chart(services: ServicesDep, svc: ChartsDep, principal: PrincipalDep, file: UploadFile,
                 ask: str | None = Form(None, description="what to chart; empty = recommend up to 3 charts"),
                 format: Literal["png", "svg", "html"] = Form("png"), sheet_name: str | None = Form(None),
                 model: str | None = Form(None)) -> dict[str, Any]:
-    svc = services.extras["charts"]
     data = await _read(file, services)
     with _saved(file, services, data) as path:
-        return await svc.chart_api(path, ask=ask, fmt=format, sheet_name=sheet_name, model=model)
+        return await svc.chart_api(path, principal=principal, ask=ask, fmt=format, sheet_name=sheet_name, model=model)

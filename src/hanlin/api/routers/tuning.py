@@ -8,8 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
-from hanlin.errors import Unavailable
+from hanlin.api.deps import PrincipalDep, TuningDep
 
 router = APIRouter(prefix="/v1/fine_tuning", tags=["fine-tuning"])
 
@@ -28,36 +27,29 @@ class CreateJob(BaseModel):
     seed: int | None = None
 
 
-def _svc(services: Any) -> Any:
-    svc = services.extras.get("tuning")
-    if svc is None:
-        raise Unavailable("fine-tuning is not installed on this server")
-    return svc
-
-
 @router.post("/jobs")
-async def create_job(body: CreateJob, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def create_job(body: CreateJob, svc: TuningDep, principal: PrincipalDep) -> dict[str, Any]:
     # validation reads and checks every line and copies the files: keep it off the event loop
-    return await asyncio.to_thread(_svc(services).create, principal.tenant_id, body.model_dump())
+    return await asyncio.to_thread(svc.create, principal, body.model_dump())
 
 
 @router.get("/jobs")
-async def list_jobs(services: ServicesDep, principal: PrincipalDep, limit: int = 20) -> dict[str, Any]:
-    return _svc(services).list(principal.tenant_id, limit=max(1, min(limit, 100)))
+async def list_jobs(svc: TuningDep, principal: PrincipalDep, limit: int = 20) -> dict[str, Any]:
+    return svc.list(principal.tenant_id, limit=max(1, min(limit, 100)))
 
 
 @router.get("/jobs/{job_id}")
-async def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return _svc(services).get(job_id, principal.tenant_id)
+async def get_job(job_id: str, svc: TuningDep, principal: PrincipalDep) -> dict[str, Any]:
+    return svc.get(job_id, principal.tenant_id)
 
 
 @router.get("/jobs/{job_id}/events")
-async def job_events(job_id: str, services: ServicesDep, principal: PrincipalDep, after: str | None = None,
+async def job_events(job_id: str, svc: TuningDep, principal: PrincipalDep, after: str | None = None,
                      limit: int = 20, order: Literal["asc", "desc"] = "desc") -> dict[str, Any]:
-    return _svc(services).events(job_id, principal.tenant_id, after=after, limit=max(1, min(limit, 500)),
+    return svc.events(job_id, principal.tenant_id, after=after, limit=max(1, min(limit, 500)),
                                  order=order)
 
 
 @router.post("/jobs/{job_id}/cancel")
-async def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    return _svc(services).cancel(job_id, principal.tenant_id)
+async def cancel_job(job_id: str, svc: TuningDep, principal: PrincipalDep) -> dict[str, Any]:
+    return svc.cancel(job_id, principal.tenant_id)

@@ -12,13 +12,15 @@ from hanlin.apps.charts.profile import Table, load_table
 from hanlin.apps.charts.recommend import ask_hints, recommend, repair_intent
 from hanlin.apps.charts.render import format_of, render, render_bytes
 from hanlin.apps.charts.spec import CHART_TYPES, ChartIntent, build_vegalite, intent_schema
-from hanlin.apps.formulas.llmjson import ask_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
+from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, UnprocessableInput
 from hanlin.offload import run_cpu
-from hanlin.services import Services
+from hanlin.principal import Principal
 
 log = logging.getLogger(__name__)
+APP_SCOPE = "app:chart"
 
 SYSTEM = ("你是数据可视化专家。根据表格的列和用户的要求选择图表：chart_type 从 " + ", ".join(CHART_TYPES) +
           " 中选；x、y、color 只能用表格中真实的列名（y 必须是数值列，计数时 y 留空、aggregate 用 count）；"
@@ -40,8 +42,9 @@ async def choose_intent(engine: Engine, table: Table, ask: str, max_tokens: int 
                 {"role": "user", "content": f"{_table_prompt(table)}\n要求：{ask}"}]
     notes: list[str] = []
     for attempt in range(2):
-        data, raw = await ask_json(engine, messages, intent_schema(table), name="chart", max_tokens=max_tokens,
-                                   seed=42 + attempt)
+        reply = await ask_json(engine, messages, intent_schema(table), name="chart", max_tokens=max_tokens,
+                               seed=42 + attempt, on_cut="salvage")
+        data, raw = reply.data, reply.raw
         intent = ChartIntent.from_json(data if isinstance(data, dict) else {})
         if intent.x not in table.columns:  # salvaged reply without x: take the first column the request names
             intent.x = (hints.columns or [recommend(table, 1)[0].x])[0]
@@ -97,16 +100,13 @@ async def make_charts(table: Table, out: str | Path | None, *, ask: str | None =
 
 
 class ChartService:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, engines: EngineManager, work_timeout_s: float) -> None:
+        self.engines, self.work_timeout_s = engines, work_timeout_s
 
-    async def chart_api(self, path: Path, *, ask: str | None, fmt: str, sheet_name: str | None,
-                        model: str | None) -> dict[str, Any]:
-        table = await run_cpu(load_table, path, sheet_name, timeout=self.services.settings.work_timeout_s,
+    async def chart_api(self, path: Path, *, principal: Principal, ask: str | None, fmt: str,
+                        sheet_name: str | None, model: str | None) -> dict[str, Any]:
+        table = await run_cpu(load_table, path, sheet_name, timeout=self.work_timeout_s,
                               what="reading the table")
-        engine = await self.services.engines.get(model) if ask else None
+        engine = await self.engines.get(model, principal=principal, app=APP_SCOPE) if ask else None
         return await make_charts(table, None, ask=ask, engine=engine, fmt=fmt)
 
-
-def install(services: Services) -> None:
-    services.extras["charts"] = ChartService(services)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hanlin.apps.documents import prompts
+from hanlin.apps.documents import prompts, register
 from hanlin.apps.documents.checks import CheckReport, check_docx, check_text
 from hanlin.apps.documents.render_text import save, soffice_binary
 from hanlin.apps.documents.schema import (
@@ -25,12 +25,16 @@ from hanlin.apps.documents.schema import (
     normalize_number,
     strip_numbering,
 )
-from hanlin.apps.llm import generate_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
+from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, NotFound
+from hanlin.jobs import JobContext, JobRunner
 from hanlin.offload import run_cpu
+from hanlin.principal import Principal
 
 JOB_KIND = "document"
+APP_SCOPE = "app:document"
 FORMATS = ("docx", "md", "txt", "pdf")
 MEDIA_TYPES = {"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                "md": "text/markdown; charset=utf-8", "txt": "text/plain; charset=utf-8", "pdf": "application/pdf"}
@@ -119,19 +123,21 @@ def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
     # attachments only when the brief mentions one: a weak model invents them otherwise
     attachments = [strip_numbering(str(a)) for a in data.get("attachments") or [] if str(a).strip()]
     attachments = [a for a in attachments if a] if "附件" in req.brief else []
-    return OfficialDocument(
+    doc = OfficialDocument(
         doc_type=req.doc_type, title=ensure_title(str(data.get("title", "")), req.doc_type), paragraphs=paragraphs,
         org=org, number=normalize_number(req.number), to=to, attachments=attachments,
         signature="" if req.doc_type == "纪要" else org,  # GB/T 9704 10.2: a 纪要 has no 署名
         date=normalize_date(req.date or None), signer=req.signer.strip(),
     )
+    doc.repairs = register.repair(doc, req.brief)  # the type's register rules, enforced by code
+    return doc
 
 
 async def draft(engine: Engine, req: DocRequest, *, max_tokens: int = 1200) -> tuple[OfficialDocument, dict[str, int]]:
     req.validate()
     messages = prompts.build_messages(req.doc_type, req.brief, org=req.org, to=req.to,
                                       date=normalize_date(req.date or None))
-    res = await generate_json(engine, messages, draft_schema(req.doc_type), name="official_document",
+    res = await ask_json(engine, messages, draft_schema(req.doc_type), name="official_document",
                               max_tokens=max_tokens, temperature=0.3)
     data = res.data if isinstance(res.data, dict) else {}
     return assemble(req, data), res.usage
@@ -145,6 +151,7 @@ def render_and_check(doc: OfficialDocument, path: Path, fmt: str) -> dict[str, A
     result: dict[str, Any] = {
         "output": str(pdf or checked), "type": doc.doc_type, "format": fmt if fmt != "pdf" or pdf else "docx",
         "checks": report.checks, "passed": report.passed, "problems": report.problems, "document": doc.to_dict(),
+        "repairs": doc.repairs,
     }
     if fmt == "pdf":
         result["docx"] = str(checked)
@@ -156,9 +163,8 @@ def render_and_check(doc: OfficialDocument, path: Path, fmt: str) -> dict[str, A
 class DocumentService:
     """REST side: generated files live under $HANLIN_HOME/files/<tenant>/ and are served to that tenant only."""
 
-    def __init__(self, services: Any) -> None:
-        self.services = services
-        self.root = Path(services.settings.home) / "files"
+    def __init__(self, engines: EngineManager, jobs: JobRunner, root: Path) -> None:
+        self.engines, self.jobs, self.root = engines, jobs, root
 
     def _dir(self, tenant_id: str) -> Path:
         safe = re.sub(r"[^A-Za-z0-9_.-]", "_", tenant_id) or "default"
@@ -166,19 +172,21 @@ class DocumentService:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def submit(self, tenant_id: str, req: DocRequest, model: str | None = None) -> dict[str, Any]:
+    def submit(self, principal: Principal, req: DocRequest, model: str | None = None) -> dict[str, Any]:
         """Background mode: a durable ``document`` job; its result is what ``create`` returns."""
         req.validate()
+        self.engines.check(principal, model, APP_SCOPE)  # 403 now rather than a failed job later
         payload = {"request": asdict(req), "model": model}
-        return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
+        return dict(self.jobs.submit(JOB_KIND, principal, payload))
 
-    async def run_job(self, ctx: Any) -> dict[str, Any]:
+    async def run_job(self, ctx: JobContext) -> dict[str, Any]:
         ctx.progress(0.05, "drafting")
-        return await self.create(ctx.tenant_id, DocRequest(**ctx.input["request"]), ctx.input.get("model"))
+        return await self.create(ctx.principal, DocRequest(**ctx.input["request"]), ctx.input.get("model"))
 
-    async def create(self, tenant_id: str, req: DocRequest, model: str | None = None) -> dict[str, Any]:
+    async def create(self, principal: Principal, req: DocRequest, model: str | None = None) -> dict[str, Any]:
         req.validate()
-        engine = await self.services.engines.get(model)
+        tenant_id = principal.tenant_id
+        engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
         doc, usage = await draft(engine, req)
         file_id = "doc_" + uuid.uuid4().hex[:20]
         ext = "docx" if req.fmt == "pdf" and not soffice_binary() else req.fmt
@@ -199,8 +207,3 @@ class DocumentService:
             raise NotFound(f"No document file {name!r} for this tenant.")
         return path
 
-
-def install(services: Any) -> None:
-    svc = DocumentService(services)
-    services.extras["documents"] = svc
-    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)

@@ -8,19 +8,22 @@ from typing import Any
 from hanlin.apps.formulas.explain import explain
 from hanlin.apps.formulas.generate import FormulaGenerator, FormulaResult, write_output
 from hanlin.apps.formulas.workbook import load_workbook_info
+from hanlin.engine.manager import EngineManager
 from hanlin.limits import InputLimits, check_formula
 from hanlin.offload import run_cpu
-from hanlin.services import Services
+from hanlin.principal import Principal
+
+APP_SCOPE = "app:formula"
 
 
 class FormulaService:
-    def __init__(self, services: Services) -> None:
-        self.services = services
+    def __init__(self, engines: EngineManager, limits: InputLimits, work_timeout_s: float) -> None:
+        self.engines, self.limits, self.work_timeout_s = engines, limits, work_timeout_s
 
-    async def generate(self, request: str, path: Path, *, sheet_name: str | None = None,
+    async def generate(self, request: str, path: Path, *, principal: Principal, sheet_name: str | None = None,
                        target: str | None = None, model: str | None = None, lang: str = "zh",
                        write_to: Path | None = None) -> FormulaResult:
-        engine = await self.services.engines.get(model)
+        engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
         result = await FormulaGenerator(engine, lang=lang).generate(request, path, sheet_name, target)
         if write_to is not None and result.formula:
             info = await run_cpu(load_workbook_info, path, timeout=self._timeout, what="reading the workbook")
@@ -34,13 +37,10 @@ class FormulaService:
 
     async def aexplain(self, formula: str, lang: str = "zh") -> dict[str, Any]:
         """:meth:`explain` in the CPU pool with a deadline (HANLIN_WORK_TIMEOUT_S)."""
-        check_formula(formula, InputLimits.from_settings(self.services.settings))
+        check_formula(formula, self.limits)
         return await run_cpu(explain, formula, lang, None, timeout=self._timeout, what="explaining the formula")
 
     @property
     def _timeout(self) -> float:
-        return float(self.services.settings.work_timeout_s)
+        return float(self.work_timeout_s)
 
-
-def install(services: Services) -> None:
-    services.extras["formulas"] = FormulaService(services)

@@ -10,23 +10,30 @@ from typing import Any
 from hanlin.apps.minutes.instruction import apply_plan, parse_instruction
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_transcript, transcript_from_utterances
-from hanlin.errors import BadRequest, PayloadTooLarge
-from hanlin.jobs import JobContext
+from hanlin.audio.service import AudioService
+from hanlin.engine.manager import EngineManager
+from hanlin.errors import BadRequest, PayloadTooLarge, Unavailable
+from hanlin.jobs import JobContext, JobRunner
+from hanlin.principal import Principal
 
 JOB_KIND = "minutes"
+APP_SCOPE = "app:minutes"  # a key with this scope may run minutes on the default model
 CHAPTER_EVENT = "chapter done"
 
 
 @dataclass
 class MinutesService:
-    services: Any  # hanlin.services.Services (not imported: avoids a cycle at install time)
+    engines: EngineManager
+    jobs: JobRunner
+    max_upload_mb: int
+    audio: AudioService | None = None  # minutes from a recording transcribe it first
 
     def parse_upload(self, data: bytes | str, filename: str | None) -> Transcript:
-        limit = self.services.settings.max_upload_mb * 1024 * 1024
+        limit = self.max_upload_mb * 1024 * 1024
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
         if size > limit:
             raise PayloadTooLarge(f"The transcript is {size // 1024} KiB; the limit is "
-                                  f"{self.services.settings.max_upload_mb} MiB (HANLIN_MAX_UPLOAD_MB).", param="file")
+                                  f"{self.max_upload_mb} MiB (HANLIN_MAX_UPLOAD_MB).", param="file")
         return parse_transcript(data, filename)
 
     def parse_json_body(self, body: dict[str, Any]) -> Transcript:
@@ -41,16 +48,17 @@ class MinutesService:
         raise BadRequest("Send a transcript: multipart 'file', or JSON with 'transcript' (text) or 'utterances' "
                          "([{\"speaker\": \"张伟\", \"text\": \"…\"}]).", param="transcript")
 
-    def submit(self, tenant_id: str, transcript: Transcript, *, instruction: str | None = None,
+    def submit(self, principal: Principal, transcript: Transcript, *, instruction: str | None = None,
                model: str | None = None, title: str | None = None) -> dict[str, Any]:
+        self.engines.check(principal, model, APP_SCOPE)  # 403 now rather than a failed job later
         apply_plan(parse_instruction(instruction, transcript.speakers), transcript.utterances)  # 422 now, not later
         payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
                    "meta": transcript.meta, "instruction": instruction, "model": model, "title": title}
-        return dict(self.services.jobs.submit(JOB_KIND, tenant_id, payload))
+        return dict(self.jobs.submit(JOB_KIND, principal, payload))
 
     def _checkpoints(self, job_id: str) -> dict[int, dict[str, Any]]:
         done: dict[int, dict[str, Any]] = {}
-        for ev in self.services.jobs.events(job_id, 0, 10_000):
+        for ev in self.jobs.events(job_id, 0, 10_000):
             data = ev.get("data") or {}
             if ev["message"] == CHAPTER_EVENT and "chapter" in data:
                 done[int(data["chapter"])] = data["result"]
@@ -63,13 +71,15 @@ class MinutesService:
         if "audio_path" in inp:  # a recording: transcribe first (checkpointed), then the same pipeline
             from hanlin.audio.minutes import ASR_SHARE, transcript_for_job
 
-            transcript, transcription = await transcript_for_job(self.services, ctx)
+            if self.audio is None:
+                raise Unavailable("Speech recognition is not enabled on this server.")
+            transcript, transcription = await transcript_for_job(self.jobs, self.audio, ctx)
 
             def progress(f: float, stage: str = "") -> None:  # the minutes share of the bar
                 ctx.progress(ASR_SHARE + (1 - ASR_SHARE) * f, stage)
         else:
             transcript = transcript_from_utterances(inp["utterances"], meta=inp.get("meta"))
-        engine = await self.services.engines.get(inp.get("model"))
+        engine = await self.engines.get(inp.get("model"), principal=ctx.principal, app=APP_SCOPE)
         done = self._checkpoints(ctx.job_id)
         if done:
             ctx.event("resuming", {"chapters_done": sorted(done)})
@@ -83,8 +93,3 @@ class MinutesService:
             result["line_stamps"] = line_stamps(transcript)
         return result
 
-
-def install(services: Any) -> None:
-    svc = MinutesService(services)
-    services.extras["minutes"] = svc
-    services.jobs.register(JOB_KIND, svc.run_job, resumable=True)

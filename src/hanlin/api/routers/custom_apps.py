@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
-from hanlin.api.deps import PrincipalDep, ServicesDep
-from hanlin.api.routers.admin import platform_of
+from hanlin.api.deps import PlatformDep, PrincipalDep
 from hanlin.errors import PermissionDenied
 from hanlin.limits import DB_INT_MAX
 from hanlin.platform.audit import actor_of
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
+from hanlin.serving.schemas import ValidText
 
 router = APIRouter(prefix="/v1/custom-apps", tags=["custom apps"])
 
@@ -23,7 +23,7 @@ def _may_edit(principal: Principal) -> None:
                                "without scopes or an admin key.")
 
 
-class AppFields(BaseModel):
+class AppFields(ValidText):
     description: str | None = None
     base_model: str | None = Field(None, description="defaults to the server's model")
     system_prompt: str | None = None
@@ -37,43 +37,43 @@ class AppCreate(AppFields):
 
 
 @router.get("")
-async def list_apps(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    apps = platform_of(services).apps.list(principal.tenant_id)
+async def list_apps(platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    apps = platform.apps.list(principal.tenant_id)
     return {"object": "list", "data": [a.to_dict() for a in apps if principal.allows(f"app:{a.name}")]}
 
 
 @router.post("", status_code=201)
-async def create_app(body: AppCreate, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def create_app(body: AppCreate, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     _may_edit(principal)
     values = body.model_dump(exclude_none=True, exclude={"name"})
-    app = platform_of(services).apps.create(principal.tenant_id, body.name, values, actor=actor_of(principal))
+    app = platform.apps.create(principal.tenant_id, body.name, values, actor=actor_of(principal))
     return app.to_dict()
 
 
 @router.get("/{name}")
-async def get_app(name: str, services: ServicesDep, principal: PrincipalDep,
+async def get_app(name: str, platform: PlatformDep, principal: PrincipalDep,
                   version: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None) -> dict[str, Any]:
-    return platform_of(services).apps.get(principal.tenant_id, name, version).to_dict()
+    return platform.apps.get(principal.tenant_id, name, version).to_dict()
 
 
 @router.get("/{name}/versions")
-async def app_versions(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    versions = platform_of(services).apps.versions(principal.tenant_id, name)
+async def app_versions(name: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
+    versions = platform.apps.versions(principal.tenant_id, name)
     return {"object": "list", "data": [a.to_dict() for a in versions]}
 
 
 @router.patch("/{name}")
 @router.put("/{name}")
-async def update_app(name: str, body: AppFields, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def update_app(name: str, body: AppFields, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     """Editing writes a new version; older versions stay callable as app:NAME@N."""
     _may_edit(principal)
     values = body.model_dump(exclude_unset=True)
-    app = platform_of(services).apps.update(principal.tenant_id, name, values, actor=actor_of(principal))
+    app = platform.apps.update(principal.tenant_id, name, values, actor=actor_of(principal))
     return app.to_dict()
 
 
 @router.delete("/{name}")
-async def delete_app(name: str, services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
+async def delete_app(name: str, platform: PlatformDep, principal: PrincipalDep) -> dict[str, Any]:
     _may_edit(principal)
-    platform_of(services).apps.delete(principal.tenant_id, name, actor=actor_of(principal))
+    platform.apps.delete(principal.tenant_id, name, actor=actor_of(principal))
     return {"object": "custom_app.deleted", "id": f"app:{name}", "deleted": True}
