@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hanlin.apps.llm import add_usage, generate_text
+from hanlin.engine.ask import add_usage, ask_text
 from hanlin.engine.base import Engine
 from hanlin.knowledge.fold import fold
 from hanlin.knowledge.retrieve import Hit
@@ -191,7 +191,7 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
     """The model refused although a passage matches the question strongly: ask once more without the refusal
     option; keep that answer only if code finds it in the passages (≥ ``SECOND_LOOK_SUPPORT`` of its character
     bigrams) and the passages it cites name every year the question asks about. Otherwise the refusal stands."""
-    again, usage2 = await generate_text(engine, build_messages(question, hits, SECOND_LOOK_PROMPT),
+    again, usage2 = await ask_text(engine, build_messages(question, hits, SECOND_LOOK_PROMPT),
                                         max_tokens=max_tokens, temperature=temperature)
     total: dict[str, int] = {}
     add_usage(total, usage)
@@ -249,7 +249,7 @@ async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max
     if gap:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {},
                 "missing_entities": gap}
-    text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
+    text, usage = await ask_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
     return await checked_answer(engine, question, text, relevant, usage, max_tokens=max_tokens,
                                 temperature=temperature)

@@ -149,7 +149,7 @@ RERANK_SCHEMA_ITEM = {"type": "integer", "minimum": 0, "maximum": 3}
 
 async def llm_scores(engine: Engine, query: str, texts: list[str], max_chars: int = 240) -> list[float]:
     """0–3 relevance of each text to the query, judged by the LLM (grammar-constrained array, one per text)."""
-    from hanlin.apps.llm import generate_json
+    from hanlin.engine.ask import ask_json
 
     if not texts:
         return []
@@ -160,7 +160,7 @@ async def llm_scores(engine: Engine, query: str, texts: list[str], max_chars: in
     messages = [{"role": "system", "content": "你是检索结果评估员。对每段资料与问题的相关程度打分：3=直接包含答案，2=相关，"
                                               "1=略有关系，0=无关。按资料顺序输出 scores 数组。"},
                 {"role": "user", "content": f"问题：{query}\n\n资料：\n{listing}"}]
-    res = await generate_json(engine, messages, schema, name="rerank", max_tokens=16 + 4 * len(texts),
+    res = await ask_json(engine, messages, schema, name="rerank", max_tokens=16 + 4 * len(texts),
                               temperature=0.0)
     scores = [float(s) / 3.0 for s in (res.data.get("scores") or [])][:len(texts)]
     return scores + [0.0] * (len(texts) - len(scores))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from hanlin.errors import BadRequest, NotFound
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
 
 Kind = Literal["embedded", "local", "upstream", "finetuned"]
 

@@ -20,7 +20,7 @@ from hanlin.apps.ads.rules import (
     truncate,
     unsupported_numbers,
 )
-from hanlin.apps.llm import generate_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, EngineError, HanlinError
@@ -89,7 +89,7 @@ def _over_limit(platform: Platform, fields: dict[str, str]) -> list[str]:
 async def _model_rewrite(engine: Engine, product: str, platform: Platform, fields: dict[str, str],
                          reasons: list[str], usage: dict[str, int]) -> dict[str, str] | None:
     try:
-        res = await generate_json(engine, prompts.rewrite_messages(product, platform, fields, reasons),
+        res = await ask_json(engine, prompts.rewrite_messages(product, platform, fields, reasons),
                                   prompts.rewrite_schema(platform), name="ad_rewrite",
                                   max_tokens=_budget(platform, 1), temperature=0.4)
     except HanlinError:
@@ -131,7 +131,7 @@ def _budget(platform: Platform, n: int) -> int:
 
 async def generate_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
     platform = req.validate()
-    res = await generate_json(engine, prompts.variants_messages(req.product, platform, req.n),
+    res = await ask_json(engine, prompts.variants_messages(req.product, platform, req.n),
                               prompts.variants_schema(platform, req.n), name="ad_variants",
                               max_tokens=_budget(platform, req.n), temperature=0.8)
     usage = dict(res.usage)
@@ -162,7 +162,7 @@ async def _another(engine: Engine, req: AdRequest, platform: Platform, index: in
                    reasons: list[str], usage: dict[str, int], attempt: int) -> dict[str, str] | None:
     messages = prompts.another_messages(req.product, platform, index, [distinct.ad_text(k) for k in kept], reasons)
     try:
-        res = await generate_json(engine, messages, prompts.rewrite_schema(platform), name="ad_variant",
+        res = await ask_json(engine, messages, prompts.rewrite_schema(platform), name="ad_variant",
                                   max_tokens=_budget(platform, 1), temperature=0.9, seed=1000 * index + attempt)
     except HanlinError:
         return None

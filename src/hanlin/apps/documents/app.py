@@ -25,7 +25,7 @@ from hanlin.apps.documents.schema import (
     normalize_number,
     strip_numbering,
 )
-from hanlin.apps.llm import generate_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, NotFound
@@ -137,7 +137,7 @@ async def draft(engine: Engine, req: DocRequest, *, max_tokens: int = 1200) -> t
     req.validate()
     messages = prompts.build_messages(req.doc_type, req.brief, org=req.org, to=req.to,
                                       date=normalize_date(req.date or None))
-    res = await generate_json(engine, messages, draft_schema(req.doc_type), name="official_document",
+    res = await ask_json(engine, messages, draft_schema(req.doc_type), name="official_document",
                               max_tokens=max_tokens, temperature=0.3)
     data = res.data if isinstance(res.data, dict) else {}
     return assemble(req, data), res.usage

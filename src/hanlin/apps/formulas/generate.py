@@ -15,9 +15,9 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from hanlin.apps.formulas import patterns as P
 from hanlin.apps.formulas.catalogue import catalogue
 from hanlin.apps.formulas.explain import explain
-from hanlin.apps.formulas.llmjson import ask_json
 from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import SheetInfo, WorkbookInfo, describe, load_workbook_info
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
 from hanlin.offload import run_cpu
@@ -106,8 +106,9 @@ class FormulaGenerator:
         last: FormulaResult | None = None
         for attempt in range(1, self.max_attempts + 1):
             progress(0.1 + 0.8 * (attempt - 1) / self.max_attempts, f"attempt {attempt}")
-            data, raw = await ask_json(self.engine, messages, schema, name="formula_spec",
-                                       max_tokens=self.max_tokens, seed=41 + attempt)
+            reply = await ask_json(self.engine, messages, schema, name="formula_spec",
+                                   max_tokens=self.max_tokens, seed=41 + attempt, on_cut="salvage")
+            data, raw = reply.data, reply.raw
             spec = P.Spec.from_json(data if isinstance(data, dict) else {})
             result = await run_cpu(self._try, spec, request, info, sheet, hints, target, attempt,
                                    what="checking the formula")
