@@ -63,5 +63,6 @@ fi
 
 # --- lint, then tests -----------------------------------------------------------------------------------
 python -m ruff check src tests bench
+python -m mypy  # the hanlin package, as configured in pyproject.toml ([tool.mypy])
 export HANLIN_THREADS="${HANLIN_THREADS:-2}"
 python -m pytest -q -p no:cacheprovider "$@"

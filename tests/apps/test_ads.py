@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from hanlin.apps.ads.app import AdRequest, generate_ads
+from hanlin.apps.ads.distinct import similarity, title_copies_brief
 from hanlin.apps.ads.rules import (
     PLATFORMS,
     ad_length,
@@ -58,10 +59,10 @@ def test_looping_clauses_collapsed() -> None:
 
 
 def test_field_cut_by_the_grammar_backs_off_to_a_clause() -> None:
-    title = "超级保温杯，双层真空，12小时保温，50"  # 20 characters: the 小红书 title cap stopped it mid-number
+    title = "冬天捧在手里的那份暖意，双层真空保温，50"  # the 小红书 title cap stopped it mid-number
     engine = FakeEngine(responses=[{"variants": [{"title": title, "text": "双层真空，12小时保温"}]}])
     v = _run(engine, platform="小红书", n=1)["variants"][0]
-    assert v["title"] == "超级保温杯，双层真空，12小时保温" and not v["flagged"]
+    assert v["title"] == "冬天捧在手里的那份暖意，双层真空保温" and not v["flagged"]
 
 
 def test_lengths() -> None:
@@ -86,7 +87,7 @@ def test_flagged_variant_rewritten_by_model() -> None:
     assert {f["term"] for f in first["flagged"]} == {"最好", "国家级"} and first["original"]["text"].startswith("最好")
     assert second["rewritten_by"] is None and not second["flagged"]
     assert out["checks"] == {"within_limits": True, "no_banned_terms": True, "numbers_supported": True,
-                             "variant_count": True}
+                             "variant_count": True, "variants_distinct": True, "titles_not_brief": True}
     rewrite_prompt = engine.requests[1]["messages"][-1]["content"]
     assert "最好" in rewrite_prompt and "广告法" in rewrite_prompt  # the model is told why
 
@@ -129,6 +130,33 @@ def test_invented_numbers_are_flagged_and_removed() -> None:
     assert [f["term"] for f in v["flagged"]] == ["1000"] and v["flagged"][0]["kind"] == "unsupported_number"
     assert v["rewritten_by"] == "rules" and v["text"] == "12小时保温，送杯套"
     assert v["unsupported_numbers"] == [] and out["checks"]["numbers_supported"]
+
+
+def test_identical_variants_and_copied_titles_are_asked_again() -> None:
+    product = "某品牌保温杯，双层真空，12小时保温"
+    same = {"title": "某品牌保温杯", "text": "双层真空设计，12小时保温，出门带上它"}
+    engine = FakeEngine(responses=[
+        {"variants": [same, dict(same), {"title": "冬日暖手好物", "text": "捧在手里的一杯热水，陪你度过寒冷早晨"}]},
+        {"title": "通勤路上的热饮", "text": "早上装满热水，到了公司还是热乎的，12小时保温"},  # variant 1: title copied
+        {"title": "送给爸妈的心意", "text": "双层真空，随时能喝上热水，适合长辈日常使用"},  # variant 2: a repeat
+    ])
+    out = asyncio.run(generate_ads(engine, AdRequest(product=product, platform="小红书", n=3)))
+    vs = out["variants"]
+    assert [v["title"] for v in vs] == ["通勤路上的热饮", "送给爸妈的心意", "冬日暖手好物"]
+    assert out["checks"]["variants_distinct"] and out["checks"]["titles_not_brief"]
+    assert all(v["similarity"] < 0.6 and not v["title_copies_brief"] for v in vs)
+    assert "已有文案" in engine.requests[1]["messages"][-1]["content"]  # the model was told what to differ from
+
+
+def test_composed_fallback_when_the_model_keeps_repeating() -> None:
+    same = {"text": "双层真空，12小时保温，冬天喝上热水"}
+    engine = FakeEngine(responses=[{"variants": [same, same, same]}, same, same, same, same])
+    out = _run(engine, platform="朋友圈", n=3)
+    texts = [v["text"] for v in out["variants"]]
+    assert len(set(texts)) == 3 and out["checks"]["variants_distinct"] and out["checks"]["within_limits"]
+    assert all(similarity(a, b) < 0.6 for i, a in enumerate(texts) for b in texts[i + 1:])
+    assert title_copies_brief("保温杯，双层真空", "保温杯，双层真空，12小时保温")
+    assert not title_copies_brief("冬日暖手好物", "保温杯，双层真空，12小时保温")
 
 
 def test_validation() -> None:

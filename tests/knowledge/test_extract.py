@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -71,7 +72,8 @@ def test_docx_headings_paragraphs_tables() -> None:
     assert table.rows[0] == ["假期类型", "天数", "审批人"]
     _, chunks = chunk_blocks("d", blocks)
     tchunk = next(c for c in chunks if c.kind == "table")
-    assert tchunk.text.splitlines()[0] == "| 假期类型 | 天数 | 审批人 |"  # header row travels with the rows
+    # every row carries its header, so a row retrieved alone says what its numbers are
+    assert tchunk.text.splitlines()[0] == "假期类型：婚假；天数：10；审批人：部门经理"
     assert tchunk.heading == "员工手册 > 第三章 休假制度"
 
 
@@ -83,11 +85,14 @@ def test_xlsx_and_csv_tables_keep_header() -> None:
     assert csv_blocks[0].rows == [["城市", "住宿上限"], ["北京", "600"], ["成都", "450"]]
 
 
-def test_big_table_split_repeats_header() -> None:
+def test_big_table_split_rows_self_describing() -> None:
     rows = "\n".join(f"员工{i},部门{i % 7},{1000 + i}" for i in range(200))
     _, chunks = chunk_blocks("d", extract(f"姓名,部门,工号\n{rows}\n".encode(), "a.csv"))
     assert len(chunks) > 3
-    assert all(c.text.startswith("| 姓名 | 部门 | 工号 |") for c in chunks)
+    lines = [ln for c in chunks for ln in c.text.splitlines()]
+    assert len(lines) == 200 and all(re.fullmatch(r"姓名：员工\d+；部门：部门\d；工号：\d{4}", ln) for ln in lines)
+    assert "姓名：员工17；部门：部门3；工号：1017" in lines
+    assert all(c.meta["header"] == ["姓名", "部门", "工号"] and len(c.text) <= 240 for c in chunks)
 
 
 def test_html_structure() -> None:

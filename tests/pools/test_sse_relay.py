@@ -99,7 +99,7 @@ def test_pool_retries_a_member_that_fails_before_its_first_token() -> None:
 
 
 def test_chat_service_relays_bytes_and_bills_upstream_usage(fake_services: Any) -> None:
-    from hanlin.platform.principal import Principal
+    from hanlin.principal import Principal
     from hanlin.serving.schemas import ChatCompletionRequest
 
     pool = EnginePool("chat", [Member("a", engine_for(events()))])

@@ -79,7 +79,8 @@ class LlamaCppEngine:
     """One GGUF loaded in-process with ``slots`` parallel sequences."""
 
     def __init__(self, name: str, model_path: Path, *, slots: int = 4, ctx_per_slot: int = 8192,
-                 threads: int = 2, lora_path: str = "", embedding: bool = False, prompt_cache_mib: int = 512) -> None:
+                 threads: int = 2, lora_path: str = "", embedding: bool = False, prompt_cache_mib: int = 512,
+                 sampling: dict[str, float] | None = None) -> None:
         import xllamacpp
 
         p = xllamacpp.CommonParams()
@@ -109,6 +110,11 @@ class LlamaCppEngine:
                                      "memory": engine_memory(model_path, slots, ctx_per_slot, prompt_cache_mib)})
         self._busy = 0
         self._lock = threading.Lock()
+        self.sampling = dict(sampling or {})  # the model's defaults (ModelSpec.sampling); a request's own win
+
+    def _body(self, request: dict[str, Any]) -> dict[str, Any]:
+        given = {k: v for k, v in request.items() if v is not None or k not in self.sampling}
+        return {**self.sampling, **given, "stream": False}
 
     @property
     def busy(self) -> int:
@@ -142,7 +148,7 @@ class LlamaCppEngine:
         return resp
 
     async def complete(self, request: dict[str, Any]) -> dict[str, Any]:
-        body = {**request, "stream": False}
+        body = self._body(request)
         resp = await asyncio.to_thread(self._call, self._server.handle_completions, body)
         resp["model"] = self.info.name
         resp.pop("timings", None)
@@ -157,7 +163,7 @@ class LlamaCppEngine:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Any] = asyncio.Queue()
         cancelled = threading.Event()
-        body = {**request, "stream": True}
+        body = {**self._body(dict(request)), "stream": True}
 
         def on_chunk(chunk: Any) -> bool:
             if cancelled.is_set():

@@ -81,7 +81,8 @@ class EngineManager:
                  self.settings.n_threads)
         return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                               ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib)
+                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib,
+                              sampling=spec.sampling)
 
     async def get(self, name: str | None, *, principal: Principal, app: str | None = None) -> Engine:
         """The engine serving ``name`` (default: the server's model) for ``principal``: scope-checked (403),

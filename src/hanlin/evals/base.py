@@ -94,7 +94,7 @@ class SuiteSpec:
     name: str
     fn: SuiteFn
     description: str
-    data: str  # folder under the eval data dir
+    data: str  # folder under the eval data dir ("" = the suite ships its own data)
     splits: tuple[str, ...] = ()  # the values option "split" may take, the default first; () = no split option
 
     def split(self, options: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from hanlin.apps.llm import generate_text
+from hanlin.engine.ask import ask_text
 from hanlin.evals.base import EvalContext, EvalResult, map_items, suite
 from hanlin.knowledge.answer import NOT_FOUND, grounded_answer, is_refusal, passages_text
 from hanlin.knowledge.chunk import chunk_blocks
@@ -108,7 +108,7 @@ async def _rgb_item(ctx: EvalContext, item: dict[str, Any]) -> dict[str, Any]:
     neg_loaded = memory_index(neg_rows, vecs[len(pos):])
     neg_hits = await search(neg_loaded, item["query"])
     rejected = await grounded_answer(ctx.engine, item["query"], neg_hits, max_tokens=64)
-    closed, _ = await generate_text(ctx.engine, [{"role": "user", "content": item["query"]}], max_tokens=96,
+    closed, _ = await ask_text(ctx.engine, [{"role": "user", "content": item["query"]}], max_tokens=96,
                                     temperature=0.0)
     refused = rejected["answer"] == NOT_FOUND or is_refusal(rejected["answer"]) or RGB_REFUSAL in rejected["answer"]
     return {"hit1": bool(ranks[:1] and ranks[0]), "hit5": any(ranks), "correct": check_answer(answered["answer"],
@@ -210,11 +210,11 @@ READER_SCHEMA = {"type": "object", "properties": {"answer": {"type": "string", "
 async def read(ctx: EvalContext, question: str, hits: list[Hit]) -> dict[str, Any]:
     """Short span + source number, grammar-constrained (measured: free text from the 0.5B came back as a bare
     "[1]" with the span missing)."""
-    from hanlin.apps.llm import generate_json
+    from hanlin.engine.ask import ask_json
 
     messages = [{"role": "system", "content": READER_SYSTEM},
                 {"role": "user", "content": f"资料：\n{passages_text(hits)}\n\n问题：{question}"}]
-    res = await generate_json(ctx.engine, messages, READER_SCHEMA, name="span", max_tokens=96, temperature=0.0)
+    res = await ask_json(ctx.engine, messages, READER_SCHEMA, name="span", max_tokens=96, temperature=0.0)
     span = str(res.data.get("answer", "")).strip()
     src = res.data.get("source")
     cited = [hits[src - 1].row.doc_id] if isinstance(src, int) and 1 <= src <= len(hits) else []

@@ -152,7 +152,7 @@ async def _sb_formula(ctx: EvalContext, task: dict[str, Any], inp: Path, sheet: 
 
     from hanlin.apps.formulas.verify import execute
     from hanlin.apps.formulas.workbook import load_workbook_info
-    from hanlin.apps.llm import generate_text
+    from hanlin.engine.ask import ask_text
 
     first = _answer_cells(rng)[0]
     user = (f"{_grid_text(inp)}\n\nRequest: {task['instruction']}\nTarget sheet: '{sheet}', answer range {rng}; "
@@ -164,7 +164,7 @@ async def _sb_formula(ctx: EvalContext, task: dict[str, Any], inp: Path, sheet: 
     assert m is not None
     formula = ""
     for attempt in range(1, 3):
-        text, _ = await generate_text(ctx.engine, messages, max_tokens=160, temperature=0.2)
+        text, _ = await ask_text(ctx.engine, messages, max_tokens=160, temperature=0.2)
         formula = extract_formula(text)
         ex = execute(formula, info, sheet, (int(m[2]), column_index_from_string(m[1]))) if formula else None
         if ex is not None and ex.ok:

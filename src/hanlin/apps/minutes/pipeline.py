@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hanlin.apps.llm import generate_json
 from hanlin.apps.minutes import prompts
 from hanlin.apps.minutes.extract import NUMBER, clause, extractive_items, fallback_summary
 from hanlin.apps.minutes.instruction import Plan, apply_plan, parse_instruction
@@ -25,6 +24,7 @@ from hanlin.apps.minutes.schema import chapter_schema, overview_schema, repair_s
 from hanlin.apps.minutes.segment import segment
 from hanlin.apps.minutes.transcript import Transcript, Utterance, format_time
 from hanlin.apps.minutes.verify import KINDS, Checker, VerifyStats, support, verify_items
+from hanlin.engine.ask import add_usage, ask_json
 from hanlin.engine.base import Engine
 from hanlin.errors import EngineError, HanlinError
 
@@ -50,22 +50,16 @@ async def _ask(engine: Engine, messages: list[dict[str, Any]], schema: dict[str,
                usage: dict[str, Any]) -> dict[str, Any] | None:
     """Schema-constrained JSON, or None (the reason kept in ``usage["error"]``)."""
     try:
-        res = await generate_json(engine, messages, schema, max_tokens=max_tokens, attempts=2, cache_prompt=True)
+        res = await ask_json(engine, messages, schema, max_tokens=max_tokens, attempts=2, cache_prompt=True)
     except (HanlinError, OSError) as e:  # OSError: a server that cannot be reached
         reason = e.message if isinstance(e, HanlinError) else f"{type(e).__name__}: {e}"
         log.warning("minutes: model call failed: %s", reason)
         usage["failed_calls"] = usage.get("failed_calls", 0) + 1
         usage["error"] = reason
         return None
-    _usage_add(usage, res.usage)
+    add_usage(usage, res.usage)
     usage["calls"] = usage.get("calls", 0) + 1
     return res.data if isinstance(res.data, dict) else None
-
-
-def _usage_add(total: dict[str, Any], usage: dict[str, Any]) -> None:
-    for k, v in usage.items():
-        if isinstance(v, int) and not isinstance(v, bool):
-            total[k] = total.get(k, 0) + v
 
 
 async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dict[int, Utterance], lang: str,
@@ -233,7 +227,7 @@ def _total_stats(chapters: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[s
         part = VerifyStats(v["checked"], v["passed"], v["repaired"], v["dropped"], v["cited_lines"],
                            v["cited_lines_valid"], list(v["reasons"]))
         total.add(part)
-        _usage_add(usage, ch["usage"])
+        add_usage(usage, ch["usage"])
         for k in KINDS:
             dropped[k] += ch["dropped_by_kind"][k]
     dropped["total"] = total.dropped
@@ -279,7 +273,7 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     title, summary = await overview(engine, chapters, lang, usage)
     timings["overview"] = time.perf_counter() - t2
     verification, chapter_usage, dropped = _total_stats(chapters)
-    _usage_add(usage, chapter_usage)
+    add_usage(usage, chapter_usage)
     merged = merge(chapters, transcript.speakers)
     add_refs(merged, chapters, by_index)
     timings["total"] = time.perf_counter() - t0

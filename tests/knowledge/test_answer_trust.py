@@ -1,0 +1,98 @@
+"""Answer trust (issue 20 item 2): unicode folding, self-describing table rows, the clear-table-match bar, figures
+checked against the cited passage, never a bare "[1]". FakeEngine / pure functions only: fast."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hanlin.engine.fake import FakeEngine
+from hanlin.knowledge.answer import NOT_FOUND, figures, finalize, grounded_answer, unsupported
+from hanlin.knowledge.chunk import chunk_blocks, describe_row
+from hanlin.knowledge.extract import Block
+from hanlin.knowledge.fold import fold
+from hanlin.knowledge.index import Row
+from hanlin.knowledge.retrieve import Hit
+
+ROW_TEXT = "城市：北京；住宿标准（元/晚）：600；伙食补助（元/天）：100"
+
+
+def hit(text: str, dense: float = 0.9, coverage: float = 1.0, kind: str = "text", first: bool = False,
+        cid: str = "c0") -> Hit:
+    return Hit(Row(cid, "d", "doc.txt", 0, text, "", kind, 0, len(text), None), 0.1, dense, 1.0, coverage,
+               first_in_both=first)
+
+
+def test_fold_kangxi_radicals_and_fullwidth_digits_keep_length() -> None:
+    chromium = "⼀季度⽤⽔量同⽐下降，⽓温⾃４⽉起回升，⻓期⽬标５０％。"
+    out = fold(chromium)
+    assert out == "一季度用水量同比下降，气温自4月起回升，长期目标50%。"
+    assert len(out) == len(chromium)  # offsets (citation spans) stay valid
+    assert fold("（注）：全角标点不变，") == "（注）：全角标点不变，"
+    assert fold("\uf900") != "\uf900"  # a CJK compatibility ideograph folds to its unified form
+
+
+def test_table_rows_carry_their_header() -> None:
+    assert describe_row(["城市", "住宿标准（元/晚）", "备注"], ["北京", "600", ""]) == "城市：北京；住宿标准（元/晚）：600"
+    rows = [["城市", "住宿标准（元/晚）"], ["北京", "600"], ["上海", "600"], ["成都", "450"]]
+    _, chunks = chunk_blocks("d", [Block("table", "", rows=rows)])
+    assert chunks[0].text.splitlines() == ["城市：北京；住宿标准（元/晚）：600", "城市：上海；住宿标准（元/晚）：600",
+                                           "城市：成都；住宿标准（元/晚）：450"]
+
+
+def test_clear_table_match_admits_the_top_row_but_not_prose_or_a_runner_up() -> None:
+    # the case from the issue: the right row ranked first at cosine 0.859, coverage 0.33 — refused before
+    assert hit(ROW_TEXT, 0.859, 0.33, kind="table", first=True).relevant
+    assert not hit(ROW_TEXT, 0.859, 0.33, kind="table", first=False).relevant  # not first in both rankers
+    assert not hit("一段普通文字", 0.859, 0.33, kind="text", first=True).relevant  # prose keeps the CMRC bars
+    assert not hit(ROW_TEXT, 0.80, 0.9, kind="table", first=True).relevant  # too far in meaning
+    assert not hit(ROW_TEXT, 0.86, 0.1, kind="table", first=True).relevant  # shares almost no words
+    assert hit(ROW_TEXT, 0.875, 0.23, kind="table", first=True).relevant  # kb-gold a09 (总监 … 舱位)
+
+
+def test_figures_read_arabic_chinese_and_separators() -> None:
+    assert figures("住宿标准为1,200元，五天内报销，第十五条[3]") == {1200.0, 5.0, 15.0}
+    assert figures("二百五十人") == {250.0}
+    assert unsupported("每晚600元[1]", ROW_TEXT) == []
+    assert unsupported("每晚800元[1]", ROW_TEXT) == ["800"]
+    assert unsupported("订单SO1017的金额", "订单 SO1018") == ["SO1017"]
+
+
+def test_wrong_amount_with_a_citation_is_not_verified() -> None:
+    hits = [hit(ROW_TEXT)]
+    ok = finalize("北京每晚住宿标准为600元[1]。", hits, "北京住宿标准是多少")
+    assert ok["verified"] and ok["citations"][0]["chunk_id"] == "c0" and ok["unsupported"] == []
+    wrong = finalize("北京每晚住宿标准为650元[1]。", hits, "北京住宿标准是多少")
+    assert wrong["verified"] is False and wrong["unsupported"] == ["650"] and wrong["citations"]
+    # a figure the question itself states is not an invention
+    assert finalize("2024年北京标准为600元[1]", hits, "2024年北京住宿标准")["verified"]
+
+
+def test_bare_marker_is_never_the_answer() -> None:
+    hits = [hit("年休假规定：工作满1年不满10年的，年休假5天。满10年不满20年的，年休假10天。")]
+    out = finalize("[1]", hits, "工作满3年有几天年假")
+    assert out["answer"] != "[1]" and out["answer"].endswith("[1]") and "5天" in out["answer"]
+    assert out["repaired"] and out["verified"]
+    assert finalize("[9]", hits)["answer"] == NOT_FOUND  # a marker past the passages and nothing else
+    # kb-gold u01 with the 1.5B: "[1]" for a question the passage does not answer is a refusal, not a quote
+    other = [hit("公司为员工缴纳五险一金，住房公积金缴存比例为12%。")]
+    assert finalize("[1]", other, "员工每年有多少天带薪病假？")["answer"] == NOT_FOUND
+
+
+def test_second_look_keeps_a_short_figure_answer_from_a_table_row() -> None:
+    row = hit(ROW_TEXT, 0.859, 0.33, kind="table", first=True)
+    eng = FakeEngine(responses=[NOT_FOUND, "600元[1]"])  # refuses, then a short answer (support by bigrams is low)
+    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
+    assert out["answer"] == "600元[1]" and out["verified"] and out["second_look"]["kept"]
+    eng = FakeEngine(responses=[NOT_FOUND, "900元[1]"])  # a figure the row does not hold: the refusal stands
+    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
+    assert out["answer"] == NOT_FOUND and not out["second_look"]["kept"]
+
+
+def test_a_question_naming_what_no_passage_holds_is_refused_without_the_model() -> None:
+    bulletin = hit("第三季度新签合同金额5.4亿元，其中华东区域贡献2.1亿元，位居各区域首位。")
+    eng = FakeEngine(responses=["华南区域新签合同2.1亿元[1]"])
+    out = asyncio.run(grounded_answer(eng, "第三季度华南区域的新签合同金额是多少？", [bulletin]))
+    assert out["answer"] == NOT_FOUND and out["missing_entities"] == ["华南"] and eng.requests == []
+    eng = FakeEngine(responses=["华东区域贡献2.1亿元[1]"])
+    out = asyncio.run(grounded_answer(eng, "第三季度华东区域的新签合同金额是多少？", [bulletin]))
+    assert out["answer"].startswith("华东") and out["verified"] and len(eng.requests) == 1
