@@ -53,9 +53,10 @@ NO_TOOL = [
 
 
 def decide(client: OpenAI, model: str, prompt: str) -> tuple[str, str]:
-    """('tool', name) or ('text', first words), from the first deciding delta of the stream."""
+    """('tool', name) as soon as a call's header streams (a short preface may come first), else ('text', the
+    answer's first words) once the answer is longer than a preface would be or ends."""
     stream = client.chat.completions.create(model=model, messages=[{"role": "user", "content": prompt}],
-                                            tools=TOOLS, tool_choice="auto", max_tokens=24, temperature=0,
+                                            tools=TOOLS, tool_choice="auto", max_tokens=48, temperature=0,
                                             stream=True)
     text = ""
     try:
@@ -63,13 +64,10 @@ def decide(client: OpenAI, model: str, prompt: str) -> tuple[str, str]:
             for c in chunk.choices:
                 if c.delta.tool_calls and c.delta.tool_calls[0].function.name:
                     return "tool", c.delta.tool_calls[0].function.name
-                if c.delta.content:
-                    text += c.delta.content
-                    if len(text) >= 4:
-                        return "text", text
+                text += c.delta.content or ""
     finally:
         stream.close()
-    return ("text", text) if text else ("none", "")
+    return ("text", text[:12]) if text else ("none", "")
 
 
 def main() -> None:
