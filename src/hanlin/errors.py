@@ -29,7 +29,7 @@ class BadRequest(HanlinError):
 
 
 class ContextOverflow(BadRequest):
-    code_default = "context_length_exceeded"
+    """The prompt (plus max_tokens) does not fit the model's context window."""
 
 
 def context_overflow(n_prompt: Any, n_ctx: Any) -> ContextOverflow:

@@ -73,6 +73,9 @@ def test_bare_marker_is_never_the_answer() -> None:
     assert out["answer"] != "[1]" and out["answer"].endswith("[1]") and "5天" in out["answer"]
     assert out["repaired"] and out["verified"]
     assert finalize("[9]", hits)["answer"] == NOT_FOUND  # a marker past the passages and nothing else
+    # kb-gold u01 with the 1.5B: "[1]" for a question the passage does not answer is a refusal, not a quote
+    other = [hit("公司为员工缴纳五险一金，住房公积金缴存比例为12%。")]
+    assert finalize("[1]", other, "员工每年有多少天带薪病假？")["answer"] == NOT_FOUND
 
 
 def test_second_look_keeps_a_short_figure_answer_from_a_table_row() -> None:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hanlin import __version__
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
@@ -136,7 +137,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             await services.jobs.stop()
             await services.engines.close()
 
-    app = FastAPI(title="Hanlin 翰林", version="0.1.0", lifespan=lifespan,
+    app = FastAPI(title="Hanlin 翰林", version=__version__, lifespan=lifespan,
                   docs_url="/docs", redoc_url=None)
     app.state.services = services
     app.state.settings = settings

@@ -57,11 +57,3 @@ class Engine(Protocol):
 
     async def close(self) -> None:
         ...
-
-
-@runtime_checkable
-class Embedder(Protocol):
-    info: EngineInfo
-
-    async def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
-        ...

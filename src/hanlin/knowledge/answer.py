@@ -27,7 +27,8 @@ NOT_FOUND = "资料中没有找到相关信息。"
 _REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
 _MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
 PASSAGE_CHARS = 500
-SECOND_LOOK_SUPPORT = 0.5  # share of the second answer's character bigrams that must occur in the passages
+SECOND_LOOK_SUPPORT = 0.5
+BARE_QUOTE_MIN = 0.2  # share of the question's bigrams the quoted sentence must hold to stand for a bare "[1]"  # share of the second answer's character bigrams that must occur in the passages
 
 _RULES = "下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
 SYSTEM_PROMPT = f"你是企业知识库助手。只根据{_RULES}如果资料里没有问题的答案，只回答：{NOT_FOUND}"
@@ -159,7 +160,10 @@ def finalize(text: str, hits: list[Hit], question: str = "") -> dict[str, Any]:
     repaired = False
     if order and _bare(answer):  # "[1]" alone: quote the cited passage's best sentence for the question
         first = hits[order[0] - 1]
-        answer, order, repaired = f"{quote(first.row.text, question or text)} [1]", order[:1], True
+        sentence = quote(first.row.text, question or text)
+        if question and support(question, sentence) < BARE_QUOTE_MIN:  # nothing there answers it: a refusal
+            return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": True, "unsupported": []}
+        answer, order, repaired = f"{sentence} [1]", order[:1], True
     if not order:
         best = max(range(len(hits)), key=lambda i: support(answer, hits[i].row.text)) if hits else -1
         if best < 0 or support(answer, hits[best].row.text) < 0.3:

@@ -23,7 +23,6 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,6 @@ from hanlin.store.db import Store, dumps, loads
 
 log = logging.getLogger(__name__)
 DIM = 384
-Embed = Callable[[list[str]], np.ndarray]  # passages -> (n, DIM) unit vectors
-
 _STOP = frozenset(["的", "了", "是", "在", "和", "与", "及", "等", "也", "都", "就", "而", "之", "其", "这", "那", "有", "为", "对", "以", "于", "吗", "呢", "吧", "啊", "呀", "什么", "多少", "哪", "哪些", "哪个", "如何", "怎么", "怎样", "是否", "几", "请问", "请", "一下", "我", "你", "他", "她", "它", "我们", "谁", "时候", "何时", "为什么", "the", "a", "an", "of", "to", "is", "are", "was", "were", "in", "on", "and", "or"])
 _WORD = re.compile(r"[\w\u4e00-\u9fff]")
 _jieba_lock = threading.Lock()

@@ -5,7 +5,6 @@ for a fixed version); a chat hook turns that into a request to the base model.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,5 +228,3 @@ def make_app_hook(apps: AppStore, default_model: str) -> Any:
     return app_hook
 
 
-def app_to_json(app: CustomApp) -> str:
-    return json.dumps(app.to_dict(), ensure_ascii=False)

@@ -18,9 +18,6 @@ DOC_TYPES = ("通知", "请示", "报告", "函", "纪要", "通报", "意见", 
 UPWARD_TYPES = ("请示", "报告")
 # Types addressed to exactly one 主送机关 (请示: "一文一事、只主送一个上级机关"; 函: one party).
 SINGLE_RECIPIENT_TYPES = ("请示", "函")
-# Closing sentence code appends when the draft does not end with one (请示 must end with a request).
-CLOSINGS = {"请示": "妥否，请批示。", "报告": "特此报告。", "函": "请予函复。", "通知": "特此通知。",
-            "通报": "特此通报。"}
 REQUEST_ENDINGS = ("请批示", "请审批", "请批准", "请予批准", "请审示", "请核准", "请予审批", "请指示", "请批复")
 
 HEADING_LEVELS = (0, 1, 2, 3, 4)  # 0 = body text; 1 一、 2 （一） 3 1. 4 （1）
