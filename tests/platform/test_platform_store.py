@@ -57,7 +57,7 @@ def test_platform_data_survives_a_restart(db_url: str, tmp_path: Path) -> None:
     assert p2.apps.get(tenant, "助手", 1).system_prompt == "一"
     s = p2.usage.summary(tenant_id=tenant)
     assert s["totals"] == {"requests": 2, "jobs": 0, "errors": 1, "prompt_tokens": 11, "completion_tokens": 5,
-                           "total_tokens": 16, "pages": 0}
+                           "total_tokens": 16, "pages": 0, "audio_seconds": 0.0}
     assert {r["model"] for r in s["data"]} == {"app:助手", "m"}
     assert p2.quotas.month_tokens(f"t:{tenant}") == 16
     actions = [a["action"] for a in p2.audit.list(tenant_id=tenant)]

@@ -189,13 +189,13 @@ class ChatService:
             self._record(principal, name, usage, started, status)
 
     async def _decide(self, engine: Engine, prepared: Prepared) -> dict[str, Any]:
-        """For ``tool_choice: auto`` on a grammar engine: ask "call a tool?" first, then keep only that branch of
+        """For ``tool_choice: auto`` on a grammar engine: ask "answer or call a tool?" (A/B) first, then keep only that branch of
         the plan. Returns the question's usage (billed with the answer)."""
         plan = prepared.tools
         if plan is None or not plan.allow_text or engine.info.kind not in GRAMMAR_KINDS:
             return {}
         resp = await engine.chat(decision_body(prepared.body))
-        call = "是" in str(((resp.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
+        call = "B" in str(((resp.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
         prepared.tools = narrowed(plan, call)
         return dict(resp.get("usage") or {})
 

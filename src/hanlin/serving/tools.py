@@ -213,19 +213,19 @@ def plan_tools(req: ChatCompletionRequest, body: dict[str, Any]) -> ToolPlan | N
 
 # tool_choice "auto": a small model asked to either call or answer in one go almost always answers (measured: the
 # 1.5B called no tool for 20 of 20 prompts that needed one, explaining the call in prose instead). Deciding first,
-# as a one-word question over the same prompt (whose prefix llama.cpp then reuses), and then generating on the
+# as a one-letter question over the same prompt (whose prefix llama.cpp then reuses), and then generating on the
 # chosen branch alone separates the two jobs.
-DECIDE_QUESTION = ("【只判断，不要回答】要完成上面用户最后的请求，是否需要调用上面 <tools> 中的某个工具？"
-                   "请求需要实时信息、查询、计算、内部资料或执行操作，而且有对应的工具时，回答“是”；"
-                   "问候、闲聊、介绍自己、写作、翻译、常识问题，或没有对应的工具时，回答“否”。只输出一个字。")
-DECIDE_GRAMMAR = '%llguidance {}\nstart: "是" | "否"\n'
+DECIDE_QUESTION = ("【只判断，不要回答】用户最后的请求属于哪一类？A：问候、闲聊、自我介绍、写作、翻译、常识问答等，"
+                   "凭自己的知识就能直接回答；B：必须借助上面 <tools> 中的某个工具（查询实时信息、精确计算、检索内部资料、"
+                   "发送邮件等）才能完成。只输出一个字母。")
+DECIDE_GRAMMAR = '%llguidance {}\nstart: "A" | "B"\n'
 
 
 def decision_body(body: dict[str, Any]) -> dict[str, Any]:
     """The one-word "call a tool?" question for ``tool_choice: auto`` (grammar-capable engines)."""
     keep = {k: v for k, v in body.items() if k not in ("logprobs", "top_logprobs", "stream_options")}
     return {**keep, "messages": [*body["messages"], {"role": "user", "content": DECIDE_QUESTION}],
-            "max_tokens": 2, "temperature": 0, "grammar": DECIDE_GRAMMAR}
+            "max_tokens": 1, "temperature": 0, "repeat_penalty": 1.0, "grammar": DECIDE_GRAMMAR}
 
 
 def narrowed(plan: ToolPlan, call: bool) -> ToolPlan:
