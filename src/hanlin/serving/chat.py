@@ -13,16 +13,7 @@ from hanlin.metrics import Metrics
 from hanlin.principal import Principal
 from hanlin.serving.jsonschema import normalize
 from hanlin.serving.schemas import ChatCompletionRequest
-from hanlin.serving.tools import (
-    GRAMMAR_KINDS,
-    ToolPlan,
-    ToolStream,
-    constrain,
-    decision_body,
-    narrowed,
-    parse_output,
-    plan_tools,
-)
+from hanlin.serving.tools import ToolPlan, ToolStream, constrain, parse_output, plan_tools
 
 # Passed through to engines when set; everything else in the body is dropped.
 ENGINE_KEYS = ("messages", "temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "presence_penalty",
@@ -107,11 +98,9 @@ class ChatService:
         gauge.inc()
         status = "error"
         resp: dict[str, Any] = {}
+        body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
         try:
-            decided = await self._decide(engine, prepared)
-            body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
             resp = await engine.chat(body)
-            _add_usage(resp, decided)
             status = "ok"
         finally:
             gauge.dec()
@@ -148,7 +137,6 @@ class ChatService:
             async for block in self._relay(principal, engine, prepared, name, want_usage, started):
                 yield block
             return
-        decided = await self._decide(engine, prepared)
         body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
         tools = ToolStream(prepared.tools.answer_schema is None) if prepared.tools else None
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
@@ -165,7 +153,6 @@ class ChatService:
                     chunk["system_fingerprint"] = fingerprint
                 streamed += sum(1 for c in chunk.get("choices") or [] if (c.get("delta") or {}).get("content"))
                 if chunk.get("usage"):
-                    _add_usage(chunk, decided)
                     usage = usage_of(chunk)
                     finalize(chunk, engine)
                     if not want_usage:
@@ -187,17 +174,6 @@ class ChatService:
             if not usage["total_tokens"] and streamed:  # the client left before the usage chunk: bill what
                 usage = _estimated_usage(prepared.body, streamed)  # was generated, prompt estimated
             self._record(principal, name, usage, started, status)
-
-    async def _decide(self, engine: Engine, prepared: Prepared) -> dict[str, Any]:
-        """For ``tool_choice: auto`` on a grammar engine: ask "answer or call a tool?" (A/B) first, then keep only that branch of
-        the plan. Returns the question's usage (billed with the answer)."""
-        plan = prepared.tools
-        if plan is None or not plan.allow_text or engine.info.kind not in GRAMMAR_KINDS:
-            return {}
-        resp = await engine.chat(decision_body(prepared.body))
-        call = "B" in str(((resp.get("choices") or [{}])[0].get("message") or {}).get("content") or "")
-        prepared.tools = narrowed(plan, call)
-        return dict(resp.get("usage") or {})
 
     async def _relay(self, principal: Principal, engine: Engine, prepared: Prepared, name: str, want_usage: bool,
                      started: float) -> AsyncIterator[bytes]:
@@ -222,15 +198,6 @@ class ChatService:
             if not usage["total_tokens"] and events > 2:  # left early: bill what was sent (minus role and end)
                 usage = _estimated_usage(prepared.body, events - 2)
             self._record(principal, name, usage, started, status)
-
-
-def _add_usage(resp: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Add a side call's tokens (the tool decision) to an answer's usage."""
-    if not extra or not isinstance(resp.get("usage"), dict):
-        return
-    u = resp["usage"]
-    for k in ("prompt_tokens", "completion_tokens", "total_tokens"):
-        u[k] = int(u.get(k) or 0) + int(extra.get(k) or 0)
 
 
 def _relays_sse(engine: Engine) -> bool:

@@ -41,7 +41,6 @@ class ToolPlan:
     answer_schema: dict[str, Any] | None = None  # response_format's schema for the answer branch
     grammar: str = ""
     schema: dict[str, Any] = field(default_factory=dict)
-    calls: dict[str, Any] = field(default_factory=dict)  # the call schema the grammars were built from
 
     @property
     def names(self) -> set[str]:
@@ -85,9 +84,9 @@ def _json_grammar(schema: dict[str, Any]) -> str:
 
 
 def tool_grammar(calls: dict[str, Any], parallel: bool, allow_text: bool,
-                 answer_schema: dict[str, Any] | None, allow_calls: bool = True) -> str:
+                 answer_schema: dict[str, Any] | None) -> str:
     lines = ["%llguidance {}"]
-    lines.append(("start: calls | answer" if allow_text else "start: calls") if allow_calls else "start: answer")
+    lines.append("start: calls | answer" if allow_text else "start: calls")
     lines.append('calls: call ("\\n" call)*' if parallel else "calls: call")
     lines.append('call: "<tool_call>\\n" call_body "\\n</tool_call>"')
     lines.append("call_body: " + _json_grammar(calls))
@@ -101,14 +100,14 @@ def tool_grammar(calls: dict[str, Any], parallel: bool, allow_text: bool,
 
 
 def fallback_schema(calls: dict[str, Any], parallel: bool, allow_text: bool,
-                    answer_schema: dict[str, Any] | None, allow_calls: bool = True) -> dict[str, Any]:
+                    answer_schema: dict[str, Any] | None) -> dict[str, Any]:
     """The same choice as one JSON schema, for engines without grammars."""
-    defs = calls.get("$defs", {}) if allow_calls else {}
+    defs = calls.get("$defs", {})
     call = {k: v for k, v in calls.items() if k != "$defs"}
     options: list[dict[str, Any]] = [{
         "type": "object", "required": ["tool_calls"],
         "properties": {"tool_calls": {"type": "array", "items": call, "minItems": 1,
-                                      **({} if parallel else {"maxItems": 1})}}}] if allow_calls else []
+                                      **({} if parallel else {"maxItems": 1})}}}]
     if allow_text:
         if answer_schema is not None:
             answer = dict(answer_schema)
@@ -199,7 +198,7 @@ def plan_tools(req: ChatCompletionRequest, body: dict[str, Any]) -> ToolPlan | N
     calls = call_schema(tools)
     plan = ToolPlan(tools=tools, allow_text=allow_text, parallel=parallel, answer_schema=answer,
                     grammar=tool_grammar(calls, parallel, allow_text, answer),
-                    schema=fallback_schema(calls, parallel, allow_text, answer), calls=calls)
+                    schema=fallback_schema(calls, parallel, allow_text, answer))
     body.pop("response_format", None)
     prompt = tool_system_prompt(tools, allow_text, parallel)
     msgs = body["messages"]
@@ -209,34 +208,6 @@ def plan_tools(req: ChatCompletionRequest, body: dict[str, Any]) -> ToolPlan | N
     else:
         body["messages"] = [{"role": "system", "content": prompt}, *msgs]
     return plan
-
-
-# tool_choice "auto": a small model asked to either call or answer in one go almost always answers (measured: the
-# 1.5B called no tool for 20 of 20 prompts that needed one, explaining the call in prose instead). Deciding first,
-# as a one-letter question over the same prompt (whose prefix llama.cpp then reuses), and then generating on the
-# chosen branch alone separates the two jobs.
-DECIDE_QUESTION = ("【只判断，不要回答】用户最后的请求属于哪一类？A：问候、闲聊、自我介绍、写作、翻译、常识问答等，"
-                   "凭自己的知识就能直接回答；B：必须借助上面 <tools> 中的某个工具（查询实时信息、精确计算、检索内部资料、"
-                   "发送邮件等）才能完成。只输出一个字母。")
-DECIDE_GRAMMAR = '%llguidance {}\nstart: "A" | "B"\n'
-
-
-def decision_body(body: dict[str, Any]) -> dict[str, Any]:
-    """The one-word "call a tool?" question for ``tool_choice: auto`` (grammar-capable engines)."""
-    keep = {k: v for k, v in body.items() if k not in ("logprobs", "top_logprobs", "stream_options")}
-    return {**keep, "messages": [*body["messages"], {"role": "user", "content": DECIDE_QUESTION}],
-            "max_tokens": 1, "temperature": 0, "repeat_penalty": 1.0, "grammar": DECIDE_GRAMMAR}
-
-
-def narrowed(plan: ToolPlan, call: bool) -> ToolPlan:
-    """``plan`` with only the branch that the decision chose."""
-    if call:
-        return ToolPlan(plan.tools, False, plan.parallel, None, tool_grammar(plan.calls, plan.parallel, False, None),
-                        fallback_schema(plan.calls, plan.parallel, False, None), plan.calls)
-    return ToolPlan(plan.tools, True, plan.parallel, plan.answer_schema,
-                    tool_grammar(plan.calls, plan.parallel, True, plan.answer_schema, allow_calls=False),
-                    fallback_schema(plan.calls, plan.parallel, True, plan.answer_schema, allow_calls=False),
-                    plan.calls)
 
 
 def constrain(body: dict[str, Any], plan: ToolPlan, engine_kind: str) -> dict[str, Any]:
