@@ -61,7 +61,9 @@ def test_minutes_from_a_recording_is_one_job(server: Any, tmp_path: Path) -> Non
     assert m["transcription"]["speakers"] == ["发言人1", "发言人2", "发言人3"]
     assert m["speakers"] == ["发言人1", "发言人2", "发言人3"] and m["utterances"] == 3
     assert set(m["line_stamps"].values()) >= {"00:00:01 发言人1"}
-    assert "语音识别" in stages or any("语音" in s for s in stages)
+    # the job went through the speech stages (on a fast machine one short chunk reports both at once, and the job
+    # keeps the later of two reports made together)
+    assert {"语音识别", "说话人识别"} & stages or any("语音" in s for s in stages)
     cited = [i for v in m["views"] for p in v["points"] for i in p["lines"]]
     if cited:  # citations show the time and speaker of the cited line
         assert f"（见 {m['line_stamps'][str(cited[0])]}" in md

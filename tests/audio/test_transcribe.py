@@ -19,7 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 def _cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hanlin.cli.main", *args], env=hanlin_env(tmp_path / "home"),
+    # rich draws live progress only on a terminal: these make the captured stderr behave like one
+    env = {**hanlin_env(tmp_path / "home"), "TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1"}
+    return subprocess.run([sys.executable, "-m", "hanlin.cli.main", *args], env=env,
                           text=True, capture_output=True, timeout=1200)
 
 

@@ -49,8 +49,8 @@ def test_nested_pydantic_tool_resolves_defs(openai_client):
 
 def test_recursive_schema_in_response_format_parses(openai_client):
     resp = openai_client.chat.completions.parse(
-        model=MODEL, max_tokens=120, temperature=0, response_format=Dept,
-        messages=[{"role": "user", "content": "用JSON描述一个叫研发部的部门，它有一个测试小组。"}])
+        model=MODEL, max_tokens=400, temperature=0, response_format=Dept,
+        messages=[{"role": "user", "content": "用JSON描述一个叫研发部的部门，它有一个叫测试组的小组，测试组没有下级。"}])
     dept = resp.choices[0].message.parsed
     assert isinstance(dept, Dept) and dept.kind in ("部门", "小组")
 
