@@ -309,25 +309,44 @@ class EnginePool:
         return resp
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        async for chunk in self._failover(lambda e: e.stream(request), _has_token):
+            chunk["model"] = self.info.name
+            yield chunk
+
+    @property
+    def relays_sse(self) -> bool:
+        """Every member is an HTTP upstream, so streams can be relayed as bytes (``stream_sse``)."""
+        return all(hasattr(m.engine, "stream_sse") for m in self.members)
+
+    async def stream_sse(self, request: ChatRequest, model: str) -> AsyncIterator[SSEBlock]:
+        """``stream`` for byte relays: the same routing, retry-before-the-first-token and circuit breaking, with
+        the upstream's events forwarded as they arrived."""
+        async for block in self._failover(lambda e: e.stream_sse(request, model),  # type: ignore[attr-defined]
+                                          _block_has_token):
+            yield block
+
+    async def _failover(self, open_stream: Callable[[Engine], AsyncIterator[T]],
+                        has_token: Callable[[T], bool]) -> AsyncIterator[T]:
+        """One stream from the first member that produces a token: what came before the first token is held back,
+        so a member failing before it is retried on another; after it, a failure ends the stream with an error."""
         last: BaseException | None = None
         for m in self._candidates():
-            held: list[Chunk] = []  # the opening role chunk is held back until a token proves the member works
+            held: list[T] = []
             started = False
             async with self._slot(m):
-                it = m.engine.stream(request).__aiter__()
+                it = open_stream(m.engine).__aiter__()
                 try:
-                    async for chunk in it:
-                        chunk["model"] = self.info.name
+                    async for item in it:
                         if not started:
-                            held.append(chunk)
-                            if not _has_token(chunk):
+                            held.append(item)
+                            if not has_token(item):
                                 continue
                             started = True
-                            for c in held:
-                                yield c
+                            for h in held:
+                                yield h
                             held.clear()
                             continue
-                        yield chunk
+                        yield item
                 except _RETRYABLE as e:
                     self._failure(m, e)
                     if started:
@@ -340,52 +359,8 @@ class EnginePool:
                 finally:
                     with contextlib.suppress(Exception):
                         await it.aclose()  # type: ignore[attr-defined]
-            for c in held:  # an answer without any token (empty completion) is still an answer
-                yield c
-            self._success(m)
-            return
-        raise self._exhausted(last)
-
-    @property
-    def relays_sse(self) -> bool:
-        """Every member is an HTTP upstream, so streams can be relayed as bytes (``stream_sse``)."""
-        return all(hasattr(m.engine, "stream_sse") for m in self.members)
-
-    async def stream_sse(self, request: ChatRequest, model: str) -> AsyncIterator[SSEBlock]:
-        """``stream`` for byte relays: the same routing, retry-before-the-first-token and circuit breaking, with
-        the upstream's events forwarded as they arrived."""
-        last: BaseException | None = None
-        for m in self._candidates():
-            held: list[SSEBlock] = []
-            started = False
-            async with self._slot(m):
-                it = m.engine.stream_sse(request, model).__aiter__()  # type: ignore[attr-defined]
-                try:
-                    async for block in it:
-                        if not started:
-                            held.append(block)
-                            if not _block_has_token(block):
-                                continue
-                            started = True
-                            for b in held:
-                                yield b
-                            held.clear()
-                            continue
-                        yield block
-                except _RETRYABLE as e:
-                    self._failure(m, e)
-                    if started:
-                        msg = getattr(e, "message", str(e))
-                        raise EngineError(f"engine {m.label} of model '{self.info.name}' failed while streaming; "
-                                          f"the answer above is incomplete ({msg})",
-                                          code="engine_failed_mid_stream") from e
-                    last = e
-                    continue
-                finally:
-                    with contextlib.suppress(Exception):
-                        await it.aclose()
-            for b in held:
-                yield b
+            for h in held:  # an answer without any token (empty completion) is still an answer
+                yield h
             self._success(m)
             return
         raise self._exhausted(last)
