@@ -53,6 +53,9 @@ class ModelSpec:
     extra: dict[str, object] = field(default_factory=dict)
     # sampling defaults a request does not set (e.g. repeat_penalty); the request's own values win
     sampling: dict[str, float] = field(default_factory=dict)
+    # tool_choice auto decides call vs answer by the log-odds of a call-like first token; the threshold measured for
+    # this model (bench/tool_decision.py), None = the default calibrated on the 1.5B (serving.tools)
+    tool_call_logodds: float | None = None
     owner: str = ""  # tenant that made it (a fine-tuned model); "" = the operator's, served to every tenant
     shared_with: list[str] = field(default_factory=list)  # tenants an admin shared it with ("*" = all)
     created: float = 0.0  # when it was registered (unix time); built-ins: their release date
