@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
+
+from hanlin.text import display_width
 
 LAW = "《广告法》第九条第（三）项禁止使用“国家级”“最高级”“最佳”等绝对化用语"
 
@@ -37,7 +38,7 @@ PLATFORMS: dict[str, Platform] = {p.name: p for p in (
 
 def ad_length(text: str) -> int:
     """Length in 汉字 as ad platforms count it: full-width 1, half-width ½, rounded up."""
-    return math.ceil(sum(1.0 if unicodedata.east_asian_width(c) in ("W", "F", "A") else 0.5 for c in text))
+    return math.ceil(display_width(text, ambiguous=1.0))
 
 
 def truncate(text: str, limit: int) -> str:
