@@ -4,6 +4,7 @@ checked against the cited passage, never a bare "[1]". FakeEngine / pure functio
 from __future__ import annotations
 
 import asyncio
+import json
 
 from hanlin.engine.fake import FakeEngine
 from hanlin.knowledge.answer import NOT_FOUND, figures, finalize, grounded_answer, unsupported
@@ -78,14 +79,46 @@ def test_bare_marker_is_never_the_answer() -> None:
     assert finalize("[1]", other, "员工每年有多少天带薪病假？")["answer"] == NOT_FOUND
 
 
+def look(quote: str, answer: str) -> str:
+    return json.dumps({"quote": quote, "answer": answer}, ensure_ascii=False)
+
+
 def test_second_look_keeps_a_short_figure_answer_from_a_table_row() -> None:
     row = hit(ROW_TEXT, 0.859, 0.33, kind="table", first=True)
-    eng = FakeEngine(responses=[NOT_FOUND, "600元[1]"])  # refuses, then a short answer (support by bigrams is low)
-    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
-    assert out["answer"] == "600元[1]" and out["verified"] and out["second_look"]["kept"]
-    eng = FakeEngine(responses=[NOT_FOUND, "900元[1]"])  # a figure the row does not hold: the refusal stands
-    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
-    assert out["answer"] == NOT_FOUND and not out["second_look"]["kept"]
+    q = "出差去北京每晚最多能住多少钱的酒店"
+    eng = FakeEngine(responses=[NOT_FOUND, look(ROW_TEXT, "600元")])  # refuses, then quotes the row and answers
+    out = asyncio.run(grounded_answer(eng, q, [row]))
+    assert out["answer"] == "600元 [1]" and out["verified"] and out["second_look"]["kept"]
+    assert eng.requests[1]["response_format"]["type"] == "json_schema"
+    eng = FakeEngine(responses=[NOT_FOUND, look(ROW_TEXT, "900元")])  # a figure the row does not hold
+    out = asyncio.run(grounded_answer(eng, q, [row]))
+    assert out["answer"] == NOT_FOUND and not out["second_look"]["kept"] and out["second_look"]["unsupported"]
+
+
+REGULATION = ("第一条为加强公司信息安全管理，制定本规定。\n第二条员工登录密码长度不少于12位，每90天更换一次。\n"
+              "第四条机房温度应保持在18至27摄氏度之间。\n第五条员工离职时，信息技术部应在离职当天注销其全部系统账号。\n"
+              "第六条病假须提供二级以上医院证明。")
+
+
+def test_second_look_in_a_long_chunk_is_kept_only_with_a_sentence_that_holds_the_question() -> None:
+    """kb-gold a10–a12 with the 1.5B: a seven-article regulation (cosine 0.86–0.88, under the bar) answers word for
+    word, yet the model refused twice; the quote form answers, and code checks the quoted sentence."""
+    reg = hit(REGULATION, 0.878, 0.51)
+    q = "登录密码至少要多少位？"
+    eng = FakeEngine(responses=[NOT_FOUND, look("员工登录密码长度不少于12位。", "不少于12位")])
+    out = asyncio.run(grounded_answer(eng, q, [reg]))  # under the bar, but one sentence holds the question
+    assert out["answer"] == "不少于12位 [1]" and out["second_look"]["kept"], out
+    assert "12位" in out["citations"][0]["quote"]
+    eng = FakeEngine(responses=[NOT_FOUND, look("第五条", "离职当天注销")])  # a useless quote: the answer is backed
+    out = asyncio.run(grounded_answer(eng, "员工离职后系统账号什么时候注销？", [hit(REGULATION)]))
+    assert out["answer"] == "离职当天注销 [1]" and "当天" in out["second_look"]["evidence"]
+    # unanswerable: the quote is invented or the nearest sentence lacks the question's words → the refusal stands
+    eng = FakeEngine(responses=[NOT_FOUND, look("员工每年有15天带薪病假。", "员工每年有15天带薪病假")])
+    out = asyncio.run(grounded_answer(eng, "员工每年有多少天带薪病假？", [hit(REGULATION)]))
+    assert out["answer"] == NOT_FOUND and len(eng.requests) <= 2
+    eng = FakeEngine(responses=[NOT_FOUND, look("机房温度应保持在18至27摄氏度之间。", "大约20度")])
+    out = asyncio.run(grounded_answer(eng, "机房的温度应该保持在什么范围？", [hit(REGULATION)]))
+    assert out["answer"] == NOT_FOUND and out["second_look"]["unsupported"] == ["20"]
 
 
 def test_a_question_naming_what_no_passage_holds_is_refused_without_the_model() -> None:
