@@ -129,3 +129,22 @@ def test_a_question_naming_what_no_passage_holds_is_refused_without_the_model() 
     eng = FakeEngine(responses=["华东区域贡献2.1亿元[1]"])
     out = asyncio.run(grounded_answer(eng, "第三季度华东区域的新签合同金额是多少？", [bulletin]))
     assert out["answer"].startswith("华东") and out["verified"] and len(eng.requests) == 1
+
+
+def test_a_tiered_rule_is_answered_by_code_with_the_band_that_holds_the_number() -> None:
+    """kb-gold a13/a03 with the 1.5B: the 5万元 band was given for 30万元 (and verified, its figures being in the
+    passage); the 工龄 table was refused twice."""
+    rule = hit("单笔采购金额在5万元以下的，由部门负责人审批；5万元（含）至50万元的，由分管副总审批；"
+               "50万元（含）以上的，须经总经理办公会审议。")
+    eng = FakeEngine(responses=["单笔采购金额在5万元以下的，由部门负责人审批[1]"])
+    out = asyncio.run(grounded_answer(eng, "单笔采购金额30万元需要谁审批？", [rule]))
+    assert "分管副总" in out["answer"] and out["verified"] and eng.requests == [] and out["tier"]
+    assert "50万元（含）以上" in asyncio.run(grounded_answer(eng, "采购60万元谁审批？", [rule]))["answer"]
+    table = hit("累计工作年限：满1年不满10年；年休假天数：5天\n累计工作年限：满10年不满20年；年休假天数：10天\n"
+                "累计工作年限：满20年以上；年休假天数：15天", kind="table")
+    out = asyncio.run(grounded_answer(eng, "累计工作满12年的员工每年有几天年假？", [table]))
+    assert out["answer"] == "累计工作年限：满10年不满20年；年休假天数：10天 [1]"
+    # a number that is no band of the passage (a year) leaves the question to the model
+    eng = FakeEngine(responses=["3.82亿元[1]"])
+    out = asyncio.run(grounded_answer(eng, "2025年第三季度营业收入是多少？", [hit("2025年第三季度营业收入3.82亿元，同比增长14.6%")]))
+    assert out["answer"] == "3.82亿元[1]" and len(eng.requests) == 1
