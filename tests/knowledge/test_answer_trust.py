@@ -148,3 +148,15 @@ def test_a_tiered_rule_is_answered_by_code_with_the_band_that_holds_the_number()
     eng = FakeEngine(responses=["3.82亿元[1]"])
     out = asyncio.run(grounded_answer(eng, "2025年第三季度营业收入是多少？", [hit("2025年第三季度营业收入3.82亿元，同比增长14.6%")]))
     assert out["answer"] == "3.82亿元[1]" and len(eng.requests) == 1
+
+
+def test_a_table_lookup_with_a_unique_row_and_column_is_answered_by_code() -> None:
+    """kb-gold a07 with the 1.5B: 450 (the 普通员工 column) for a 部门经理 in 成都 (二类城市: 550)."""
+    table = hit("城市类别：一类城市；包含城市：北京、上海、广州、深圳；普通员工（元/晚）：550；部门经理（元/晚）：700\n"
+                "城市类别：二类城市；包含城市：杭州、南京、成都、武汉；普通员工（元/晚）：450；部门经理（元/晚）：550", kind="table")
+    eng = FakeEngine(responses=["450元/晚[1]"])
+    out = asyncio.run(grounded_answer(eng, "部门经理去成都出差住宿能报多少钱一晚？", [table]))
+    assert out["answer"] == "城市类别：二类城市；部门经理（元/晚）：550 [1]" and eng.requests == []
+    # no column named by the question: the model answers (and code checks it as before)
+    out = asyncio.run(grounded_answer(eng, "成都属于几类城市？", [table]))
+    assert len(eng.requests) == 1 and "二类" not in out.get("tier", "")

@@ -16,7 +16,8 @@ are mostly in it, and the passages name every year the question asks about; othe
 (``second_look`` says what happened). Complete chat answers get the same checks.
 
 A question that states a number (``30万元``, ``满12年``) against a tiered rule (bands of that unit) is answered by
-code with the band's clause, without the model (``tier``; see ``knowledge/tiers.py``).
+code with the band's clause, without the model (``tier``; see ``knowledge/tiers.py``); so is a table lookup whose
+row (the only one naming a word of the question) and column (the only header holding one) are both unique.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from hanlin.engine.ask import add_usage, ask_text
 from hanlin.engine.base import Engine
 from hanlin.knowledge.fold import fold
 from hanlin.knowledge.retrieve import Hit
-from hanlin.knowledge.tiers import tier_clause
+from hanlin.knowledge.tiers import table_cell, tier_clause
 
 NOT_FOUND = "资料中没有找到相关信息。"
 _REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
@@ -342,8 +343,9 @@ async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max
     if gap:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {},
                 "missing_entities": gap}
-    for h in relevant:  # a tiered rule and a number in the question: code picks the band (knowledge/tiers.py)
-        clause = tier_clause(question, h.row.text)
+    words = content_words(question)
+    for h in relevant:  # a tiered rule and a number in the question, or a table cell: code picks (knowledge/tiers.py)
+        clause = tier_clause(question, h.row.text) or table_cell(words, h.row.text)
         if clause:
             return {"answer": f"{clause} [1]", "citations": [citation(h, 1, clause)], "verified": True,
                     "repaired": False, "unsupported": [], "usage": {}, "tier": clause}

@@ -94,3 +94,35 @@ def tier_clause(question: str, passage: str) -> str | None:
         if len(hits) == 1:
             return hits[0]
     return None
+
+
+def _cells(row: str) -> list[tuple[str, str]]:
+    """``列：值；列：值`` → [(列, 值), …]."""
+    out = []
+    for cell in re.split(r"[；;]", row):
+        head, sep, value = cell.partition("：")
+        if sep and head.strip() and value.strip():
+            out.append((head.strip(), value.strip()))
+    return out
+
+
+def table_cell(words: list[str], passage: str) -> str | None:
+    """A table lookup: the one row whose values name a word of the question that the other rows do not, and the one
+    column whose header holds a word of the question → ``行首：值；列：值``. ``words``: the question's content words.
+    None unless both are unique (the model answers then)."""
+    rows = [r for r in (line.strip() for line in fold(passage).split("\n")) if r.count("：") >= 2]
+    parsed = [_cells(r) for r in rows]
+    if len(parsed) < 2:
+        return None
+    lw = [w.lower() for w in words if len(w) >= 2]
+    picks = [i for i, cells in enumerate(parsed)
+             if any(w in v.lower() for w in lw for _, v in cells)]
+    if len(picks) != 1:
+        return None
+    cells = parsed[picks[0]]
+    cols = [(h, v) for h, v in cells[1:] if any(w in h.lower() or (len(h) >= 2 and h.lower() in w) for w in lw)]
+    if len(cols) != 1:
+        return None
+    head, value = cols[0]
+    first = f"{cells[0][0]}：{cells[0][1]}"
+    return f"{first}；{head}：{value}"
