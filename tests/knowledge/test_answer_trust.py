@@ -109,7 +109,7 @@ def test_second_look_in_a_long_chunk_is_kept_only_with_a_sentence_that_holds_the
     out = asyncio.run(grounded_answer(eng, q, [reg]))  # under the bar, but one sentence holds the question
     assert out["answer"] == "不少于12位 [1]" and out["second_look"]["kept"], out
     assert "12位" in out["citations"][0]["quote"]
-    eng = FakeEngine(responses=[NOT_FOUND, look("第五条", "离职当天注销")])  # a useless quote: the answer is backed
+    eng = FakeEngine(responses=[NOT_FOUND, look("第四条", "离职当天注销")])  # a label for a quote, the wrong one
     out = asyncio.run(grounded_answer(eng, "员工离职后系统账号什么时候注销？", [hit(REGULATION)]))
     assert out["answer"] == "离职当天注销 [1]" and "当天" in out["second_look"]["evidence"]
     # unanswerable: the quote is invented or the nearest sentence lacks the question's words → the refusal stands
@@ -160,3 +160,11 @@ def test_a_table_lookup_with_a_unique_row_and_column_is_answered_by_code() -> No
     # no column named by the question: the model answers (and code checks it as before)
     out = asyncio.run(grounded_answer(eng, "成都属于几类城市？", [table]))
     assert len(eng.requests) == 1 and "二类" not in out.get("tier", "")
+
+
+def test_second_look_does_not_answer_one_thing_from_a_row_about_another() -> None:
+    """kb-gold u01 with the 1.5B: "员工每年有15天带薪病假" from the 年休假 table (a strong match by its cosine, 15 in it)."""
+    row = hit("累计工作年限：满20年以上；年休假天数：15天", 0.92, 0.45, kind="table", first=True)
+    eng = FakeEngine(responses=[NOT_FOUND, look("员工每年有15天带薪病假。", "员工每年有15天带薪病假")])
+    out = asyncio.run(grounded_answer(eng, "员工每年有多少天带薪病假？", [row]))
+    assert out["answer"] == NOT_FOUND and set(out["second_look"]["unbacked_words"]) >= {"带薪", "病假"}

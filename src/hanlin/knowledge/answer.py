@@ -11,7 +11,8 @@ without the refusal option. Refusals are therefore checked too: when the model r
 sentence with most of the question's content words (or is a strong match by cosine, or a clear table match), the
 model is asked once more for JSON ``{"quote": the sentence that answers, "answer": …}``. Code keeps that answer only
 when the evidence sentence (the quote found in a passage, else the passage sentence closest to the answer) holds
-≥ ``EVIDENCE_MIN`` of the question's content words (or its passage is a strong or clear table match), every figure of the answer is in it, a wordy answer's new words
+≥ ``EVIDENCE_MIN`` of the question's content words (or its passage is a strong or clear table match), at most half
+of the question's words that the answer repeats are missing from it (its heading and document count), every figure of the answer is in it, a wordy answer's new words
 are mostly in it, and the passages name every year the question asks about; otherwise the refusal stands
 (``second_look`` says what happened). Complete chat answers get the same checks.
 
@@ -236,6 +237,8 @@ def _evidence(hits: list[Hit], quote_text: str, answer: str) -> tuple[int, str]:
     """(hit index, sentence) that backs an answer: the quoted sentence when it is in a passage, else the passage
     sentence sharing most character bigrams with the answer."""
     best = (-1, "", 0.0)
+    if len(re.sub(r"\W", "", quote_text)) < 6:  # "第五条": a label, not a sentence (it matched the wrong article)
+        quote_text = ""
     for i, h in enumerate(hits):
         for sent in evidence_sentences(h):
             score = support(quote_text, sent) if quote_text else 0.0
@@ -283,7 +286,11 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
     look.update({"evidence": evidence[:160], "coverage": round(covered, 3), "unsupported": missing,
                  "missing_years": years})
     on_topic = covered >= EVIDENCE_MIN or hit.strong or hit.clear_table_match  # by its words, or by the cosine
-    if not on_topic or missing or wordy or years:
+    context = fold(f"{hit.row.document} {hit.row.heading} {evidence}").lower()
+    claimed = [w for w in content_words(question) if w.lower() in fold(answer).lower()]
+    unbacked = [w for w in claimed if w.lower() not in context]  # "带薪病假" answered from a 年休假 row
+    look["unbacked_words"] = unbacked
+    if not on_topic or missing or wordy or years or (claimed and len(unbacked) > len(claimed) / 2):
         return {**refused, "usage": total, "second_look": look}
     return {"answer": f"{answer} [1]", "citations": [citation(hit, 1, evidence)], "verified": True,
             "repaired": False, "unsupported": [], "usage": total, "second_look": {**look, "kept": True}}
