@@ -196,3 +196,18 @@ def test_no_decision_after_tool_results_or_when_a_call_is_required(fake_client, 
                                                        "tool_choice": choice})
         assert "FENCE" not in grammar_engine.requests[-1]["grammar"]
     assert not any(q.get("max_tokens") == 1 for q in grammar_engine.requests)
+
+
+def test_after_tool_results_the_answer_may_not_open_a_code_fence_and_stops_at_a_made_up_result():
+    req = ChatCompletionRequest.model_validate({"messages": [
+        {"role": "user", "content": "北京天气"},
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": "北京"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "晴"}], "tools": [WEATHER], "stop": "。"})
+    body = {"messages": [m.model_dump(exclude_none=True) for m in req.messages], "stop": "。"}
+    plan = plan_tools(req, body)
+    assert plan and not plan.decide
+    answer = re.search(r"ANSWER: /(.*)/\n", plan.grammar)
+    assert answer and not re.fullmatch(answer.group(1), "```python\n{}\n```")
+    assert re.fullmatch(answer.group(1), "北京今天晴。")
+    assert body["stop"] == ["。", "<tool_response>"]

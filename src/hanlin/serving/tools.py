@@ -39,6 +39,9 @@ GRAMMAR_KINDS = ("llamacpp",)  # engines that take an llguidance ``grammar`` in 
 # A plain answer may not begin like a tool call (``<tool_call>``, ``{``, ```` ```json ```` or ```` ``` ```` + ``{``);
 # inline code and other code fences (```` ```python ````) may start it.
 ANSWER_RE = (r"[^<{`\[\s][\s\S]*|`[^`][\s\S]*|```(\s*[^{\s`j]|j[^s]|js[^o]|jso[^n])[\s\S]*")
+# Right after tool results the answer may not open a code fence either: there the 1.5B, kept from calling again,
+# wrote the call it wanted in a ```python block as its "answer" (bench/langchain_agent.py).
+ANSWER_AFTER_RESULTS_RE = r"[^<{`\[\s][\s\S]*"
 _CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
 _FENCE_RE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
 _FENCED_CALLS_RE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
@@ -125,7 +128,7 @@ def tool_grammar(calls: dict[str, Any], parallel: bool, allow_text: bool,
             lines.append("answer: " + _json_grammar(answer_schema))
         else:
             lines.append("answer: ANSWER")
-            lines.append(f"ANSWER: /{ANSWER_RE}/")
+            lines.append(f"ANSWER: /{ANSWER_RE if model_forms else ANSWER_AFTER_RESULTS_RE}/")
     return "\n".join(lines) + "\n"
 
 
@@ -235,6 +238,9 @@ def plan_tools(req: ChatCompletionRequest, body: dict[str, Any]) -> ToolPlan | N
                     schema=fallback_schema(calls, parallel, allow_text, answer), calls=calls,
                     decide=allow_text and answer is None and fresh)
     body.pop("response_format", None)
+    # the tool side's marker: a small model answering from results sometimes goes on to invent the next one
+    stop = body.get("stop")
+    body["stop"] = [*([stop] if isinstance(stop, str) else stop or []), "<tool_response>"]
     prompt = tool_system_prompt(tools, allow_text, parallel)
     msgs = body["messages"]
     if msgs and msgs[0].get("role") == "system":  # one system turn: the caller's first, then the tools
