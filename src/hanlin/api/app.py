@@ -34,6 +34,7 @@ from hanlin.api.routers import (
 )
 from hanlin.config import Settings
 from hanlin.errors import AuthenticationError, HanlinError, RateLimited
+from hanlin.limits import mb_bytes
 from hanlin.platform.auth import Authenticator
 from hanlin.services import Services, build_services
 from hanlin.web import routes as web
@@ -165,7 +166,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                                        "type": "server_error", "param": None, "code": None}}, status_code=500)
 
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics,
-                       max_body_bytes=settings.max_upload_mb * 1024 * 1024)
+                       max_body_bytes=mb_bytes(settings.max_upload_mb))
 
     if services.auth.required:
         app.add_middleware(SchemaNeedsAKey, auth=services.auth)
