@@ -13,9 +13,11 @@ import csv
 import io
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 
+from hanlin.config import Settings
 from hanlin.errors import BadRequest, PayloadTooLarge, UnprocessableInput
 
 MB = 1024 * 1024  # every size setting (HANLIN_*_MB) and every message counts MB of 2**20 bytes
@@ -75,11 +77,11 @@ def check_size(size: int, limit_bytes: int, what: str, setting: str, *, param: s
         raise too_large(what, limit_bytes, setting, size=size, param=param)
 
 
+@lru_cache(maxsize=1)
 def current_limits() -> InputLimits:
-    """The limits of this process's Settings (environment ``HANLIN_*``), for readers not handed limits."""
-    from hanlin.config import get_settings
-
-    return InputLimits.from_settings(get_settings())
+    """The limits of this process's Settings (environment ``HANLIN_*``, read once), for readers not handed limits
+    (the spreadsheet readers, which the CLI and the evals call without a composition root)."""
+    return InputLimits.from_settings(Settings())
 
 
 def check_formula(formula: str, limits: InputLimits | None = None, param: str = "formula") -> str:

@@ -19,6 +19,7 @@ from hanlin import __version__
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
+    ads,
     audio,
     custom_apps,
     documents,
@@ -42,8 +43,8 @@ from hanlin.web import routes as web
 log = logging.getLogger(__name__)
 
 ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, audio.router, spreadsheet.router,
-           documents.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router, files.router,
-           web.router)
+           documents.router, ads.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router,
+           files.router, web.router)
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
 

@@ -157,7 +157,7 @@ class KnowledgeService:
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                      meta: dict[str, Any] | None = None, progress: Progress | None = None, *,
                      actor: str | None = None) -> dict[str, Any]:
-        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one; the same bytes and
+        """Extract, normalize, chunk, embed and commit one document (replacing a same-named one; the same bytes and
         metadata again are a no-op)."""
         index = self.index(tenant, kb_name)  # a missing base is reported before the file is read
         same = self._unchanged(index.kb, filename, data, meta)

@@ -80,4 +80,4 @@ async def chart(services: ServicesDep, svc: ChartsDep, principal: PrincipalDep, 
                 model: str | None = Form(None)) -> dict[str, Any]:
     data = await _read(file, services)
     with _saved(file, services, data) as path:
-        return await svc.chart_api(path, principal=principal, ask=ask, fmt=format, sheet_name=sheet_name, model=model)
+        return await svc.create(path, principal=principal, ask=ask, fmt=format, sheet_name=sheet_name, model=model)
