@@ -143,7 +143,10 @@ def _sub_outside_allowed(text: str, term: Term) -> str:
 
 # ---- numbers the product description does not support ---------------------------------------------------
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# figures a claim rests on: Arabic numbers, ratios such as 一对四, and Chinese numerals before a measure word
+# (``一`` alone is left out: 一杯, 一次, 一份 are no claims)
+_NUMBER = re.compile(r"一对[一二两三四五六七八九十\d]+|\d+(?:\.\d+)?|"
+                     r"[两三四五六七八九十百千万][零一二两三四五六七八九十百千万]*(?=[个人年月天倍折元岁次件位节款种层])")
 
 
 def unsupported_numbers(text: str, source: str) -> list[str]:
