@@ -229,3 +229,15 @@ def test_one_upload_size_helper() -> None:
             if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and "_mb" in ast.unparse(node):
                 found.append(f"{name}:{node.lineno} {ast.unparse(node)}")
     assert found == []
+
+
+def test_one_docx_writer() -> None:
+    """Every .docx Hanlin writes (公文, the minutes' 纪要) is built by the GB/T 9704 writer; only the eval's gold
+    fixtures build their own input documents. Reading one (``Document(path)``) is fine anywhere."""
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Document", "docx.Document") \
+                    and not node.args and not node.keywords:
+                found.append(name)
+    assert sorted(set(found)) == ["hanlin.apps.documents.writer", "hanlin.evals.gold_build"]
