@@ -162,6 +162,7 @@ class FormulaGenerator:
             return res
         problems = P.freeform_problems(hints, ex.value, sheet) if spec.pattern == "freeform" else \
             P.sanity_problems(spec, ex.value, sheet, info)
+        problems += P.unused_columns(spec, hints, res.formula, sheet)
         if ex.is_array and not per_row:
             problems.append("the formula returns an array, not one value")
         res.checks["fits_request"] = not problems
