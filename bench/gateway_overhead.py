@@ -8,6 +8,11 @@ HTTP hop. The upstream answers instantly, so the difference is pure gateway over
 
     python bench/gateway_overhead.py                       # ~1 min
     python bench/gateway_overhead.py --requests 1000 --json
+    python bench/gateway_overhead.py --pin                 # the node on core 0; client and stub on core 1
+
+``--pin`` models a gateway on its own machine: the client and the engine stub share one core in BOTH paths, and the
+node gets the other core, so the relay ratio says whether the node keeps up with the engine rather than how three
+processes split two cores (without pinning, the relayed path has a third process competing for the same cores).
 """
 
 from __future__ import annotations
@@ -74,6 +79,13 @@ def start_node(home: Path, stub_url: str, members: int) -> tuple[subprocess.Pope
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
+def pin(pid: int, cores: set[int] | None) -> None:
+    if cores:
+        os.sched_setaffinity(pid, cores)
+        for task in Path(f"/proc/{pid}/task").iterdir():  # threads started before the call too
+            os.sched_setaffinity(int(task.name), cores)
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used (/proc): unlike wall time, hardly moved by other load."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -134,21 +146,26 @@ async def stream_throughput(base: str, model: str, concurrency: int, requests: i
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import asyncio
 
+    engine_core, node_core = ({1}, {0}) if args.pin and (os.cpu_count() or 1) >= 2 else (None, None)
+    pin(os.getpid(), engine_core)
     stub, stub_url = start_stub(max(args.tokens, args.stream_tokens))
+    pin(stub.pid, engine_core)
     procs = [stub]
     results: dict[str, Any] = {"requests": args.requests, "tokens": args.tokens, "rows": [],
-                               "cores": os.cpu_count(), "loadavg_before": os.getloadavg()[0]}
+                               "cores": os.cpu_count(), "loadavg_before": os.getloadavg()[0],
+                               "pinned": bool(engine_core)}
     try:
         with tempfile.TemporaryDirectory(prefix="hanlin-bench-") as tmp:
             nodes = {}
             for members in (1, 2):
                 proc, url = start_node(Path(tmp) / f"n{members}", stub_url, members)
+                pin(proc.pid, node_core)
                 procs.append(proc)
                 nodes[members] = url
             targets = [("direct to the engine", stub_url, "stub-model"),
                        ("Hanlin, pool of 1", nodes[1], "chat"), ("Hanlin, pool of 2", nodes[2], "chat")]
             with httpx.Client(timeout=30) as client:
-                for stream in (False, True):
+                for stream in (() if args.only_throughput else (False, True)):
                     for _label, base, model in targets:  # warm up every path (imports, connections)
                         measure(client, base, model, args.warmup, stream)
                     lat: dict[str, list[float]] = {label: [] for label, _, _ in targets}
@@ -204,6 +221,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="throughput runs per path; the best of each is kept")
     ap.add_argument("--stream-requests", type=int, default=64, help="streams in the throughput run (max 2000)")
     ap.add_argument("--stream-tokens", type=int, default=256, help="tokens per stream in the throughput run")
+    ap.add_argument("--pin", action="store_true", help="node on core 0, client and stub on core 1 (see above)")
+    ap.add_argument("--only-throughput", action="store_true", help="skip the sequential latency rows")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.requests = max(10, min(args.requests, 5000))
@@ -216,7 +235,8 @@ def main() -> None:
         return
     print(f"## Gateway overhead: {res['requests']} sequential requests per row, stub upstream answering "
           f"{res['tokens']} tokens instantly, all on 127.0.0.1 ({res['cores']} cores, load average "
-          f"{res['loadavg_before']:.1f} before, {res['loadavg_after']:.1f} after)\n")
+          f"{res['loadavg_before']:.1f} before, {res['loadavg_after']:.1f} after"
+          f"{'; node pinned to core 0, client and stub to core 1' if res['pinned'] else ''})\n")
     cols = ["mode", "path", "p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in res["rows"]:

@@ -32,8 +32,9 @@ from hanlin.config import Settings
 from hanlin.evals.base import default_data_dir
 from hanlin.evals.rag import check_answer, load_rgb
 from hanlin.knowledge.answer import NOT_FOUND
-from hanlin.knowledge.normalize import display_width, is_cjk
+from hanlin.knowledge.normalize import is_cjk
 from hanlin.knowledge.service import local_service
+from hanlin.text import columns as display_width
 
 PAPER = "新华日报"
 _NUMBER_UNIT = re.compile(r"(\d+(?:\.\d+)?)([万亿千百元人辆吨台个名家%])")

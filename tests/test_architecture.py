@@ -179,3 +179,19 @@ def test_one_composition_root() -> None:
     """Only the entry points import the composition root; nothing but it builds the features."""
     importers = sorted(src for src, deps in graph().items() if "hanlin.services" in deps)
     assert all(m.split(".")[1] in ("api", "cli", "web") for m in importers), importers
+
+
+def _calls_to(attr: str) -> list[str]:
+    """Modules that call or reference ``….attr`` / ``attr`` (by ast, so comments and strings don't count)."""
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == attr or isinstance(node, ast.Name) and node.id == attr:
+                found.append(name)
+                break
+    return sorted(found)
+
+
+def test_one_cjk_width() -> None:
+    """Display width of CJK text is computed in hanlin.text only (callers pick how ambiguous characters count)."""
+    assert _calls_to("east_asian_width") == ["hanlin.text"]

@@ -121,6 +121,11 @@ def test_over_long_copy_is_cut_to_the_platform_limit(platform: str) -> None:
 def test_invented_numbers_are_flagged_and_removed() -> None:
     assert unsupported_numbers("500毫升大容量，12小时保温", "保温杯，500毫升，12小时保温") == []
     assert unsupported_numbers("1000毫升，24小时保温", "保温杯，500毫升，12小时保温") == ["1000", "24"]
+    # ads suite with the 1.5B: "一对一教学" for a brief that says 一对四; Chinese numerals before a measure word
+    brief = "社区亲子游泳课：专业教练一对四教学，4至10岁儿童，首节体验课免费"
+    assert unsupported_numbers("专业教练一对一教学，4至10岁", brief) == ["一对一"]
+    assert unsupported_numbers("一对四教学，三个月学会游泳", brief) == ["三"]
+    assert unsupported_numbers("来一杯，一次搞定", brief) == []
     engine = FakeEngine(responses=[
         {"variants": [{"text": "1000毫升大容量，12小时保温，送杯套"}]},
         {"text": "依旧1000毫升，12小时保温"},  # the rewrite keeps the invented number: rules step in
@@ -237,3 +242,10 @@ def test_e2e_ads_every_platform(server: Any) -> None:
             if v["flagged"]:
                 assert v["rewritten_by"] in ("model", "rules")  # flagged → rewritten, never silent
         assert body["checks"]["within_limits"] and body["checks"]["no_banned_terms"]
+
+
+def test_platform_tags_and_empty_quotes_are_cleaned() -> None:
+    from hanlin.apps.ads.app import _clean
+
+    assert _clean("【小红书】你想要一杯“”品质的咖啡吗？") == "你想要一杯品质的咖啡吗？"
+    assert _clean("[抖音] 好物推荐") == "好物推荐"

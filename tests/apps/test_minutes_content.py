@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hanlin.apps.minutes import render
-from hanlin.apps.minutes.extract import owners_in
+from hanlin.apps.minutes.extract import extractive_items, owners_in
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import parse_transcript
 from hanlin.engine.fake import FakeEngine
@@ -168,3 +168,42 @@ def test_cli_with_the_server_down_exits_non_zero(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["minutes", str(src), "--url", "http://127.0.0.1:9"])
     assert res.exit_code != 0
     assert "Cannot reach the Hanlin server" in res.output
+
+
+AGENDA = "\n".join([
+    "张伟：第一件事，发布会。原计划是十月十五日。",  # idx 0
+    "刘建国：我提议提前到十月八日。",  # idx 1
+    "张伟：提前不行，版本来不及。那就还是按原计划十月十五日。",  # idx 2
+    "张伟：第二件事，供应商续签。",  # idx 3
+    "李娜：我觉得可以再找两家比一比价。",  # idx 4
+    "张伟：对，不能直接续。",  # idx 5
+    "李娜：另外宣讲会的学校怎么选？我建议去十所。",  # idx 6
+    "郭敏：十所太多了，人手不够，还是六所。",  # idx 7
+    "田雨：很多人的密码还是生日。",  # idx 8
+    "张伟：那就决定上海和南京两场都办。",  # idx 9
+])
+
+
+def flipped(body: dict[str, Any]) -> str:
+    """A model that words the decision of line 9 as its opposite."""
+    props = body["response_format"]["json_schema"]["schema"]["properties"]
+    if "views" not in props:
+        return json.dumps({"title": "会", "summary": "讨论。"}, ensure_ascii=False)
+    return json.dumps({"title": "会", "summary": "讨论。", "views": [], "action_items": [],
+                       "decisions": [{"text": "上海两场都办，南京不办", "lines": [9]}]}, ensure_ascii=False)
+
+
+def test_decisions_name_their_agenda_item_and_keep_plain_choices() -> None:
+    t = parse_transcript(AGENDA, "a.txt")
+    found = [d["text"] for d in extractive_items(t.utterances, t.speakers, per_kind=10)["decisions"]]
+    assert "发布会：按原计划十月十五日" in found  # the agenda item named, the rejected 十月八日 not
+    assert "供应商续签：不能直接续" in found  # the status quo kept is a decision
+    assert "宣讲会的学校：还是六所" in found  # the choice, without the rejected 十所 it answers
+    assert not any("生日" in d for d in found)  # ``还是`` meaning "still" is no decision
+
+
+def test_the_speakers_decision_sentence_beats_a_flipped_paraphrase() -> None:
+    m = asyncio.run(make_minutes(FakeEngine(responder=flipped), parse_transcript(AGENDA, "a.txt"), Options()))
+    texts = [d["text"] for d in m["decisions"]]
+    assert not any("南京不办" in x for x in texts), texts
+    assert any("两场都办" in x for x in texts), texts

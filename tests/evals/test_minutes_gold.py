@@ -60,4 +60,4 @@ def test_suite_runs_through_the_runner_without_shared_data(tmp_path: Path) -> No
     m = rec["metrics"]
     assert rec["n"] == 5 and m["speaker_sets_exact"] == 1.0
     assert m["action_recall"] >= 0.8 and m["rejected_listed"] == 0  # the patterns alone
-    assert 0 < m["decision_recall"] < 1  # decisions need the model
+    assert m["decision_recall"] >= 0.8  # the patterns alone (tuned on this set: the held-out set is the real test)

@@ -4,6 +4,7 @@ checked against the cited passage, never a bare "[1]". FakeEngine / pure functio
 from __future__ import annotations
 
 import asyncio
+import json
 
 from hanlin.engine.fake import FakeEngine
 from hanlin.knowledge.answer import NOT_FOUND, figures, finalize, grounded_answer, unsupported
@@ -78,14 +79,46 @@ def test_bare_marker_is_never_the_answer() -> None:
     assert finalize("[1]", other, "员工每年有多少天带薪病假？")["answer"] == NOT_FOUND
 
 
+def look(quote: str, answer: str) -> str:
+    return json.dumps({"quote": quote, "answer": answer}, ensure_ascii=False)
+
+
 def test_second_look_keeps_a_short_figure_answer_from_a_table_row() -> None:
     row = hit(ROW_TEXT, 0.859, 0.33, kind="table", first=True)
-    eng = FakeEngine(responses=[NOT_FOUND, "600元[1]"])  # refuses, then a short answer (support by bigrams is low)
-    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
-    assert out["answer"] == "600元[1]" and out["verified"] and out["second_look"]["kept"]
-    eng = FakeEngine(responses=[NOT_FOUND, "900元[1]"])  # a figure the row does not hold: the refusal stands
-    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
-    assert out["answer"] == NOT_FOUND and not out["second_look"]["kept"]
+    q = "出差去北京每晚最多能住多少钱的酒店"
+    eng = FakeEngine(responses=[NOT_FOUND, look(ROW_TEXT, "600元")])  # refuses, then quotes the row and answers
+    out = asyncio.run(grounded_answer(eng, q, [row]))
+    assert out["answer"] == "600元 [1]" and out["verified"] and out["second_look"]["kept"]
+    assert eng.requests[1]["response_format"]["type"] == "json_schema"
+    eng = FakeEngine(responses=[NOT_FOUND, look(ROW_TEXT, "900元")])  # a figure the row does not hold
+    out = asyncio.run(grounded_answer(eng, q, [row]))
+    assert out["answer"] == NOT_FOUND and not out["second_look"]["kept"] and out["second_look"]["unsupported"]
+
+
+REGULATION = ("第一条为加强公司信息安全管理，制定本规定。\n第二条员工登录密码长度不少于12位，每90天更换一次。\n"
+              "第四条机房温度应保持在18至27摄氏度之间。\n第五条员工离职时，信息技术部应在离职当天注销其全部系统账号。\n"
+              "第六条病假须提供二级以上医院证明。")
+
+
+def test_second_look_in_a_long_chunk_is_kept_only_with_a_sentence_that_holds_the_question() -> None:
+    """kb-gold a10–a12 with the 1.5B: a seven-article regulation (cosine 0.86–0.88, under the bar) answers word for
+    word, yet the model refused twice; the quote form answers, and code checks the quoted sentence."""
+    reg = hit(REGULATION, 0.878, 0.51)
+    q = "登录密码至少要多少位？"
+    eng = FakeEngine(responses=[NOT_FOUND, look("员工登录密码长度不少于12位。", "不少于12位")])
+    out = asyncio.run(grounded_answer(eng, q, [reg]))  # under the bar, but one sentence holds the question
+    assert out["answer"] == "不少于12位 [1]" and out["second_look"]["kept"], out
+    assert "12位" in out["citations"][0]["quote"]
+    eng = FakeEngine(responses=[NOT_FOUND, look("第四条", "离职当天注销")])  # a label for a quote, the wrong one
+    out = asyncio.run(grounded_answer(eng, "员工离职后系统账号什么时候注销？", [hit(REGULATION)]))
+    assert out["answer"] == "离职当天注销 [1]" and "当天" in out["second_look"]["evidence"]
+    # unanswerable: the quote is invented or the nearest sentence lacks the question's words → the refusal stands
+    eng = FakeEngine(responses=[NOT_FOUND, look("员工每年有15天带薪病假。", "员工每年有15天带薪病假")])
+    out = asyncio.run(grounded_answer(eng, "员工每年有多少天带薪病假？", [hit(REGULATION)]))
+    assert out["answer"] == NOT_FOUND and len(eng.requests) <= 2
+    eng = FakeEngine(responses=[NOT_FOUND, look("机房温度应保持在18至27摄氏度之间。", "大约20度")])
+    out = asyncio.run(grounded_answer(eng, "机房的温度应该保持在什么范围？", [hit(REGULATION)]))
+    assert out["answer"] == NOT_FOUND and out["second_look"]["unsupported"] == ["20"]
 
 
 def test_a_question_naming_what_no_passage_holds_is_refused_without_the_model() -> None:
@@ -96,3 +129,42 @@ def test_a_question_naming_what_no_passage_holds_is_refused_without_the_model() 
     eng = FakeEngine(responses=["华东区域贡献2.1亿元[1]"])
     out = asyncio.run(grounded_answer(eng, "第三季度华东区域的新签合同金额是多少？", [bulletin]))
     assert out["answer"].startswith("华东") and out["verified"] and len(eng.requests) == 1
+
+
+def test_a_tiered_rule_is_answered_by_code_with_the_band_that_holds_the_number() -> None:
+    """kb-gold a13/a03 with the 1.5B: the 5万元 band was given for 30万元 (and verified, its figures being in the
+    passage); the 工龄 table was refused twice."""
+    rule = hit("单笔采购金额在5万元以下的，由部门负责人审批；5万元（含）至50万元的，由分管副总审批；"
+               "50万元（含）以上的，须经总经理办公会审议。")
+    eng = FakeEngine(responses=["单笔采购金额在5万元以下的，由部门负责人审批[1]"])
+    out = asyncio.run(grounded_answer(eng, "单笔采购金额30万元需要谁审批？", [rule]))
+    assert "分管副总" in out["answer"] and out["verified"] and eng.requests == [] and out["tier"]
+    assert "50万元（含）以上" in asyncio.run(grounded_answer(eng, "采购60万元谁审批？", [rule]))["answer"]
+    table = hit("累计工作年限：满1年不满10年；年休假天数：5天\n累计工作年限：满10年不满20年；年休假天数：10天\n"
+                "累计工作年限：满20年以上；年休假天数：15天", kind="table")
+    out = asyncio.run(grounded_answer(eng, "累计工作满12年的员工每年有几天年假？", [table]))
+    assert out["answer"] == "累计工作年限：满10年不满20年；年休假天数：10天 [1]"
+    # a number that is no band of the passage (a year) leaves the question to the model
+    eng = FakeEngine(responses=["3.82亿元[1]"])
+    out = asyncio.run(grounded_answer(eng, "2025年第三季度营业收入是多少？", [hit("2025年第三季度营业收入3.82亿元，同比增长14.6%")]))
+    assert out["answer"] == "3.82亿元[1]" and len(eng.requests) == 1
+
+
+def test_a_table_lookup_with_a_unique_row_and_column_is_answered_by_code() -> None:
+    """kb-gold a07 with the 1.5B: 450 (the 普通员工 column) for a 部门经理 in 成都 (二类城市: 550)."""
+    table = hit("城市类别：一类城市；包含城市：北京、上海、广州、深圳；普通员工（元/晚）：550；部门经理（元/晚）：700\n"
+                "城市类别：二类城市；包含城市：杭州、南京、成都、武汉；普通员工（元/晚）：450；部门经理（元/晚）：550", kind="table")
+    eng = FakeEngine(responses=["450元/晚[1]"])
+    out = asyncio.run(grounded_answer(eng, "部门经理去成都出差住宿能报多少钱一晚？", [table]))
+    assert out["answer"] == "城市类别：二类城市；部门经理（元/晚）：550 [1]" and eng.requests == []
+    # no column named by the question: the model answers (and code checks it as before)
+    out = asyncio.run(grounded_answer(eng, "成都属于几类城市？", [table]))
+    assert len(eng.requests) == 1 and "二类" not in out.get("tier", "")
+
+
+def test_second_look_does_not_answer_one_thing_from_a_row_about_another() -> None:
+    """kb-gold u01 with the 1.5B: "员工每年有15天带薪病假" from the 年休假 table (a strong match by its cosine, 15 in it)."""
+    row = hit("累计工作年限：满20年以上；年休假天数：15天", 0.92, 0.45, kind="table", first=True)
+    eng = FakeEngine(responses=[NOT_FOUND, look("员工每年有15天带薪病假。", "员工每年有15天带薪病假")])
+    out = asyncio.run(grounded_answer(eng, "员工每年有多少天带薪病假？", [row]))
+    assert out["answer"] == NOT_FOUND and set(out["second_look"]["unbacked_words"]) >= {"带薪", "病假"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -114,14 +115,15 @@ def test_chat_completion_grounded_with_citations(client: TestClient, newspaper: 
     assert body["choices"][0]["message"]["content"] == "新增装机3366万千瓦 [1]。" and len(body["citations"]) == 1
     # a refusal although passage [1] holds the answer: the second look, checked by code, billed
     fake_engine.enqueue(NOT_FOUND)
-    fake_engine.enqueue("一季度光伏新增装机3366万千瓦 [1]")
+    fake_engine.enqueue(json.dumps({"quote": "一季度全国光伏新增装机3366万千瓦", "answer": "一季度光伏新增装机3366万千瓦"},
+                                   ensure_ascii=False))
     body = client.post("/v1/chat/completions", json={
         "model": "fake", "knowledge_base": "news",
         "messages": [{"role": "user", "content": "一季度全国光伏新增装机多少？"}]}).json()
     assert body["choices"][0]["message"]["content"] == "一季度光伏新增装机3366万千瓦 [1]", body
     assert body["second_look"]["kept"] and "3366万千瓦" in body["citations"][0]["text"]
     assert body["usage"]["completion_tokens"] > 0 and fake_engine.requests[-1]["messages"][0]["content"].startswith(
-        "你是企业知识库助手。根据")
+        "你是企业知识库助手。从下面编号的资料中找出")
     # nothing relevant retrieved: the honest refusal, whatever the model wrote
     fake_engine.enqueue("珠穆朗玛峰高8848.86米。")
     r = client.post("/v1/chat/completions", json={
@@ -165,32 +167,36 @@ def test_a_refusal_despite_a_strong_match_gets_a_second_look_that_code_checks() 
     import asyncio
 
     from hanlin.engine.fake import FakeEngine
-    from hanlin.knowledge.answer import SECOND_LOOK_PROMPT, grounded_answer
+    from hanlin.knowledge.answer import QUOTE_PROMPT, grounded_answer
     from hanlin.knowledge.index import Row
     from hanlin.knowledge.retrieve import Hit
 
     text = "国家统计局发布2021年中国经济数据。全年城镇新增就业1269万人，比上年增加83万人。"
     strong = Hit(Row("c0", "d", "news.txt", 0, text, "", "text", 0, len(text), None), 0.1, 0.90, 3.0, 1.0)
-    weak = Hit(Row("c0", "d", "news.txt", 0, text, "", "text", 0, len(text), None), 0.1, 0.87, 3.0, 0.6)
     q = "2021年城镇新增就业多少人？"
 
-    eng = FakeEngine(responses=[NOT_FOUND, "1269万人"])  # refuses, then answers from the passage
+    def look(quote: str, answer: str) -> str:
+        return json.dumps({"quote": quote, "answer": answer}, ensure_ascii=False)
+
+    eng = FakeEngine(responses=[NOT_FOUND, look("全年城镇新增就业1269万人", "1269万人")])  # refuses, then answers
     out = asyncio.run(grounded_answer(eng, q, [strong]))
     assert out["answer"] == "1269万人 [1]" and out["citations"][0]["chunk_id"] == "c0"
-    assert out["second_look"]["kept"] is True and eng.requests[1]["messages"][0]["content"] == SECOND_LOOK_PROMPT
+    assert out["second_look"]["kept"] is True and eng.requests[1]["messages"][0]["content"] == QUOTE_PROMPT
     assert out["usage"]["completion_tokens"] >= 2  # both calls counted
 
-    eng = FakeEngine(responses=[NOT_FOUND, "大约1500万人左右"])  # an answer that is not in the passage is dropped
+    eng = FakeEngine(responses=[NOT_FOUND, look("", "大约1500万人左右")])  # not in the passage: dropped
     out = asyncio.run(grounded_answer(eng, q, [strong]))
     assert out["answer"] == NOT_FOUND and out["second_look"]["kept"] is False
 
     # a same-topic passage about another year: the second answer is found in it, but the year asked about is not
     other = "国家统计局发布2020年中国经济数据。全年城镇新增就业1186万人。"
     other_year = Hit(Row("c1", "d", "news.txt", 1, other, "", "text", 0, len(other), None), 0.1, 0.90, 3.0, 0.7)
-    eng = FakeEngine(responses=[NOT_FOUND, "1186万人 [1]"])
+    eng = FakeEngine(responses=[NOT_FOUND, look("全年城镇新增就业1186万人", "1186万人")])
     out = asyncio.run(grounded_answer(eng, q, [other_year]))
     assert out["answer"] == NOT_FOUND and out["second_look"]["missing_years"] == ["2021"]
 
-    eng = FakeEngine(responses=[NOT_FOUND])  # relevant but not a strong match: the refusal stands, one call
+    vague = "国家统计局发布城镇经济数据，各项指标总体平稳。"  # relevant, but no sentence holds the question's words
+    weak = Hit(Row("c2", "d", "news.txt", 2, vague, "", "text", 0, len(vague), None), 0.1, 0.89, 3.0, 0.3)
+    eng = FakeEngine(responses=[NOT_FOUND])  # the refusal stands, one call
     out = asyncio.run(grounded_answer(eng, q, [weak]))
     assert out["answer"] == NOT_FOUND and "second_look" not in out and len(eng.requests) == 1

@@ -63,7 +63,7 @@ def test_chat_stream_schema_tools_and_errors(node: RunningServer) -> None:
     assert set(json.loads(r.choices[0].message.content)) == {"city"}
     tool = {"type": "function", "function": {"name": "get_weather", "parameters": schema}}
     r = client.chat.completions.create(model="real", messages=[{"role": "user", "content": "北京天气"}],
-                                       tools=[tool], tool_choice="required", max_tokens=40)
+                                       tools=[tool], tool_choice="required", max_tokens=60, temperature=0)
     assert json.loads(r.choices[0].message.tool_calls[0].function.arguments)["city"]
     with pytest.raises(openai.BadRequestError) as exc:  # llama.cpp's exceed_context_size_error, mapped
         client.chat.completions.create(model="real", messages=[{"role": "user", "content": "测试 " * 1500}],

@@ -119,3 +119,93 @@ def test_chat_service_relays_bytes_and_bills_upstream_usage(fake_services: Any) 
         assert all(c["model"] == "chat" for c in chunks)
         assert (chunks[-1].get("usage") == USAGE) is include_usage
     assert recorded[-2:] == [USAGE, USAGE]
+
+
+async def _over_loopback(body: bytes, status: int, split: int, run: Any) -> Any:
+    """Serve ``body`` from a real HTTP server on 127.0.0.1 (in ``split``-byte writes) and run ``run(engine)``
+    against it: the relay's aiohttp path, which a mock transport does not reach."""
+    from aiohttp import web
+
+    async def handler(request: web.Request) -> web.StreamResponse:
+        await request.json()
+        if status >= 400:
+            return web.json_response({"error": {"message": "no such model up-model", "code": status}}, status=status)
+        resp = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await resp.prepare(request)
+        for i in range(0, len(body), split):
+            await resp.write(body[i:i + split])
+            await asyncio.sleep(0)
+        await resp.write_eof()
+        return resp
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    engine = UpstreamEngine("up", f"http://127.0.0.1:{port}/v1", upstream_model="up-model")
+    try:
+        return await run(engine)
+    finally:
+        await engine.close()
+        await runner.cleanup()
+
+
+@pytest.mark.parametrize("split", [3, 4096])
+def test_relay_over_a_real_socket_matches_the_mock_path(split: int) -> None:
+    body = b"".join(events())
+    blocks = asyncio.run(_over_loopback(body, 200, split, lambda e: collect(e.stream_sse({"messages": []}, "chat"))))
+    mocked = asyncio.run(collect(engine_for(events(), split).stream_sse({"messages": []}, "chat")))
+    assert b"".join(b.data for b in blocks) == b"".join(b.data for b in mocked)
+    assert [b.usage for b in blocks if b.usage is not None] == [USAGE]
+
+
+def test_relay_over_a_real_socket_maps_upstream_errors() -> None:
+    from hanlin.errors import NotFound
+
+    with pytest.raises(NotFound, match="answered 404: no such model"):
+        asyncio.run(_over_loopback(b"", 404, 1, lambda e: collect(e.stream_sse({"messages": []}, "chat"))))
+
+
+def test_relay_over_a_real_socket_reports_an_unreachable_upstream() -> None:
+    async def run() -> None:
+        engine = UpstreamEngine("up", "http://127.0.0.1:9/v1", connect_timeout=1)
+        try:
+            await collect(engine.stream_sse({"messages": []}, "chat"))
+        finally:
+            await engine.close()
+    with pytest.raises(EngineError, match="unreachable"):
+        asyncio.run(run())
+
+
+def test_non_streamed_calls_over_a_real_socket() -> None:
+    from aiohttp import web
+
+    from hanlin.errors import RateLimited
+
+    async def chat(request: web.Request) -> web.Response:
+        body = await request.json()
+        if body["messages"][0]["content"] == "busy":
+            return web.json_response({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "3"})
+        return web.json_response({"id": "x", "model": body["model"], "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "好"}, "finish_reason": "stop"}]})
+
+    async def run() -> tuple[dict[str, Any], float]:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", chat)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        engine = UpstreamEngine("up", f"http://127.0.0.1:{runner.addresses[0][1]}/v1", upstream_model="up-model")
+        try:
+            ok = await engine.chat({"messages": [{"role": "user", "content": "hi"}]})
+            with pytest.raises(RateLimited) as e:
+                await engine.chat({"messages": [{"role": "user", "content": "busy"}]})
+            return ok, e.value.retry_after
+        finally:
+            await engine.close()
+            await runner.cleanup()
+    ok, retry_after = asyncio.run(run())
+    assert ok["model"] == "up" and ok["choices"][0]["message"]["content"] == "好"
+    assert retry_after == 3.0

@@ -29,6 +29,7 @@ def _engine(reply: Any, seen: list[dict[str, Any]], status: int = 200, stream: b
     eng = DialectEngine("vllm-a", "Qwen/Qwen2.5-72B-Instruct",
                         MemberConfig(kind="vllm", base_url="http://vllm.invalid/v1", structured_output="guided_json"))
     eng._client = httpx.AsyncClient(base_url="http://vllm.invalid/v1", transport=httpx.MockTransport(handler))
+    eng._use_aiohttp = False  # the recorded answers come through the mock transport
     return eng
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
+import aiohttp
 import httpx
 
 from hanlin.engine.base import ChatRequest, Chunk, EngineInfo, SSEBlock
@@ -93,6 +95,14 @@ class UpstreamEngine:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, transport=transport,
                                          timeout=httpx.Timeout(timeout, connect=connect_timeout))
+        # The byte relay reads streams with aiohttp (its C HTTP parser costs a fraction of h11's per read); a test
+        # transport keeps everything on httpx.
+        self._base_url = base_url.rstrip("/")
+        self._headers = headers
+        self._timeouts = (timeout, connect_timeout)
+        self._use_aiohttp = transport is None
+        self._session: aiohttp.ClientSession | None = None
+        self._session_loop: asyncio.AbstractEventLoop | None = None
         self.upstream_model = upstream_model or name
         self.info = EngineInfo(name=name, kind="upstream", owned_by="upstream", meta={"base_url": base_url})
         self.busy = 0
@@ -103,10 +113,14 @@ class UpstreamEngine:
     async def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         self.busy += 1
         try:
-            try:
-                resp = await self._client.post(path, json=self._body(body))
-            except httpx.HTTPError as e:
-                raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+            if self._use_aiohttp:
+                status, headers, raw = await self._post_aiohttp(path, self._body(body))
+                resp = httpx.Response(status, content=raw, headers=headers)
+            else:
+                try:
+                    resp = await self._client.post(path, json=self._body(body))
+                except httpx.HTTPError as e:
+                    raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
             if resp.status_code >= 400:
                 raise _error_from(resp, self.info.name)
             data: dict[str, Any] = resp.json()
@@ -114,6 +128,14 @@ class UpstreamEngine:
             return data
         finally:
             self.busy -= 1
+
+    async def _post_aiohttp(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+        try:
+            async with self._aiohttp().post(self._base_url + path, json=body) as resp:
+                kept = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "retry-after")}
+                return resp.status, kept, await resp.read()  # the body is already decompressed
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         return await self._post("/chat/completions", {**request, "stream": False})
@@ -154,35 +176,65 @@ class UpstreamEngine:
         upstream's model name. No JSON is parsed except the events that carry usage or an error."""
         body = self._body({**request, "stream": True})
         rename = b'"model":' + json.dumps(model, ensure_ascii=False).encode()
+        reads = self._reads_aiohttp(body) if self._use_aiohttp else self._reads_httpx(body)
         self.busy += 1
         try:
-            try:
-                async with self._client.stream("POST", "/chat/completions", json=body) as resp:
-                    if resp.status_code >= 400:
-                        await resp.aread()
-                        raise _error_from(resp, self.info.name)
-                    pending = b""
-                    async for data in resp.aiter_bytes():
-                        pending += data
-                        if b"\r" in pending:  # CRLF framing: normalise so every event ends in a blank line
-                            pending = pending.replace(b"\r\n", b"\n")
-                        cut = pending.rfind(b"\n\n")
-                        if cut < 0:
-                            continue
-                        block, pending = pending[:cut + 2], pending[cut + 2:]
-                        out = self._block(block, rename)
-                        if out.data or out.usage is not None:
-                            yield out
-                        if out.done:
-                            return
-                    if pending.strip():
-                        out = self._block(pending + b"\n\n", rename)
-                        if out.data or out.usage is not None:
-                            yield out
-            except httpx.HTTPError as e:
-                raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+            pending = b""
+            async for data in reads:
+                pending += data
+                if b"\r" in pending:  # CRLF framing: normalise so every event ends in a blank line
+                    pending = pending.replace(b"\r\n", b"\n")
+                cut = pending.rfind(b"\n\n")
+                if cut < 0:
+                    continue
+                block, pending = pending[:cut + 2], pending[cut + 2:]
+                out = self._block(block, rename)
+                if out.data or out.usage is not None:
+                    yield out
+                if out.done:
+                    return
+            if pending.strip():
+                out = self._block(pending + b"\n\n", rename)
+                if out.data or out.usage is not None:
+                    yield out
         finally:
             self.busy -= 1
+            await reads.aclose()
+
+    async def _reads_httpx(self, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        try:
+            async with self._client.stream("POST", "/chat/completions", json=body) as resp:
+                if resp.status_code >= 400:
+                    await resp.aread()
+                    raise _error_from(resp, self.info.name)
+                async for data in resp.aiter_bytes():
+                    yield data
+        except httpx.HTTPError as e:
+            raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+
+    def _aiohttp(self) -> aiohttp.ClientSession:
+        """One session per event loop (a session is bound to the loop that made it). Like httpx's, the timeout
+        bounds each read and the connect, not the whole stream."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._session_loop is not loop:
+            read, connect = self._timeouts
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, connector=aiohttp.TCPConnector(limit=0),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read))
+            self._session_loop = loop
+        return self._session
+
+    async def _reads_aiohttp(self, body: dict[str, Any]) -> AsyncGenerator[bytes, None]:
+        try:
+            async with self._aiohttp().post(self._base_url + "/chat/completions", json=body) as resp:
+                if resp.status >= 400:
+                    raw = await resp.read()
+                    kept = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "retry-after")}
+                    raise _error_from(httpx.Response(resp.status, content=raw, headers=kept), self.info.name)
+                async for data in resp.content.iter_any():
+                    yield data
+        except (aiohttp.ClientError, TimeoutError) as e:
+            raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
 
     def _block(self, block: bytes, rename: bytes) -> SSEBlock:
         out = SSEBlock(data=_MODEL_FIELD.sub(lambda _m: rename, block))
@@ -205,3 +257,5 @@ class UpstreamEngine:
 
     async def close(self) -> None:
         await self._client.aclose()
+        if self._session is not None and self._session_loop is asyncio.get_running_loop():
+            await self._session.close()

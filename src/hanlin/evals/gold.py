@@ -27,6 +27,7 @@ from typing import Any
 
 from hanlin.evals.base import EvalContext, EvalResult, map_items, suite
 from hanlin.evals.gold_build import document_bytes, formula_requests, value_matches, write_workbooks
+from hanlin.text import display_width
 
 GOLD = Path(__file__).with_name("gold")
 SIMILAR = 0.6
@@ -116,7 +117,7 @@ def _sentences(text: str) -> list[str]:
 
 
 def _width(text: str) -> float:
-    return sum(0.5 if ord(c) < 0x2E80 else 1.0 for c in text)
+    return display_width(text)
 
 
 def judge_gongwen(path: Path, doc_type: str) -> dict[str, str]:

@@ -5,7 +5,8 @@ The meetings (``evals/minutes_gold/``) come in the formats people upload: ``姓�
 rejected proposals, a task nobody took and, in most, a later correction of a number. Scored per meeting:
 
 - decision recall / action recall: a gold item is found when one listed item contains its key terms (each key
-  group is a list of alternatives; numbers are compared after 一千一百万 → 1100万, 百分之四 → 4%);
+  group is a list of alternatives; numbers are compared after 一千一百万 → 1100万, 百分之四 → 4%) and none of its
+  `not` terms (a decision flipped by a paraphrase, ``南京不办`` for ``两场都办``, is not found);
 - owner accuracy: of the found action items, the share listed with the annotated owner;
 - speaker sets: the minutes' speakers equal the annotated ones exactly (header lines are not speakers);
 - corrections: a corrected item carries the new number and not the stale one;
@@ -82,7 +83,8 @@ def score_meeting(gold: dict[str, Any], minutes: dict[str, Any]) -> dict[str, An
     """Counts for one meeting (see the module docstring)."""
     decisions = [str(d.get("text", "")) for d in minutes.get("decisions") or []]
     actions = list(minutes.get("action_items") or [])
-    found_d = [g for g in gold["decisions"] if any(has_keys(d, g["keys"]) for d in decisions)]
+    found_d = [g for g in gold["decisions"] if any(has_keys(d, g["keys"]) and not any(
+        normalize_numbers(w) in normalize_numbers(d) for w in g.get("not", [])) for d in decisions)]
     found_a, owner_ok = 0, 0
     missed: list[str] = [f"decision: {g['text']}" for g in gold["decisions"] if g not in found_d]
     for g in gold["actions"]:

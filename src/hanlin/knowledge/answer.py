@@ -6,11 +6,19 @@ checked: out-of-range numbers are dropped, the rest renumbered in order of first
 ``repaired: true``), or none and ``verified: false``.
 
 Small models over-refuse: told "answer 资料中没有找到相关信息 when the passages lack the answer", the 1.5B refused
-questions whose answer was verbatim in passage [1]. Refusals are therefore checked too: when the model refuses but
-a passage is a *strong match* (cosine ≥ ``DENSE_MIN`` and ≥ ``STRONG_COVERAGE`` of the question's words in it), the
-question is asked once more without the refusal option, and that answer is kept only if code finds it in the
-passages (≥ 50% of its character bigrams) and the passages it cites name every year the question asks about;
-otherwise the refusal stands (``second_look`` says what happened). Complete chat answers get the same checks.
+8 of 18 answerable kb-gold questions whose answer was verbatim in passage [1] — and kept refusing when asked again
+without the refusal option. Refusals are therefore checked too: when the model refuses but a passage holds a
+sentence with most of the question's content words (or is a strong match by cosine, or a clear table match), the
+model is asked once more for JSON ``{"quote": the sentence that answers, "answer": …}``. Code keeps that answer only
+when the evidence sentence (the quote found in a passage, else the passage sentence closest to the answer) holds
+≥ ``EVIDENCE_MIN`` of the question's content words (or its passage is a strong or clear table match), at most half
+of the question's words that the answer repeats are missing from it (its heading and document count), every figure of the answer is in it, a wordy answer's new words
+are mostly in it, and the passages name every year the question asks about; otherwise the refusal stands
+(``second_look`` says what happened). Complete chat answers get the same checks.
+
+A question that states a number (``30万元``, ``满12年``) against a tiered rule (bands of that unit) is answered by
+code with the band's clause, without the model (``tier``; see ``knowledge/tiers.py``); so is a table lookup whose
+row (the only one naming a word of the question) and column (the only header holding one) are both unique.
 """
 
 from __future__ import annotations
@@ -22,13 +30,13 @@ from hanlin.engine.ask import add_usage, ask_text
 from hanlin.engine.base import Engine
 from hanlin.knowledge.fold import fold
 from hanlin.knowledge.retrieve import Hit
+from hanlin.knowledge.tiers import table_cell, tier_clause
 
 NOT_FOUND = "资料中没有找到相关信息。"
 _REFUSALS = ("没有找到相关信息", "没有找到相关", "无法回答", "未提及", "没有提及", "没有提到", "资料中没有", "无法根据")
 _MARKER = re.compile(r"[\[【]\s*(\d{1,2}(?:\s*[,，、]\s*\d{1,2})*)\s*[\]】]")
 PASSAGE_CHARS = 500
-SECOND_LOOK_SUPPORT = 0.5
-BARE_QUOTE_MIN = 0.2  # share of the question's bigrams the quoted sentence must hold to stand for a bare "[1]"  # share of the second answer's character bigrams that must occur in the passages
+BARE_QUOTE_MIN = 0.2  # share of the question's bigrams the quoted sentence must hold to stand for a bare "[1]"
 
 _RULES = "下面编号的资料回答用户的问题，不要使用资料以外的知识，不要编造。回答要简洁，每个事实后面用方括号标注资料编号，例如 [1]。"
 SYSTEM_PROMPT = f"你是企业知识库助手。只根据{_RULES}如果资料里没有问题的答案，只回答：{NOT_FOUND}"
@@ -185,28 +193,107 @@ def missing_years(question: str, passages: list[Hit]) -> list[str]:
     return [y for y in dict.fromkeys(_YEAR.findall(question)) if not any(y in h.row.text for h in passages)]
 
 
+EVIDENCE_MIN = 0.6  # share of the question's content words an evidence sentence must hold
+_QUESTION_WORDS_TEXT = (
+    "多少 几 几次 几天 几个 几位 几年 什么 什么样 哪些 哪个 哪 哪里 谁 怎么 怎样 如何 是否 可以 能 能够 需要 应该 应 最多 至少 "
+    "最少 最晚 最早 多久 多长 多大 多高 每个 有 是 的 要 吗 呢 了 在 和 及 与 时 时候 什么时候 范围 一共 总共 请问 我们 公司的")
+_QUESTION_WORDS = frozenset(_QUESTION_WORDS_TEXT.split())
+_EVIDENCE_SPLIT = re.compile(r"[^。！？!?\n]+[。！？!?]?")
+QUOTE_SCHEMA = {"type": "object", "properties": {
+    "quote": {"type": "string", "maxLength": 160}, "answer": {"type": "string", "maxLength": 120}},
+    "required": ["quote", "answer"]}
+QUOTE_PROMPT = ("你是企业知识库助手。从下面编号的资料中找出能回答问题的那一句话，原样抄在 quote 里，"
+                "再在 answer 里用一句话简洁回答。只用资料里的内容。")
+
+
+def content_words(question: str) -> list[str]:
+    """What the question is about: its words (jieba) without question words, particles and punctuation."""
+    import jieba
+
+    words = [w for w in jieba.lcut(fold(question)) if re.search(r"[\w]", w) and w not in _QUESTION_WORDS]
+    longer = [w for w in words if len(w) >= 2]
+    return list(dict.fromkeys(longer if len(longer) >= 2 else words))
+
+
+def word_coverage(question: str, text: str) -> float:
+    """Share of the question's content words that occur in ``text`` (look-alike code points folded)."""
+    words = content_words(question)
+    folded = fold(text).lower()
+    return sum(w.lower() in folded for w in words) / len(words) if words else 0.0
+
+
+def evidence_sentences(hit: Hit) -> list[str]:
+    return [m.group(0).strip() for m in _EVIDENCE_SPLIT.finditer(hit.row.text) if m.group(0).strip()]
+
+
+def evidence_coverage(question: str, hit: Hit) -> float:
+    """The best share of the question's content words one sentence (or table row) of ``hit`` holds, its document
+    name and heading counted as context."""
+    ctx = f"{hit.row.document} {hit.row.heading} "
+    return max((word_coverage(question, ctx + s) for s in evidence_sentences(hit)), default=0.0)
+
+
+def _evidence(hits: list[Hit], quote_text: str, answer: str) -> tuple[int, str]:
+    """(hit index, sentence) that backs an answer: the quoted sentence when it is in a passage, else the passage
+    sentence sharing most character bigrams with the answer."""
+    best = (-1, "", 0.0)
+    if len(re.sub(r"\W", "", quote_text)) < 6:  # "第五条": a label, not a sentence (it matched the wrong article)
+        quote_text = ""
+    for i, h in enumerate(hits):
+        for sent in evidence_sentences(h):
+            score = support(quote_text, sent) if quote_text else 0.0
+            if score >= 0.8 and score > best[2]:
+                best = (i, sent, score)
+    if best[0] >= 0:
+        return best[0], best[1]
+    target = _bigrams(answer)
+    scored = [(len(_bigrams(sent) & target), i, sent) for i, h in enumerate(hits) for sent in evidence_sentences(h)]
+    if not scored:
+        return -1, ""
+    _, i, sent = max(scored, key=lambda t: t[0])
+    return i, sent
+
+
 async def second_look(engine: Engine, question: str, hits: list[Hit], refused: dict[str, Any],
                       usage: dict[str, int], *, max_tokens: int = 384,
                       temperature: float = 0.1) -> dict[str, Any]:
-    """The model refused although a passage matches the question strongly: ask once more without the refusal
-    option; keep that answer only if code finds it in the passages (≥ ``SECOND_LOOK_SUPPORT`` of its character
-    bigrams) and the passages it cites name every year the question asks about. Otherwise the refusal stands."""
-    again, usage2 = await ask_text(engine, build_messages(question, hits, SECOND_LOOK_PROMPT),
-                                        max_tokens=max_tokens, temperature=temperature)
+    """The model refused although a passage seems to hold the answer: ask for the answering sentence and the answer
+    as JSON, and keep the answer only when code finds it backed (see the module docstring)."""
+    from hanlin.engine.ask import ask_json
+
+    msgs = [{"role": "system", "content": QUOTE_PROMPT},
+            {"role": "user", "content": f"资料：\n{passages_text(hits)}\n\n问题：{question}"}]
+    res = await ask_json(engine, msgs, QUOTE_SCHEMA, max_tokens=min(max_tokens, 320), temperature=0.0,
+                         on_cut="salvage", attempts=1)
     total: dict[str, int] = {}
     add_usage(total, usage)
-    add_usage(total, usage2)
-    result = finalize(again, hits, question)
-    found = support(result["answer"], "\n".join(h.row.text for h in hits))
-    cited = [h for h in hits if h.row.chunk_id in {c["chunk_id"] for c in result["citations"]}] or hits
-    missing = missing_years(question, cited)
-    look = {"kept": False, "support": round(found, 3), "missing_years": missing}
-    # kept when code finds it in the passages: most of its wording, or (a short answer such as "500元/晚[1]")
-    # figures that all occur in the passages it cites
-    grounded = found >= SECOND_LOOK_SUPPORT or (bool(figures(result["answer"])) and result["verified"])
-    if is_refusal(again) or result["answer"] == NOT_FOUND or not grounded or missing or not result["verified"]:
+    add_usage(total, res.usage)
+    data = res.data if isinstance(res.data, dict) else {}
+    said = re.sub(r"^\[\d+\]（[^）]*）", "", str(data.get("quote") or "")).strip()
+    answer = _MARKER.sub("", str(data.get("answer") or "")).strip()
+    look: dict[str, Any] = {"kept": False, "quote": said[:160]}
+    if not answer or is_refusal(answer):
         return {**refused, "usage": total, "second_look": look}
-    return {**result, "usage": total, "second_look": {**look, "kept": True}}
+    i, evidence = _evidence(hits, said, answer)
+    if i < 0:
+        return {**refused, "usage": total, "second_look": look}
+    hit = hits[i]
+    covered = word_coverage(question, f"{hit.row.document} {hit.row.heading} {evidence}")
+    missing = unsupported(answer, evidence, question)
+    new = _bigrams(answer) - _bigrams(question)
+    wordy = not figures(answer) and bool(new) and len(new & _bigrams(evidence)) / len(new) < 0.5
+    years = missing_years(question, [hit])
+    look.update({"evidence": evidence[:160], "coverage": round(covered, 3), "unsupported": missing,
+                 "missing_years": years})
+    on_topic = covered >= EVIDENCE_MIN or hit.strong or hit.clear_table_match  # by its words, or by the cosine
+    context = fold(f"{hit.row.document} {hit.row.heading} {evidence}").lower()
+    claimed = [w for w in content_words(question) if w.lower() in fold(answer).lower()]
+    unbacked = [w for w in claimed if w.lower() not in context]  # "带薪病假" answered from a 年休假 row
+    look["unbacked_words"] = unbacked
+    if not on_topic or missing or wordy or years or (claimed and len(unbacked) > len(claimed) / 2):
+        return {**refused, "usage": total, "second_look": look}
+    return {"answer": f"{answer} [1]", "citations": [citation(hit, 1, evidence)], "verified": True,
+            "repaired": False, "unsupported": [], "usage": total, "second_look": {**look, "kept": True}}
 
 
 async def checked_answer(engine: Engine, question: str, text: str, hits: list[Hit], usage: dict[str, int], *,
@@ -214,7 +301,8 @@ async def checked_answer(engine: Engine, question: str, text: str, hits: list[Hi
     """The model's ``text`` checked against the passages it was given (:func:`finalize`); a refusal despite a
     strong match gets the :func:`second_look`."""
     result = finalize(text, hits, question)
-    if result["answer"] != NOT_FOUND or not any(h.strong or h.clear_table_match for h in hits):
+    if result["answer"] != NOT_FOUND or not any(
+            h.strong or h.clear_table_match or evidence_coverage(question, h) >= EVIDENCE_MIN for h in hits):
         return {**result, "usage": usage}
     return await second_look(engine, question, hits, result, usage, max_tokens=max_tokens, temperature=temperature)
 
@@ -238,17 +326,36 @@ def missing_entities(question: str, passages: list[Hit]) -> list[str]:
     return [e for e in question_entities(question) if e.lower() not in text]
 
 
+TOP_EVIDENCE_MIN = 0.8  # a top hit under the relevance bar still counts when one of its sentences holds this share
+
+
+def relevant_hits(question: str, hits: list[Hit]) -> list[Hit]:
+    """The hits over the relevance bar; else the first hit when one of its sentences holds nearly all of the
+    question's content words (a long multi-article chunk's cosine is diluted: ``登录密码至少要多少位`` against a
+    seven-article regulation scored 0.878 while its second article answers it word for word)."""
+    relevant = [h for h in hits if h.relevant]
+    if relevant or not hits:
+        return relevant
+    return [hits[0]] if evidence_coverage(question, hits[0]) >= TOP_EVIDENCE_MIN else []
+
+
 async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
                           temperature: float = 0.1) -> dict[str, Any]:
     """Answer ``question`` from the relevant ``hits`` only; a question naming a place, person, organisation or
     term that none of them contains is answered with the refusal, without asking the model."""
-    relevant = [h for h in hits if h.relevant]
+    relevant = relevant_hits(question, hits)
     if not relevant:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
     gap = missing_entities(question, relevant)
     if gap:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {},
                 "missing_entities": gap}
+    words = content_words(question)
+    for h in relevant:  # a tiered rule and a number in the question, or a table cell: code picks (knowledge/tiers.py)
+        clause = tier_clause(question, h.row.text) or table_cell(words, h.row.text)
+        if clause:
+            return {"answer": f"{clause} [1]", "citations": [citation(h, 1, clause)], "verified": True,
+                    "repaired": False, "unsupported": [], "usage": {}, "tier": clause}
     text, usage = await ask_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
                                       temperature=temperature)
     return await checked_answer(engine, question, text, relevant, usage, max_tokens=max_tokens,

@@ -11,6 +11,7 @@ from typing import Any
 
 from hanlin.knowledge.extract import Block, render_table
 from hanlin.knowledge.normalize import Normalized, _is_spaced, identity, normalize, running_lines
+from hanlin.text import CN_HEADING, HEADING_DECIMAL
 
 TARGET_CHARS = 360  # ~ one news paragraph; e5-small reads 512 tokens, answers quote a few sentences
 MAX_CHARS = 600
@@ -19,8 +20,7 @@ TABLE_CHARS = 200  # table rows per chunk: a few self-describing rows (a long ch
 MAX_HEADING_CHARS = 120  # one heading in a chunk's heading path; longer ones are cut (a hostile docx "heading")
 HEADER_NAME_CHARS = 40  # a column name as repeated before every cell of a row
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+[”’」』）)]*|\n|$)")
-_HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
-                           r"|\d+(\.\d+)*[、.．])")
+_HEADING_LINE = re.compile(rf"^({CN_HEADING}|{HEADING_DECIMAL})")
 
 
 @dataclass

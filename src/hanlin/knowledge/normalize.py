@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from hanlin.text import CN_HEADING, HEADING_DECIMAL, columns
+
 Char = tuple[str, int]  # (character, offset in the original text)
 
 _TERMINAL = set("。！？!?；;…」』”）)】")
 _UNITS = set("万亿千百十元角分辆台吨斤米里个人次件名位家所年月日号时秒倍%％‰℃度层岁部篇项条套股户亩平")
-_HEADING_START = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）"
-                            r"|\d+(\.\d+)*[、.．]\s*\S|#)")
+_HEADING_START = re.compile(rf"^({CN_HEADING}|{HEADING_DECIMAL}\s*\S|#)")
 _PAGE_NUMBER = re.compile(r"^\s*(?:[-—–]\s*\d{1,4}\s*[-—–]|第\s*\d{1,4}\s*页(?:\s*[/／,，]?\s*共\s*\d+\s*页)?"
                           r"|(?:page|p\.)\s*\d{1,4}(?:\s*(?:of|/)\s*\d+)?|\d{1,4}\s*/\s*\d{1,4})\s*$", re.I)
 PAGE_LINES = 8  # a line repeated at least this far apart every time is a running header even without page numbers
@@ -188,12 +189,7 @@ _GUTTER = re.compile(r"(?<=\S)[ \u3000]{4,}(?=\S)")
 
 
 def _width(chars: list[Char]) -> int:
-    return display_width("".join(c for c, _ in chars))
-
-
-def display_width(s: str) -> int:
-    """Columns ``s`` takes in a monospaced layout: CJK and full-width characters two, the rest one."""
-    return sum(2 if is_cjk(c) else 1 for c in s)
+    return columns("".join(c for c, _ in chars))
 
 
 def _skip(line: list[Char]) -> int:
@@ -233,7 +229,7 @@ def _one_column(ln: list[Char], mid: int) -> bool:
     """Only the left column (narrower than the gutter) or only the right one (indented to it) has text."""
     skip = _skip(ln)
     body = _body(ln).rstrip()
-    return bool(body.strip()) and (display_width(body) <= mid - 2 or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
+    return bool(body.strip()) and (columns(body) <= mid - 2 or _width(ln[skip:skip + _lead(ln)]) >= mid - 3)
 
 
 def _split_block(block: list[list[Char]], at: list[tuple[int, int, int] | None], mid: int) -> list[list[Char]]:
@@ -259,7 +255,7 @@ def _looks_like_columns(block: list[list[Char]], at: list[tuple[int, int, int] |
     if len(lefts) < 4:
         return False
     chars = sorted(sum(not c.isspace() for c in t) for t, _ in lefts)
-    fills = sorted(display_width(t) / max(1, col) for t, col in lefts)
+    fills = sorted(columns(t) / max(1, col) for t, col in lefts)
     return chars[len(chars) // 2] >= 10 or fills[len(fills) // 2] >= 0.7
 
 

@@ -16,13 +16,13 @@ from statistics import median
 from typing import Any
 
 from hanlin.ocr.engine import Line
+from hanlin.text import CN_HEADING_START
 
 GUTTER = 0.8  # a column gutter is at least this many body-text heights wide
 PAD = 0.3  # detected boxes overhang the ink by about this many heights on each side
 BIG_GAP = 1.6  # a vertical gap of this many heights separates bands
 HEADING = 1.25  # rows this much taller than body text are headings
 _TERMINAL = "。！？!?；;：:…」』”）)】"
-_HEADING_LINE = re.compile(r"^(第[一二三四五六七八九十百零〇\d]+[章节条部分篇]|[一二三四五六七八九十]+、|（[一二三四五六七八九十]+）)")
 _ASCII_WORD = re.compile(r"[A-Za-z]")
 
 
@@ -260,7 +260,7 @@ def row_text(row: list[Line], h: float) -> str:
 def _is_heading_row(text: str, height: float, h: float, short: bool) -> bool:
     if height >= HEADING * h and len(text) <= 60 and text[-1] not in "。；;，,":
         return True
-    return short and len(text) <= 30 and text[-1] not in _TERMINAL + "，," and bool(_HEADING_LINE.match(text))
+    return short and len(text) <= 30 and text[-1] not in _TERMINAL + "，," and bool(CN_HEADING_START.match(text))
 
 
 def text_blocks(lines: list[Line], h: float) -> list[Block]:

@@ -5,6 +5,7 @@ deterministic rules when that still fails; the flags and who rewrote it are alwa
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,10 +61,16 @@ def _trim_cut(text: str, cap: int) -> str:
     return text[:idx].rstrip("，,；;") if idx >= len(text) // 2 else text
 
 
+def _clean(text: str) -> str:
+    """What a small model leaves in copy: the platform's name as a tag (``【小红书】``), empty quotes (``“”``)."""
+    text = re.sub(r"^\s*[【\[]\s*[^】\]]{1,10}[】\]]\s*", "", text)
+    return re.sub(r"“\s*”|\"\s*\"|「\s*」|《\s*》", "", text).strip()
+
+
 def _fields(platform: Platform, raw: dict[str, Any]) -> dict[str, str]:
     caps = {"text": min(platform.text_max, prompts.GEN_TEXT_CAP), "title": platform.title_max}
     keys = ("text", "title") if platform.title_max else ("text",)
-    return {k: _trim_cut(dedupe_clauses(str(raw.get(k, "")).strip()), caps[k]) for k in keys}
+    return {k: _trim_cut(dedupe_clauses(_clean(str(raw.get(k, "")))), caps[k]) for k in keys}
 
 
 def _findings(fields: dict[str, str], product: str) -> list[dict[str, Any]]:

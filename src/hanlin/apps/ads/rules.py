@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from dataclasses import asdict, dataclass
+
+from hanlin.text import display_width
 
 LAW = "《广告法》第九条第（三）项禁止使用“国家级”“最高级”“最佳”等绝对化用语"
 
@@ -37,7 +38,7 @@ PLATFORMS: dict[str, Platform] = {p.name: p for p in (
 
 def ad_length(text: str) -> int:
     """Length in 汉字 as ad platforms count it: full-width 1, half-width ½, rounded up."""
-    return math.ceil(sum(1.0 if unicodedata.east_asian_width(c) in ("W", "F", "A") else 0.5 for c in text))
+    return math.ceil(display_width(text, ambiguous=1.0))
 
 
 def truncate(text: str, limit: int) -> str:
@@ -142,7 +143,10 @@ def _sub_outside_allowed(text: str, term: Term) -> str:
 
 # ---- numbers the product description does not support ---------------------------------------------------
 
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# figures a claim rests on: Arabic numbers, ratios such as 一对四, and Chinese numerals before a measure word
+# (``一`` alone is left out: 一杯, 一次, 一份 are no claims)
+_NUMBER = re.compile(r"一对[一二两三四五六七八九十\d]+|\d+(?:\.\d+)?|"
+                     r"[两三四五六七八九十百千万][零一二两三四五六七八九十百千万]*(?=[个人年月天倍折元岁次件位节款种层])")
 
 
 def unsupported_numbers(text: str, source: str) -> list[str]:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from hanlin.apps.documents.schema import REQUEST_ENDINGS, OfficialDocument, Paragraph
 from hanlin.apps.documents.writer import split_heading
+from hanlin.text import display_width
 
 TITLE_LINE_CHARS = 20  # 2号 (22 pt) characters on a 156 mm line
 TITLE_MAX_CHARS = 2 * TITLE_LINE_CHARS
@@ -56,7 +57,7 @@ def _key(sentence: str) -> str:
 
 def title_width(title: str) -> float:
     """Title length in 2号 characters: a half-width letter or digit counts ½."""
-    return sum(0.5 if ord(c) < 0x2E80 and c not in "“”‘’" else 1.0 for c in title)
+    return display_width(title, wide="“”‘’")
 
 
 def shorten_title(title: str, doc_type: str) -> str:

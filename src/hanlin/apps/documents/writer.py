@@ -14,7 +14,6 @@ Hanlin writes goes through them, the minutes app's 纪要 included (``apps/minut
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from docx.shared import Mm, Pt, RGBColor
 from docx.text.paragraph import Paragraph as DocxParagraph
 
 from hanlin.apps.documents.schema import UPWARD_TYPES, OfficialDocument, Paragraph
+from hanlin.text import cn_index, display_width
 
 # ---- GB/T 9704 values (single source: checks.py reads these back from the saved file) ---------------------
 PAGE_W_MM, PAGE_H_MM = 210.0, 297.0
@@ -56,22 +56,6 @@ FONT_PAGE_NO = "宋体"
 HEADING_FONTS = {0: FONT_BODY, 1: FONT_H1, 2: FONT_H2, 3: FONT_BODY, 4: FONT_BODY}
 RED = RGBColor(0xFF, 0x00, 0x00)
 RED_HEX = "FF0000"
-
-CN_NUMS = "一二三四五六七八九十"
-
-
-def text_width_chars(text: str) -> float:
-    """Width in 3号 characters: CJK/full-width 1, ASCII/half-width (Arabic digits) 0.5."""
-    return sum(1.0 if unicodedata.east_asian_width(c) in ("W", "F") else 0.5 for c in text)
-
-
-def cn_index(n: int) -> str:
-    if n <= 10:
-        return CN_NUMS[n - 1]
-    if n < 20:
-        return "十" + CN_NUMS[n - 11]
-    tens, ones = divmod(n, 10)
-    return CN_NUMS[tens - 1] + "十" + (CN_NUMS[ones - 1] if ones else "")
 
 
 def heading_prefix(level: int, n: int) -> str:
@@ -241,7 +225,7 @@ def _banner(doc: DocxDocument, d: OfficialDocument) -> None:
     """版头: red 发文机关标志 35 mm under the block top, 发文字号 two lines below, red rule 4 mm under it."""
     banner = d.banner
     if banner:
-        size = max(22.0, min(36.0, (BLOCK_W_MM / 25.4 * 72) / max(1.0, text_width_chars(banner))))
+        size = max(22.0, min(36.0, (BLOCK_W_MM / 25.4 * 72) / max(1.0, display_width(banner))))
         p = add_text(doc, banner, font=FONT_TITLE, size=size, align=WD_ALIGN_PARAGRAPH.CENTER, color=RED)
         line = max(LINE_PITCH_TWIPS / 20, size * 1.3)
         p.paragraph_format.line_spacing = Pt(line)
@@ -294,10 +278,10 @@ def _body(doc: DocxDocument, d: OfficialDocument) -> None:
 
 def _signature(doc: DocxDocument, d: OfficialDocument) -> None:
     """署名 centred over the 成文日期; the date 4 characters from the right edge (GB 7.3.5)."""
-    date_w = text_width_chars(d.date)
+    date_w = display_width(d.date)
     if d.signature:
         _blank(doc, 2)
-        sig_w = text_width_chars(d.signature)
+        sig_w = display_width(d.signature)
         right = max(2.0, DATE_RIGHT_CHARS + (date_w - sig_w) / 2)
         add_text(doc, d.signature, align=WD_ALIGN_PARAGRAPH.RIGHT, right_chars=right)
     else:

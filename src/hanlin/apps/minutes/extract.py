@@ -39,6 +39,10 @@ _DECISION = re.compile(r"决定|定了|定下来|定为|就这么定|就这样�
                        r"维持原(计划|方案|定)|^(好|行|嗯|对)?[，,]?\s*那就[^，。？?]{4,}|还是按|"
                        r"同意[^，。]{0,8}?(意见|建议|方案|做法)|以[^，。]{1,10}为准|"
                        r"\b(we|we've|we have)\s+(decided|agreed)\b", re.I)
+# weaker cues: a settled choice said plainly (``还是六所。``), the status quo kept against a proposal (``目标不能降``,
+# ``不能直接续``). They count only where the utterance holds no explicit decision.
+_DECISION_WEAK = re.compile(r"(?:^|[，,])\s*(?:那|那就|我们|所以)?还是(?!觉得|认为|建议|希望|想|要不|有|没|很|挺|比较|不错|得|先)[^，。？?！!]{1,8}[。！!]?$|"
+                            r"不能(再)?(降|减|砍|变|动|改|涨|推迟|延期|提前|取消|直接[\u4e00-\u9fff])|(维持|保持)不变|照旧")
 _DECISION_NEG = re.compile(r"不同意|放一放|先放|搁置|以后再说|回头再说|再说吧|没有?决定|没定|未定|还没确定|不能确定|不确定|待定|再定|没通过|不通过|不批准|没有达成|决定不了|"
                            r"先不定|不要定")
 _REJECT = re.compile(r"不行|不同意|否决|不采纳|不考虑|驳回|不可以|不能这么|算了|不批|不合适|行不通|不太行|没法|不现实|"
@@ -219,10 +223,16 @@ def strip_lead(text: str) -> str:
     return text
 
 
-def decision_text(utts: list[Utterance], pos: int, sentence: str) -> tuple[str, list[int]]:
-    """A decision sentence, or — for a bare ``那就这么定了`` — the proposal it settles (cited too)."""
+def decision_text(utts: list[Utterance], pos: int, sentence: str, topic: str = "") -> tuple[str, list[int]]:
+    """A decision sentence, or — for a bare ``那就这么定了`` — the proposal it settles (cited too). A short one
+    under a known agenda item (``对，不能直接续。`` under ``供应商续签``) stays as said; the topic names it."""
     core = re.sub(r"(那|那么|好的?|行|嗯|我们|大家)?[，,]?\s*(就)?(这么定了?|这样定了?|就这么办|定了|没有异议)[。！!]?", "", sentence)
-    core = strip_lead(re.sub(r"^(更正一下|纠正一下)[，,]?", "", core)).strip("，,。 ")
+    core = re.sub(r"^(更正一下|纠正一下)[，,]?", "", core).strip("，,。 ")
+    core = core if _DECISION_WEAK.match(core) else strip_lead(core).strip("，,。 ")
+    if not _DECISION.search(core) and re.search(r"(?:^|[，,])\s*(?:那|那就|我们|所以)?还是", core):
+        core = re.split(r"[，,]", core)[-1].strip()  # ``十所太多了，人手不够，还是六所`` → the choice, not the reasons
+        core = re.sub(r"^(那|那就|我们|所以)", "", core)
+        return clause(core), [utts[pos].index]
     topic = re.sub(r"\W|以|为准|是|就|对", "", NUMBER.sub("", core))
     nums = [m.group(0) for m in NUMBER.finditer(core)]
     if nums and len(topic) < 4:  # ``以百分之四为准``: the statement it settles, with this number
@@ -234,7 +244,7 @@ def decision_text(utts: list[Utterance], pos: int, sentence: str) -> tuple[str, 
                 if olds and len(NUMBER.sub("", s)) >= 8:
                     fixed = s[::-1].replace(olds[-1][::-1], nums[-1][::-1], 1)[::-1]
                     return clause(strip_lead(fixed)), [utts[j].index, utts[pos].index]
-    if len(re.sub(r"\W", "", core)) >= 6:
+    if len(re.sub(r"\W", "", core)) >= 6 or (topic and len(re.sub(r"\W", "", core)) >= 4):
         return clause(core), [utts[pos].index]
     for j in range(pos - 1, max(-1, pos - 3), -1):
         for s in reversed(sentences(utts[j].text)):
@@ -245,8 +255,42 @@ def decision_text(utts: list[Utterance], pos: int, sentence: str) -> tuple[str, 
 
 def states_decision(text: str) -> bool:
     """A decision cue that is not negated (``不同意``, ``还没定``) and not a question."""
-    return any(_DECISION.search(s) and not _DECISION_NEG.search(s) and not _QUESTION.search(s)
-               for s in sentences(text))
+    return any(_decision_cue(s) for s in sentences(text))
+
+
+def _decision_cue(sentence: str) -> int:
+    """2: an explicit decision (``决定…``, ``那就…``); 1: a weaker one (``还是六所``, ``目标不能降``); 0: none."""
+    if _DECISION_NEG.search(sentence) or _QUESTION.search(sentence):
+        return 0
+    return 2 if _DECISION.search(sentence) else 1 if _DECISION_WEAK.search(sentence) else 0
+
+
+_TOPIC = (re.compile(r"第[一二三四五六七八九十\d]+(件事|项|个议题|个事)[，,：:是]?\s*(?:说一下|讲一下|是)?([^，。！？,!?]{2,12})"),
+          re.compile(r"(?:先|再|接下来|下面|然后|最后)(?:说|讲|聊|看|讨论|过)(?:一下)?([^，。！？,!?]{2,12})"),
+          re.compile(r"([^，。！？,!?]{2,10}?)(?:怎么|如何)(?:选|定|办|安排|处理|弄)"),
+          re.compile(r"(?:关于|说到)([^，。！？,!?]{2,12})"))
+
+
+def agenda_topic(utts: list[Utterance], pos: int, back: int = 12) -> str:
+    """The agenda item under discussion at ``utts[pos]``: the nearest ``第二件事，发布会`` / ``先说预算`` /
+    ``宣讲会的学校怎么选？`` said in this or the ``back`` utterances before ("" when none)."""
+    for j in range(pos, max(-1, pos - back - 1), -1):
+        for s in reversed(sentences(utts[j].text)):
+            for rx in _TOPIC:
+                m = rx.search(s)
+                if m:
+                    topic = re.sub(r"^(另外|还有|然后|最后|接着)[，,]?", "", strip_lead(m.group(m.lastindex or 1)))
+                    topic = topic.strip("的 ")
+                    if 2 <= len(topic) <= 12 and not re.search(r"我|你|他|情况|一下|这个|那个", topic):
+                        return topic
+    return ""
+
+
+def with_topic(text: str, topic: str) -> str:
+    """``按原计划十月十五日`` → ``发布会：按原计划十月十五日`` when a short text does not name its topic."""
+    if not topic or len(re.sub(r"\W", "", text)) > 10 or any(topic[i:i + 2] in text for i in range(len(topic) - 1)):
+        return text  # a longer sentence says what it is about
+    return f"{topic}：{text}"
 
 
 _APPROVE = re.compile(r"^(那|那就|这个|加人|好)?(可以|同意|批准|没问题)[，,。！!]")
@@ -278,10 +322,16 @@ def extractive_items(utts: list[Utterance], speakers: list[str], per_kind: int =
     for pos, u in enumerate(utts):
         if len(decisions) < per_kind and approves(utts, pos) and not states_decision(u.text):
             decisions.append({"text": _approved_text(utts, pos), "lines": [u.index]})
-        for s in sentences(u.text):
-            if len(decisions) < per_kind and states_decision(s) and not rejected_after(utts, pos):
-                text, lines = decision_text(utts, pos, s)
-                decisions.append({"text": text, "lines": lines})
+        said = sentences(u.text)
+        cues = [_decision_cue(s) for s in said]
+        best = max(cues, default=0)  # a weaker cue counts only where the utterance states no explicit decision
+        for s, cue in zip(said, cues, strict=True):
+            if len(decisions) < per_kind and cue and cue == best and not rejected_after(utts, pos):
+                topic = agenda_topic(utts, pos)
+                text, lines = decision_text(utts, pos, s, topic)
+                decisions.append({"text": with_topic(text, topic), "lines": lines})
+                best = 3  # one decision per utterance
+        for s in said:
             own = [] if _CORRECT.search(s) else sentence_owners(utts, pos, s, speakers)
             if own == [u.speaker] and pos and _REPLY.match(u.text.strip()) and \
                     u.speaker in owners_in(utts, pos - 1, speakers):

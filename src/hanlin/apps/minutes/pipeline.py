@@ -125,12 +125,22 @@ def _add_extractive(checker: Checker, utts: list[Utterance], good: dict[str, lis
     for kind, items in found.items():
         used = {i for x in good[kind] for i in x["lines"]}
         for item in items:
-            if not set(item["lines"]) <= checker.allowed or set(item["lines"]) & used:
+            if not set(item["lines"]) <= checker.allowed:
+                continue
+            if set(item["lines"]) & used and kind != "decisions":
                 continue
             fixed, _ = checker.check(kind, item)
-            if fixed is not None:
-                good[kind].append({**fixed, "source": "extractive"})
-                used |= set(fixed["lines"])
+            if fixed is None:
+                continue
+            fixed = {**fixed, "source": "extractive"}
+            if kind == "decisions":  # the speaker's own decision sentence beats the model's wording of it: a model
+                # paraphrase can flip its meaning (``南京不办`` where the line says ``两场都办``)
+                twins = [x for x in good[kind] if set(x["lines"]) & set(fixed["lines"]) and not x.get("source")]
+                if set(fixed["lines"]) & used and not twins:
+                    continue
+                good[kind] = [x for x in good[kind] if not any(x is t for t in twins)]
+            good[kind].append(fixed)
+            used |= set(fixed["lines"])
 
 
 async def overview(engine: Engine, chapters: list[dict[str, Any]], lang: str, usage: dict[str, Any]

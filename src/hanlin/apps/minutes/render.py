@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-SECTION_NUMBERS = "一二三四五六七八九十"
+from hanlin.text import CN_DIGITS
 
 
 def _where(r: dict[str, Any]) -> str:
@@ -77,7 +77,7 @@ def to_markdown(m: dict[str, Any]) -> str:
     if instr:
         out += [f"**整理要求**：{instr}", ""]
     for i, (heading, paras) in enumerate(_sections(m)):
-        out += [f"## {SECTION_NUMBERS[i]}、{heading}", ""]
+        out += [f"## {CN_DIGITS[i]}、{heading}", ""]
         out += ([f"- {p}" for p in paras] if heading != "会议概要" else paras) + [""]
     d = m.get("dropped") or {}
     if d.get("total"):
