@@ -1,7 +1,7 @@
 """Knowledge-base benchmark: ingest 1,000 real Chinese documents, then hybrid-search latency p50/p95.
 
 Documents (default ``--corpus rgb``): 1,000 distinct RGB zh news passages (~150–300 characters, one or two chunks
-each), added as .txt files through KnowledgeService.add_documents as `hanlin kb add` does (extract → normalise →
+each), added as .txt files through KnowledgeService.add_documents as `hanlin kb add` does (extract → normalize →
 chunk → jieba per file, e5 over batches of several files' chunks, then atomic files → one DB commit per file);
 ``--one-by-one`` adds them with add_document each, the path before batching, for comparison. The same files are then
 added again to show that unchanged documents are a no-op. Queries: RGB questions whose positive passages are in the base (hit@5 is reported

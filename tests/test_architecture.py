@@ -195,3 +195,49 @@ def _calls_to(attr: str) -> list[str]:
 def test_one_cjk_width() -> None:
     """Display width of CJK text is computed in hanlin.text only (callers pick how ambiguous characters count)."""
     assert _calls_to("east_asian_width") == ["hanlin.text"]
+
+
+def _environ_reads(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """(line, name) of every ``os.environ.get("X")`` / ``os.getenv("X")`` / ``os.environ["X"]`` read."""
+    for node in ast.walk(tree):
+        key: ast.expr | None = None
+        if isinstance(node, ast.Call) and ast.unparse(node.func) in ("os.environ.get", "os.getenv", "environ.get",
+                                                                     "getenv") and node.args:
+            key = node.args[0]
+        elif isinstance(node, ast.Subscript) and ast.unparse(node.value) in ("os.environ", "environ") \
+                and isinstance(node.ctx, ast.Load):
+            key = node.slice
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            yield node.lineno, key.value
+
+
+def test_hanlin_settings_are_read_through_settings() -> None:
+    """``HANLIN_*`` environment variables are read by ``hanlin.config.Settings`` only (one place that validates
+    them and that the docs test lists)."""
+    found = [f"{name}:{line} {key}" for name, path in MODULES.items() if name != "hanlin.config"
+             for line, key in _environ_reads(ast.parse(path.read_text(encoding="utf-8"))) if key.startswith("HANLIN_")]
+    assert found == []
+
+
+def test_one_upload_size_helper() -> None:
+    """Upload limits go from MB to bytes in hanlin.limits only (MB = 2**20 everywhere, one 413 message)."""
+    found = []
+    for name, path in MODULES.items():
+        if name == "hanlin.limits":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult) and "_mb" in ast.unparse(node):
+                found.append(f"{name}:{node.lineno} {ast.unparse(node)}")
+    assert found == []
+
+
+def test_one_docx_writer() -> None:
+    """Every .docx Hanlin writes (公文, the minutes' 纪要) is built by the GB/T 9704 writer; only the eval's gold
+    fixtures build their own input documents. Reading one (``Document(path)``) is fine anywhere."""
+    found = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and ast.unparse(node.func) in ("Document", "docx.Document") \
+                    and not node.args and not node.keywords:
+                found.append(name)
+    assert sorted(set(found)) == ["hanlin.apps.documents.writer", "hanlin.evals.gold_build"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -67,6 +66,10 @@ class Settings(BaseSettings):
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")
     log_level: str = "info"
     eval_data: Path | None = Field(None, description="folder with the public eval sets")
+    url: str = Field("", description="a running Hanlin server the CLI's app commands use instead of loading the "
+                                     "model in-process (what --url sets)")
+    api_key: str = Field("", repr=False, description="API key the CLI sends to HANLIN_URL")
+    cjk_font_dir: str = Field("", description="folder with a CJK font for chart rendering (searched first)")
     ocr_max_pages: int = Field(500, ge=1, description="most pages OCR'd from one scanned document")
     ocr_max_pixels: int = Field(50_000_000, ge=1_000_000, description="largest image (or rendered PDF page) OCR'd, "
                                                                       "in pixels; checked from the header")
@@ -76,6 +79,11 @@ class Settings(BaseSettings):
     @classmethod
     def _expand_home(cls, v: object) -> object:
         return Path(str(v)).expanduser() if v not in (None, "") else Path.home() / ".hanlin"
+
+    @field_validator("eval_data", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
 
     @property
     def n_threads(self) -> int:
@@ -99,8 +107,3 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for d in (self.home, self.models_dir, self.home / "knowledge", self.home / "jobs", self.home / "files"):
             d.mkdir(parents=True, exist_ok=True)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    return Settings()

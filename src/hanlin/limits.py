@@ -13,12 +13,14 @@ import csv
 import io
 import zipfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import PurePath
 from typing import Any
 
+from hanlin.config import Settings
 from hanlin.errors import BadRequest, PayloadTooLarge, UnprocessableInput
 
-MB = 1024 * 1024
+MB = 1024 * 1024  # every size setting (HANLIN_*_MB) and every message counts MB of 2**20 bytes
 DB_INT_MAX = 2**63 - 1  # the largest integer SQLite (and PostgreSQL BIGINT) can store
 RATIO_FLOOR_BYTES = 1 * MB  # members smaller than this are never refused for their ratio (tiny XML compresses well)
 
@@ -47,11 +49,39 @@ class InputLimits:
 DEFAULT_LIMITS = InputLimits()
 
 
-def current_limits() -> InputLimits:
-    """The limits of this process's Settings (environment ``HANLIN_*``), for readers not handed limits."""
-    from hanlin.config import get_settings
+def mb_bytes(mb: float) -> int:
+    """Bytes in ``mb`` MB as the size settings count them (2**20 bytes each)."""
+    return int(mb * MB)
 
-    return InputLimits.from_settings(get_settings())
+
+def mb_text(n_bytes: int) -> str:
+    """A byte count for a message, in the settings' MB: 52428800 → '50 MB', 1572864 → '1.5 MB'."""
+    if n_bytes < MB // 10:
+        return f"{n_bytes:,} bytes"
+    mb = round(n_bytes / MB, 1)
+    return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
+
+
+def too_large(what: str, limit_bytes: int, setting: str, *, size: int | None = None,
+              param: str | None = "file") -> PayloadTooLarge:
+    """The one 413 for an upload over its size limit: names what, its size when known, the limit and the setting
+    that raises it."""
+    has = f" is {mb_text(size)}," if size is not None else " is"
+    return PayloadTooLarge(f"{what}{has} larger than the {mb_text(limit_bytes)} upload limit ({setting}).",
+                           param=param)
+
+
+def check_size(size: int, limit_bytes: int, what: str, setting: str, *, param: str | None = "file") -> None:
+    """Raise :func:`too_large` when ``size`` bytes exceed ``limit_bytes``."""
+    if size > limit_bytes:
+        raise too_large(what, limit_bytes, setting, size=size, param=param)
+
+
+@lru_cache(maxsize=1)
+def current_limits() -> InputLimits:
+    """The limits of this process's Settings (environment ``HANLIN_*``, read once), for readers not handed limits
+    (the spreadsheet readers, which the CLI and the evals call without a composition root)."""
+    return InputLimits.from_settings(Settings())
 
 
 def check_formula(formula: str, limits: InputLimits | None = None, param: str = "formula") -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hanlin.apps.ads.app import AdRequest, generate_ads
+from hanlin.apps.ads.app import AdRequest, make_ads
 from hanlin.apps.ads.distinct import similarity, title_copies_brief
 from hanlin.apps.ads.rules import (
     PLATFORMS,
@@ -73,7 +73,7 @@ def test_lengths() -> None:
 
 
 def _run(engine: FakeEngine, **kw: Any) -> dict[str, Any]:
-    return asyncio.run(generate_ads(engine, AdRequest(product="保温杯，双层真空，12小时保温", **kw)))
+    return asyncio.run(make_ads(engine, AdRequest(product="保温杯，双层真空，12小时保温", **kw)))
 
 
 def test_flagged_variant_rewritten_by_model() -> None:
@@ -130,7 +130,7 @@ def test_invented_numbers_are_flagged_and_removed() -> None:
         {"variants": [{"text": "1000毫升大容量，12小时保温，送杯套"}]},
         {"text": "依旧1000毫升，12小时保温"},  # the rewrite keeps the invented number: rules step in
     ])
-    out = asyncio.run(generate_ads(engine, AdRequest(product="保温杯，500毫升，12小时保温，送杯套", n=1)))
+    out = asyncio.run(make_ads(engine, AdRequest(product="保温杯，500毫升，12小时保温，送杯套", n=1)))
     v = out["variants"][0]
     assert [f["term"] for f in v["flagged"]] == ["1000"] and v["flagged"][0]["kind"] == "unsupported_number"
     assert v["rewritten_by"] == "rules" and v["text"] == "12小时保温，送杯套"
@@ -145,7 +145,7 @@ def test_identical_variants_and_copied_titles_are_asked_again() -> None:
         {"title": "通勤路上的热饮", "text": "早上装满热水，到了公司还是热乎的，12小时保温"},  # variant 1: title copied
         {"title": "送给爸妈的心意", "text": "双层真空，随时能喝上热水，适合长辈日常使用"},  # variant 2: a repeat
     ])
-    out = asyncio.run(generate_ads(engine, AdRequest(product=product, platform="小红书", n=3)))
+    out = asyncio.run(make_ads(engine, AdRequest(product=product, platform="小红书", n=3)))
     vs = out["variants"]
     assert [v["title"] for v in vs] == ["通勤路上的热饮", "送给爸妈的心意", "冬日暖手好物"]
     assert out["checks"]["variants_distinct"] and out["checks"]["titles_not_brief"]
@@ -188,14 +188,14 @@ def test_cli_ad_with_fake_engine(monkeypatch: pytest.MonkeyPatch) -> None:
 
     from typer.testing import CliRunner
 
-    import hanlin.cli.documents as cli_docs
+    import hanlin.cli.ads as cli_ads
     from hanlin.cli.main import app
 
     async def fake_local_engine(*_a: Any, **_k: Any) -> FakeEngine:
         return FakeEngine(responses=[{"variants": [{"title": "顶级红糖", "text": "云南甘蔗古法熬制"},
                                                    {"title": "冬日暖饮", "text": "一口回甘，暖到心里"}]},
                                      {"title": "还是顶级", "text": "最好的红糖"}])
-    monkeypatch.setattr(cli_docs, "local_engine", fake_local_engine)
+    monkeypatch.setattr(cli_ads, "local_engine", fake_local_engine)
     res = CliRunner().invoke(app, ["ad", "--product", "手工红糖", "--platform", "小红书", "--n", "2", "--json"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout[res.stdout.index("{"):])

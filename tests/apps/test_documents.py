@@ -22,7 +22,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.oxml.ns import qn
 from docx.shared import Mm, Pt, RGBColor
 
-from hanlin.apps.documents.app import DocRequest, assemble, draft, render_and_check
+from hanlin.apps.documents.app import DocRequest, assemble, make_document, render_and_check
 from hanlin.apps.documents.checks import check_docx, check_text
 from hanlin.apps.documents.schema import DOC_TYPES, normalize_date, normalize_number, strip_numbering
 from hanlin.engine.fake import FakeEngine
@@ -132,7 +132,7 @@ def make_doc(tmp_path: Path, doc_type: str, fmt: str = "docx", **kw: Any) -> dic
                      number="某府发[2026]012号", to=kw.pop("to", []), date="2026-03-01", fmt=fmt, **kw)
     engine = FakeEngine("fake", responses=[fake_draft(doc_type, to=["某某市应急管理局"] if doc_type in ("请示", "函")
                                                       else None)])
-    doc, _ = asyncio.run(draft(engine, req))
+    doc, _ = asyncio.run(make_document(engine, req))
     return render_and_check(doc, tmp_path / f"{doc_type}.{fmt}", fmt)
 
 
@@ -260,7 +260,7 @@ def test_jiyao_without_number_or_signature(tmp_path: Path) -> None:
     assert banner.text == "某某市统计局会议纪要" and banner.runs[0].font.color.rgb == RGBColor(0xFF, 0, 0)
 
 
-def test_normalisers() -> None:
+def test_normalizers() -> None:
     assert normalize_number("国办发[2026]012号") == "国办发〔2026〕12号"
     assert normalize_number("国办发（2026）12") == "国办发〔2026〕12号"
     assert normalize_date("二〇二六年十一月二十五日") == "2026年11月25日"

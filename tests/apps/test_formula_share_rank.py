@@ -53,3 +53,18 @@ def test_a_freeform_share_is_built_by_code_from_the_request(tmp_path: Path) -> N
                                                                      books["销售明细.xlsx"]))
     assert res.verified  # a share request repaired to the share pattern whatever the freeform said
     assert value_matches(res.value, GOLD["北京地区销售额占全部销售额的百分比"]["expected"], "percentages")
+
+
+def test_formulas_gold_misses_of_the_15b_are_not_verified_or_are_repaired(tmp_path: Path) -> None:
+    """formulas-gold with the 1.5B, both verified while wrong: f30 summed one of the two columns the request
+    multiplies; f05 lost the month's upper bound (日期 < 2024-04-01 was dropped as 'not in the request')."""
+    books = write_workbooks(tmp_path)
+    req = "计算每种物料的库存金额（库存数量乘以单价）"
+    eng = FakeEngine(responses=[_spec("sum", "库存数量")])
+    res = asyncio.run(FormulaGenerator(eng, max_attempts=1).generate(req, books["库存台账.xlsx"]))
+    assert not res.verified and any("单价" in p for p in res.problems), (res.formula, res.problems)
+    req = "2024年3月的销售额总和"
+    month = [{"column": "日期", "op": ">=", "value": "2024-03-01"}, {"column": "日期", "op": "<", "value": "2024-04-01"}]
+    eng = FakeEngine(responses=[_spec("sum", "销售额", month)])
+    res = asyncio.run(FormulaGenerator(eng, max_attempts=1).generate(req, books["销售明细.xlsx"]))
+    assert res.verified and value_matches(res.value, GOLD[req]["expected"], "dates"), (res.formula, res.repairs)

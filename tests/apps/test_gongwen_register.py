@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from docx import Document
 
-from hanlin.apps.documents.app import DocRequest, assemble, draft, render_and_check
+from hanlin.apps.documents.app import DocRequest, assemble, make_document, render_and_check
 from hanlin.apps.documents.register import register_checks, shorten_title, title_width
 from hanlin.engine.fake import FakeEngine
 
@@ -25,7 +25,7 @@ BAD_QINGSHI = {"title": "关于申请追加办公设备购置经费的请示", "
 
 def _save(tmp_path: Path, doc_type: str, data: dict[str, Any], brief: str = "事项", fmt: str = "docx") -> dict[str, Any]:
     req = DocRequest(doc_type=doc_type, brief=brief, org="某某市统计局", fmt=fmt)
-    doc, _ = asyncio.run(draft(FakeEngine(responses=[data]), req))
+    doc, _ = asyncio.run(make_document(FakeEngine(responses=[data]), req))
     return render_and_check(doc, tmp_path / f"{doc_type}.{fmt}", fmt)
 
 

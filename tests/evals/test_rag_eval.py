@@ -17,7 +17,7 @@ def test_check_answer_rgb_semantics() -> None:
     assert not check_answer("冠军是阿根廷队", [["阿根廷"], "法国"])
 
 
-def test_em_f1_official_normalisation() -> None:
+def test_em_f1_official_normalization() -> None:
     assert em_f1("1949年。", ["1949年"]) == (1.0, 1.0)
     em, f1 = em_f1("在1949年10月", ["1949年"])
     assert em == 0.0 and 0.5 < f1 < 1.0

@@ -1,4 +1,4 @@
-"""Messy OCR/PDF text normalisation, with the offset map back to the original."""
+"""Messy OCR/PDF text normalization, with the offset map back to the original."""
 
 from __future__ import annotations
 

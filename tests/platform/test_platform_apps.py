@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
-from tests.support import platform_auth as helpers
 from tests.support.platform_auth import chat, create_key
-
-auth_services = pytest.fixture(helpers.auth_services_fixture)
-auth_client = pytest.fixture(helpers.auth_client_fixture)
-admin_headers = pytest.fixture(helpers.admin_headers_fixture)
-
 
 
 def _last_request(services: Any) -> dict[str, Any]:

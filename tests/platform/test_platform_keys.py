@@ -5,17 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from hanlin.platform.auth import hash_secret
 from hanlin.platform.tables import api_keys_table
-from tests.support import platform_auth as helpers
 from tests.support.platform_auth import chat, create_key
-
-auth_services = pytest.fixture(helpers.auth_services_fixture)
-auth_client = pytest.fixture(helpers.auth_client_fixture)
-admin_headers = pytest.fixture(helpers.admin_headers_fixture)
 
 
 def test_every_route_but_health_needs_a_key(auth_client: Any) -> None:

@@ -11,11 +11,7 @@ from fastapi.testclient import TestClient
 
 from hanlin.api.app import create_app
 from hanlin.api.deps import Metered, PrincipalDep
-from tests.support import platform_auth as helpers
 from tests.support.platform_auth import create_key
-
-auth_services = pytest.fixture(helpers.auth_services_fixture)
-admin_headers = pytest.fixture(helpers.admin_headers_fixture)
 
 
 @pytest.fixture

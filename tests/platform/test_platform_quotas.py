@@ -13,12 +13,7 @@ import pytest
 
 from hanlin.engine.fake import FakeEngine
 from hanlin.platform.limits import UNLIMITED, LocalRateLimiter
-from tests.support import platform_auth as helpers
 from tests.support.platform_auth import chat, create_key, make_services, pg_url
-
-auth_services = pytest.fixture(helpers.auth_services_fixture)
-auth_client = pytest.fixture(helpers.auth_client_fixture)
-admin_headers = pytest.fixture(helpers.admin_headers_fixture)
 
 
 class SlowFake(FakeEngine):

@@ -13,12 +13,7 @@ from typing import Any
 import pytest
 
 from hanlin.principal import Principal
-from tests.support import platform_auth as helpers
 from tests.support.platform_auth import create_key
-
-auth_services = pytest.fixture(helpers.auth_services_fixture)
-auth_client = pytest.fixture(helpers.auth_client_fixture)
-admin_headers = pytest.fixture(helpers.admin_headers_fixture)
 
 CSV = "地区,销售额\n北京,100\n上海,200\n".encode()
 JSONL = '{"messages": [{"role": "user", "content": "你好"}, {"role": "assistant", "content": "您好"}]}\n' * 4

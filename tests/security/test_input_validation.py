@@ -67,7 +67,7 @@ def test_names_ending_in_newline_are_refused(tenants: TwoTenants) -> None:
     _status(c.post("/v1/admin/tenants", json={"id": "evil\n"}, headers=ADMIN), 400)
     _status(c.post("/v1/knowledge-bases", json={"name": "kb\nx"}, headers=tenants.a), 400)
     r = c.post("/v1/admin/keys", json={"tenant": "tenant-a", "scopes": ["model:fake\n"]}, headers=ADMIN)
-    assert r.status_code == 400 or r.json()["scopes"] == ["model:fake"], r.text  # refused or normalised
+    assert r.status_code == 400 or r.json()["scopes"] == ["model:fake"], r.text  # refused or normalized
 
 
 @pytest.mark.parametrize("expires", ["nan", "inf", "-inf", 1e300])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,20 +38,3 @@ def chat(client: Any, headers: dict[str, str], model: str | None = None, **extra
 def pg_url() -> str | None:
     return os.environ.get("HANLIN_TEST_PG_URL") or None
 
-
-# Fixture functions: each test module binds them with pytest.fixture.
-def auth_services_fixture(tmp_path: Path) -> Any:
-    return make_services(tmp_path)
-
-
-def auth_client_fixture(auth_services: Any) -> Iterator[Any]:
-    from fastapi.testclient import TestClient
-
-    from hanlin.api.app import create_app
-
-    with TestClient(create_app(auth_services.settings, auth_services)) as client:
-        yield client
-
-
-def admin_headers_fixture() -> dict[str, str]:
-    return {"Authorization": f"Bearer {ADMIN_KEY}"}

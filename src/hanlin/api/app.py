@@ -19,6 +19,7 @@ from hanlin import __version__
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
+    ads,
     audio,
     custom_apps,
     documents,
@@ -34,6 +35,7 @@ from hanlin.api.routers import (
 )
 from hanlin.config import Settings
 from hanlin.errors import AuthenticationError, HanlinError, RateLimited
+from hanlin.limits import mb_bytes
 from hanlin.platform.auth import Authenticator
 from hanlin.services import Services, build_services
 from hanlin.web import routes as web
@@ -41,8 +43,8 @@ from hanlin.web import routes as web
 log = logging.getLogger(__name__)
 
 ROUTERS = (system.router, openai.router, custom_apps.router, minutes.router, audio.router, spreadsheet.router,
-           documents.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router, files.router,
-           web.router)
+           documents.router, ads.router, knowledge.router, ocr.router, admin.router, evals.router, tuning.router,
+           files.router, web.router)
 SCHEMA_PATHS = ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
 
 
@@ -165,7 +167,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
                                        "type": "server_error", "param": None, "code": None}}, status_code=500)
 
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics,
-                       max_body_bytes=settings.max_upload_mb * 1024 * 1024)
+                       max_body_bytes=mb_bytes(settings.max_upload_mb))
 
     if services.auth.required:
         app.add_middleware(SchemaNeedsAKey, auth=services.auth)

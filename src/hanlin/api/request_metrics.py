@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hanlin.limits import too_large
 from hanlin.metrics import Metrics
 
 
@@ -83,11 +84,9 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send, size: int | None, limit: int) -> None:
-    size_text = f"{size / 1e6:.1f} MB" if size is not None else f"over {limit // (1024 * 1024)} MB"
-    body: dict[str, Any] = {"error": {
-        "message": f"Request body is {size_text}; the limit is {limit // (1024 * 1024)} MB "
-                   "(HANLIN_MAX_UPLOAD_MB).", "type": "invalid_request_error", "param": None,
-        "code": "payload_too_large"}}
+    err = too_large("The request body", limit, "HANLIN_MAX_UPLOAD_MB", size=size, param=None)
+    body: dict[str, Any] = {"error": {"message": err.message, "type": err.type, "param": None,
+                                      "code": "payload_too_large"}}
     data = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode()),

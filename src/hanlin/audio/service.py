@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hanlin.errors import PayloadTooLarge, Unavailable
+from hanlin.errors import Unavailable
+from hanlin.limits import check_size, mb_bytes
 
 log = logging.getLogger(__name__)
 TRANSCRIBE_JOB = "transcribe"
@@ -109,16 +110,13 @@ class AudioService:
         return d
 
     def check_size(self, size: int) -> None:
-        limit = self.settings.audio_max_mb * 1024 * 1024
-        if size > limit:
-            raise PayloadTooLarge(f"The recording is {size / 1024 / 1024:.0f} MiB; the limit is "
-                                  f"{self.settings.audio_max_mb} MiB (HANLIN_AUDIO_MAX_MB).", param="file")
+        check_size(size, mb_bytes(self.settings.audio_max_mb), "The recording", "HANLIN_AUDIO_MAX_MB")
 
     def store_upload(self, src: Any, filename: str | None) -> Path:
         """Copy an upload (a file object) to HANLIN_HOME/audio under a random name; size-limited."""
         suffix = Path(filename or "x.bin").suffix.lower()[:8] or ".bin"
         dest = self.upload_dir / f"{uuid.uuid4().hex}{suffix}"
-        limit = self.settings.audio_max_mb * 1024 * 1024
+        limit = mb_bytes(self.settings.audio_max_mb)
         written = 0
         try:
             with dest.open("wb") as out:

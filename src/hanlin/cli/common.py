@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -90,14 +89,14 @@ def ensure_model_file(settings: Settings, name: str) -> Any:
 async def local_engine(settings: Settings, model: str | None, url: str | None = None) -> Engine:
     """An engine for app commands: a running Hanlin/OpenAI server when ``url`` (or HANLIN_URL) is set,
     else the model loaded in-process."""
-    url = url or os.environ.get("HANLIN_URL")
+    url = url or settings.url
     name = model or settings.model
     if url:
         from hanlin.engine.upstream import UpstreamEngine
 
         base = url.rstrip("/")
         base = base if base.endswith("/v1") else base + "/v1"
-        return UpstreamEngine(name, base, api_key=os.environ.get("HANLIN_API_KEY", ""))
+        return UpstreamEngine(name, base, api_key=settings.api_key)
     from hanlin.engine.manager import EngineManager
     from hanlin.principal import LOCAL_ADMIN
 

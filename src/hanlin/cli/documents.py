@@ -1,4 +1,4 @@
-"""`hanlin doc` (GB/T 9704 公文) and `hanlin ad` (platform ad copy) commands."""
+"""`hanlin doc`: GB/T 9704 公文."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ TYPE_HELP = "通知|请示|报告|函|纪要|通报|意见|决定"
 
 
 async def _doc(args: dict[str, Any], output: Path, model: str | None, url: str | None) -> dict[str, Any]:
-    from hanlin.apps.documents.app import DocRequest, draft, render_and_check
+    from hanlin.apps.documents.app import DocRequest, make_document, render_and_check
 
     req = DocRequest(**args)
     req.validate()
@@ -23,7 +23,7 @@ async def _doc(args: dict[str, Any], output: Path, model: str | None, url: str |
         engine = await local_engine(settings, model, url)
         try:
             update(0.15, "drafting content")
-            doc, usage = await draft(engine, req)
+            doc, usage = await make_document(engine, req)
         finally:
             await engine.close()
         update(0.85, "laying out and checking")
@@ -66,38 +66,6 @@ def _print_doc(result: dict[str, Any]) -> None:
         err_console.print(f"[yellow]PDF skipped:[/] {result['pdf_skipped']}")
 
 
-async def _ad(product: str, platform: str, n: int, model: str | None, url: str | None) -> dict[str, Any]:
-    from hanlin.apps.ads.app import AdRequest, generate_ads
-
-    req = AdRequest(product=product, platform=platform, n=n)
-    req.validate()
-    settings = settings_from(model=model)
-    with stage_progress(f"广告文案 · {platform}") as update:
-        update(0.05, "loading model")
-        engine = await local_engine(settings, model, url)
-        try:
-            update(0.2, f"writing {n} variants")
-            result = await generate_ads(engine, req)
-        finally:
-            await engine.close()
-        update(1.0, "done")
-    return result
-
-
-def _print_ad(result: dict[str, Any]) -> None:
-    lim = result["limits"]
-    typer.echo(f"{result['platform']}（标题 ≤ {lim['title']} 字，正文 ≤ {lim['text']} 字）" if lim["title"]
-               else f"{result['platform']}（正文 ≤ {lim['text']} 字）")
-    for i, v in enumerate(result["variants"], 1):
-        typer.echo(f"\n[{i}] " + (f"{v['title']}\n    " if v.get("title") else "") + v["text"])
-        typer.echo(f"    长度 {v['length']}  {'✓ 未超限' if v['within_limits'] else '✗ 超限'}")
-        if v["flagged"]:
-            terms = "、".join(sorted({f['term'] for f in v['flagged']}))
-            typer.echo(f"    ⚠ 原稿含绝对化用语：{terms}；已改写（{v['rewritten_by']}）")
-        if v["banned_terms"]:
-            typer.echo(f"    ✗ 仍含：{'、'.join(v['banned_terms'])}")
-
-
 def register(app: typer.Typer) -> None:
     @app.command("doc")
     def doc(
@@ -128,16 +96,3 @@ def register(app: typer.Typer) -> None:
                 "date": date, "signer": signer, "fmt": fmt}
         result = run(_doc(args, output, model, url))
         print_json(result) if as_json else _print_doc(result)
-
-    @app.command("ad")
-    def ad(
-        product: Annotated[str, typer.Option("--product", "-p", help="product and selling points")],
-        platform: Annotated[str, typer.Option("--platform", help="朋友圈|公众号|抖音|小红书|搜索广告")] = "朋友圈",
-        n: Annotated[int, typer.Option("--n", "-n", help="number of variants")] = 3,
-        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-        model: Annotated[str | None, typer.Option(help="model name")] = None,
-        url: Annotated[str | None, typer.Option(help="a running Hanlin server (else in-process)")] = None,
-    ) -> None:
-        """Ad copy variants within the platform's length limits, free of the Advertising Law's absolute terms."""
-        result = run(_ad(product, platform, n, model, url))
-        print_json(result) if as_json else _print_ad(result)

@@ -7,6 +7,7 @@ import logging
 import typer
 
 from hanlin.cli import (
+    ads,
     audio,
     chat,
     documents,
@@ -24,7 +25,8 @@ from hanlin.cli import (
 app = typer.Typer(name="hanlin", help="Hanlin 翰林 — offline-first Chinese enterprise LLM platform.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
-for _group in (serve, chat, models, minutes, audio, spreadsheet, documents, knowledge, ocr, platform, evals, tuning):
+for _group in (serve, chat, models, minutes, audio, spreadsheet, documents, ads, knowledge, ocr, platform, evals,
+               tuning):
     _group.register(app)
 
 

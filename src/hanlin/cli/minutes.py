@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,7 +31,7 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     err_console.print(f"[dim]{len(transcript.utterances)} utterances, {transcript.chars} characters, "
                       f"{len(transcript.speakers)} speakers ({transcript.source_format})[/]")
     settings = settings_from(model=model)
-    await _reachable(url or os.environ.get("HANLIN_URL"))
+    await _reachable(url or settings.url)
     engine = await local_engine(settings, model, url)
     try:
         with stage_progress("纪要") as update:

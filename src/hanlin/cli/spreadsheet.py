@@ -65,7 +65,7 @@ def formula_run(
     url: str | None = typer.Option(None, "--url", help="use a running Hanlin server (or HANLIN_URL)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
-    from hanlin.apps.formulas.generate import FormulaGenerator, write_output
+    from hanlin.apps.formulas.generate import make_formula, write_output
     from hanlin.apps.formulas.workbook import load_workbook_info
 
     settings = settings_from()
@@ -76,8 +76,8 @@ def formula_run(
         engine = await local_engine(settings, model, url)
         try:
             with stage_progress("formula") as update:
-                result = await FormulaGenerator(engine, max_attempts=attempts, lang=lang).generate(
-                    request, sheet, sheet_name, target, progress=update)
+                result = await make_formula(engine, request, sheet, sheet_name, target, lang=lang,
+                                            max_attempts=attempts, progress=update)
         finally:
             await engine.close()
         if write is not None and result.formula:

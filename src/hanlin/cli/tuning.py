@@ -28,10 +28,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON object on 
 class HttpTuning:
     """The same calls as TuningService, over the REST API."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, key: str = "") -> None:
         base = url.rstrip("/")
         base = base if base.endswith("/v1") else base + "/v1"
-        key = os.environ.get("HANLIN_API_KEY", "")
         self.http = httpx.Client(base_url=base + "/fine_tuning", timeout=120,
                                  headers={"Authorization": f"Bearer {key}"} if key else {})
         self.files_url = base + "/files"
@@ -75,12 +74,13 @@ class HttpTuning:
 
 
 def _client(url: str | None) -> tuple[Any, Services | None]:
-    url = url or os.environ.get("HANLIN_URL")
+    settings = settings_from()
+    url = url or settings.url
     if url:
-        return HttpTuning(url), None
+        return HttpTuning(url, settings.api_key), None
     from hanlin.services import build_services  # the whole server's wiring: only when training here
 
-    services = build_services(settings_from())
+    services = build_services(settings)
     return services.tuning, services
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from hanlin.engine.base import ChatRequest, Chunk, EngineInfo
+from hanlin.engine.tokens import estimate_tokens
 
 Responder = Callable[[ChatRequest], str]
 
@@ -36,14 +37,10 @@ class FakeEngine:
             return self.responder(request)
         return "好的。"
 
-    @staticmethod
-    def _count(text: str) -> int:
-        return max(1, len(text) // 2)
-
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         text = self._next(request)
-        prompt = sum(self._count(str(m.get("content", ""))) for m in request.get("messages", []))
-        done = self._count(text)
+        prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in request.get("messages", []))
+        done = estimate_tokens(text)
         return {
             "id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": int(time.time()),
             "model": self.info.name,
@@ -67,8 +64,8 @@ class FakeEngine:
         text = self._next(request)
         return {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": self.info.name,
                 "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 1, "completion_tokens": self._count(text),
-                          "total_tokens": 1 + self._count(text)}}
+                "usage": {"prompt_tokens": 1, "completion_tokens": estimate_tokens(text),
+                          "total_tokens": 1 + estimate_tokens(text)}}
 
     async def health(self) -> bool:
         return True

@@ -182,7 +182,7 @@ class UpstreamEngine:
             pending = b""
             async for data in reads:
                 pending += data
-                if b"\r" in pending:  # CRLF framing: normalise so every event ends in a blank line
+                if b"\r" in pending:  # CRLF framing: normalize so every event ends in a blank line
                     pending = pending.replace(b"\r\n", b"\n")
                 cut = pending.rfind(b"\n\n")
                 if cut < 0:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from hanlin.config import Settings
 from hanlin.engine.base import Engine
 from hanlin.errors import BadRequest, NotFound
 
@@ -127,12 +128,13 @@ def get_suite(name: str) -> SuiteSpec:
 
 
 def default_data_dir(explicit: Path | None = None) -> Path:
-    """--data, else HANLIN_EVAL_DATA, else ../shared/eval beside the working directory or the repo."""
+    """--data, else HANLIN_EVAL_DATA (Settings.eval_data), else ../shared/eval beside the working directory or the
+    repo."""
     if explicit:
         return explicit
-    env = os.environ.get("HANLIN_EVAL_DATA")
-    if env:
-        return Path(env)
+    configured = Settings().eval_data
+    if configured:
+        return configured
     here = Path(__file__).resolve()
     for base in (Path.cwd(), *Path.cwd().parents, *here.parents):
         cand = base / "shared" / "eval"

@@ -212,7 +212,7 @@ def _patched(module: Any, name: str, value: Any) -> Any:
 
 @suite("gongwen", "公文 register: 14 requests, GB/T 9704 layout + per-type register rules judged on the saved file", "")
 async def gongwen(ctx: EvalContext) -> EvalResult:
-    from hanlin.apps.documents.app import DocRequest, draft, render_and_check
+    from hanlin.apps.documents.app import DocRequest, make_document, render_and_check
     from hanlin.engine.fake import FakeEngine
 
     requests = _limit(load("gongwen.json")["requests"], ctx.limit)
@@ -227,10 +227,10 @@ async def gongwen(ctx: EvalContext) -> EvalResult:
         req = DocRequest(doc_type=r["type"], brief=r["brief"], org=r.get("org", ""),
                          to=[t for t in re.split(r"[、，,]", r.get("to", "")) if t], date="2026-05-08")
         rec = Recorder(ctx.engine)
-        doc, _usage = await draft(rec, req)
+        doc, _usage = await make_document(rec, req)
         layout_failed, register = judged(doc, r["type"])
         with _without_register_rules():  # the same draft, assembled as the previous version did
-            before, _ = await draft(FakeEngine(responses=list(rec.replies)), req)
+            before, _ = await make_document(FakeEngine(responses=list(rec.replies)), req)
         layout_before, register_before = judged(before, r["type"])
         return {"type": r["type"], "layout_failed": layout_failed, "register": register,
                 "passed": not layout_failed and not register, "title": doc.title,
@@ -289,12 +289,12 @@ def judge_ads(product: str, platform: str, variants: list[dict[str, Any]], n: in
 
 @suite("ads", "Ad copy: 5 briefs × 3 variants — distinct variants, titles not the brief, platform limits", "")
 async def ads(ctx: EvalContext) -> EvalResult:
-    from hanlin.apps.ads.app import AdRequest, generate_ads
+    from hanlin.apps.ads.app import AdRequest, make_ads
 
     requests = _limit(load("ads.json")["requests"], ctx.limit)
 
     async def one(r: dict[str, Any]) -> dict[str, Any]:
-        out = await generate_ads(ctx.engine, AdRequest(product=r["product"], platform=r["platform"], n=r["n"]))
+        out = await make_ads(ctx.engine, AdRequest(product=r["product"], platform=r["platform"], n=r["n"]))
         variants = [{"title": v.get("title", ""), "text": v.get("text", "")} for v in out["variants"]]
         return {**judge_ads(r["product"], r["platform"], variants, r["n"]), "variants": variants}
 

@@ -70,7 +70,7 @@ def normalize_numbers(text: str) -> str:
 
 
 def has_keys(text: str, keys: list[list[str]]) -> bool:
-    """Every key group has one alternative in ``text`` (after number normalisation)."""
+    """Every key group has one alternative in ``text`` (after number normalization)."""
     norm = normalize_numbers(text)
     return all(any(normalize_numbers(alt) in norm for alt in group) for group in keys)
 
@@ -170,5 +170,5 @@ async def minutes_gold(ctx: EvalContext) -> EvalResult:
     return EvalResult(suite="minutes-gold", model=ctx.model, n=len(recs), metrics=metrics, details=recs,
                       items={r["id"]: r["decisions_found"] == r["decisions"] and r["owners_right"] == r["actions"]
                              for r in recs},
-                      notes="Gold items are found by their key terms (numbers normalised); owner accuracy is over "
+                      notes="Gold items are found by their key terms (numbers normalized); owner accuracy is over "
                             "the action items found. Goal: recall >= 0.8, owners >= 0.9, exact speaker sets.")

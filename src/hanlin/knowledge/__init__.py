@@ -1,1 +1,1 @@
-"""Enterprise knowledge bases: extract → normalise → chunk → index (jieba/BM25 + e5) → retrieve → cited answers."""
+"""Enterprise knowledge bases: extract → normalize → chunk → index (jieba/BM25 + e5) → retrieve → cited answers."""

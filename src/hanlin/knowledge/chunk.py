@@ -25,7 +25,7 @@ _HEADING_LINE = re.compile(rf"^({CN_HEADING}|{HEADING_DECIMAL})")
 
 @dataclass
 class Piece:
-    """A run of normalised text with its original offsets."""
+    """A run of normalized text with its original offsets."""
 
     text: str
     offsets: list[int]
@@ -80,7 +80,7 @@ def _split_paragraphs(norm: Normalized, heading_candidates: bool) -> list[Unit]:
 
 
 def _clean(text: str, base: int, messy: bool, repeated: set[str] | None = None) -> Normalized:
-    """Messy text is normalised; clean text (docx, html) only when it is spaced out like OCR output."""
+    """Messy text is normalized; clean text (docx, html) only when it is spaced out like OCR output."""
     if messy or _is_spaced(text):
         norm = normalize(text, repeated or set())
         norm.offsets = [o + base for o in norm.offsets]

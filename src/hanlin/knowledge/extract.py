@@ -31,7 +31,7 @@ class Block:
     level: int = 0  # heading level (1 = top)
     page: int | None = None  # 1-based page (pdf) or sheet index
     rows: list[list[str]] = field(default_factory=list)  # tables: rows[0] is the header row
-    messy: bool = False  # raw OCR/PDF text that needs normalising
+    messy: bool = False  # raw OCR/PDF text that needs normalizing
     meta: dict[str, str] = field(default_factory=dict)  # e.g. {"sheet": "销售"}
 
 

@@ -311,7 +311,7 @@ def _split_columns(raw: list[list[Char]], repeated: set[str]) -> list[list[Char]
 
 
 def normalize(text: str, repeated: set[str] | None = None) -> Normalized:
-    """Normalise messy text. ``repeated`` (from :func:`running_lines`) names running headers to drop."""
+    """Normalize messy text. ``repeated`` (from :func:`running_lines`) names running headers to drop."""
     repeated = running_lines(text) if repeated is None else repeated
     raw = _split_columns(_lines(text), repeated)
     # (chars, blank_before, indented, break offset, display width of the indent)

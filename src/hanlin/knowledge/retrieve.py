@@ -18,24 +18,15 @@ from hanlin.knowledge.index import Loaded, Row, tokenize
 
 RRF_K = 60
 POOL = 50  # candidates taken from each ranker before fusion
-# Calibrated by bench/kb_threshold_sweep.py (retrieval only, no LLM; the same "any of the top 5 relevant" decision
-# as answer.py / service.py): grid search on half of CMRC 2018 dev (3,219 questions over the 848 paragraphs, each
-# also asked with its gold paragraph masked out, plus 150 off-topic RGB zh questions), best rejection of
-# unanswerable questions while keeping answerable recall >= 0.98 + 0.005 margin (--min-recall 0.98 --margin 0.005).
-# Held-out half (1,611 answerable, 1,611 gold-masked, 75 off-topic): answerable questions not refused 0.982
-# (old 0.86/0.80/0.45: 0.998), gold-masked refused 0.729 (old 0.201), off-topic refused 0.787 (old 0.227).
-# The stricter pick for recall >= 0.95 (0.895/0.86/0.55) refused 0.813 / 0.893 but also 4.5% of answerable
-# questions; a user told "not found" about what is in their documents has no way around it. See docs/knowledge.md.
+# Relevance thresholds, calibrated by bench/kb_threshold_sweep.py on CMRC 2018 dev (best rejection of unanswerable
+# questions at answerable recall >= 0.98). How they were set: docs/knowledge.md; their history: CHANGELOG.md.
 DENSE_MIN = 0.885  # e5 cosine above which a chunk is on topic by itself
 DENSE_WITH_WORDS = 0.835  # ...or this cosine together with
 COVERAGE_MIN = 0.55  # this IDF-weighted share of the question's words found in the chunk
 STRONG_COVERAGE = 0.4  # a chunk with cosine >= DENSE_MIN and this coverage is a "strong match": a refusal gets a
-# second look (answer.py), whose answer code checks. Was 0.8: on bench/kb_ocr_newspaper.py the 1.5B refused 5 of 30
-# questions whose answer was in passage [1] at coverage 0.46-0.78 (jieba splits "万人" where the question says "人").
-# A table row is short and written as "表头：值" pairs, so a question about it ("出差去北京每晚能住多少钱的酒店") meets
-# it at a lower cosine than prose (the 1.5B's users saw the right row ranked first at cosine 0.859, coverage 0.33,
-# refused). A table chunk that BOTH rankers put first is a clear match at these lower bars (calibrated on kb-gold's
-# answerable and unanswerable questions, see docs/knowledge.md; prose is unaffected, so CMRC's numbers stand).
+# second look (answer.py), whose answer code checks.
+# A table row ("表头：值" pairs) meets a question at a lower cosine than prose: a table chunk that BOTH rankers put
+# first is a clear match at these lower bars (calibrated on kb-gold; docs/knowledge.md).
 TABLE_DENSE_MIN = 0.82
 TABLE_COVERAGE_MIN = 0.2
 

@@ -16,7 +16,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from hanlin.engine.base import Engine
-from hanlin.errors import BadRequest, Conflict, HanlinError, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.errors import BadRequest, Conflict, HanlinError, NotFound, UnprocessableInput
 from hanlin.knowledge.answer import (
     NOT_FOUND,
     SECOND_LOOK_PROMPT,
@@ -33,7 +33,7 @@ from hanlin.knowledge.fold import fold
 from hanlin.knowledge.index import IndexCache, KBIndex, tokenize
 from hanlin.knowledge.retrieve import Hit, hybrid_search, rerank_hits
 from hanlin.knowledge.tables import kb_bases, kb_chunks, kb_documents
-from hanlin.limits import DEFAULT_LIMITS, InputLimits
+from hanlin.limits import DEFAULT_LIMITS, InputLimits, check_size, mb_bytes
 from hanlin.ocr.inputs import OcrLimits, is_ocr_type
 from hanlin.offload import run_cpu
 from hanlin.store.db import Store, dumps, loads, now
@@ -83,7 +83,7 @@ class KnowledgeService:
                  limits: InputLimits = DEFAULT_LIMITS, ocr_limits: OcrLimits | None = None,
                  ocr_threads: int = 0, audit: AuditSink | None = None) -> None:
         self.store, self.root, self.embedder = store, root, embedder
-        self.max_upload_bytes = max_upload_mb * 1024 * 1024
+        self.max_upload_bytes = mb_bytes(max_upload_mb)
         self.limits = limits
         self.ocr_limits, self.ocr_threads = ocr_limits or OcrLimits(), ocr_threads
         self.cache = IndexCache()
@@ -157,7 +157,7 @@ class KnowledgeService:
     def add_document(self, tenant: str, kb_name: str, filename: str, data: bytes,
                      meta: dict[str, Any] | None = None, progress: Progress | None = None, *,
                      actor: str | None = None) -> dict[str, Any]:
-        """Extract, normalise, chunk, embed and commit one document (replacing a same-named one; the same bytes and
+        """Extract, normalize, chunk, embed and commit one document (replacing a same-named one; the same bytes and
         metadata again are a no-op)."""
         index = self.index(tenant, kb_name)  # a missing base is reported before the file is read
         same = self._unchanged(index.kb, filename, data, meta)
@@ -244,9 +244,7 @@ class KnowledgeService:
     def prepare_document(self, filename: str, data: bytes, progress: Progress | None = None) -> PreparedDocument:
         """Extract and chunk (CPU only, bounded by :class:`~hanlin.limits.InputLimits`)."""
         name = _check_name(PurePath(filename).name, "document")
-        if len(data) > self.max_upload_bytes:
-            raise PayloadTooLarge(f"'{name}' is {len(data) / 1e6:.1f} MB; the limit is "
-                                  f"{self.max_upload_bytes // (1024 * 1024)} MB (HANLIN_MAX_UPLOAD_MB)", param="file")
+        check_size(len(data), self.max_upload_bytes, f"'{name}'", "HANLIN_MAX_UPLOAD_MB")
         if progress:
             progress(0, 1, "extracting")
         blocks = [_folded(b) for b in self.extract_blocks(data, name, progress)]

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from hanlin.config import Settings
 from hanlin.errors import BadRequest, NotFound, PayloadTooLarge, UnprocessableInput
+from hanlin.limits import mb_bytes, mb_text, too_large
 from hanlin.store.db import Store, metadata, now
 
 PURPOSES = ("fine-tune", "batch", "assistants", "user_data", "vision", "evals")
@@ -67,8 +68,8 @@ class FileStore:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.root = Path(settings.home) / "uploads"
-        self.max_bytes = settings.files_max_mb * 1024 * 1024
-        self.tenant_max_bytes = settings.files_tenant_max_mb * 1024 * 1024
+        self.max_bytes = mb_bytes(settings.files_max_mb)
+        self.tenant_max_bytes = mb_bytes(settings.files_tenant_max_mb)
         self.max_count = settings.files_max_count
         self._lock = threading.Lock()  # the per-tenant totals are checked and the row inserted in one step
 
@@ -91,8 +92,7 @@ class FileStore:
                 while chunk := src.read(CHUNK):
                     size += len(chunk)
                     if size > self.max_bytes:
-                        raise PayloadTooLarge(f"The file is larger than {self.max_bytes // (1024 * 1024)} MB "
-                                              "(HANLIN_FILES_MAX_MB)", param="file")
+                        raise too_large("The file", self.max_bytes, "HANLIN_FILES_MAX_MB")
                     digest.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -121,8 +121,8 @@ class FileStore:
             raise PayloadTooLarge(f"This tenant already stores {count} files, the limit (HANLIN_FILES_MAX_COUNT); "
                                   "delete some with DELETE /v1/files/{id}", param="file")
         if total + size > self.tenant_max_bytes:
-            raise PayloadTooLarge(f"This tenant's files would take {(total + size) / 2**20:.1f} MB, over the "
-                                  f"{self.tenant_max_bytes // 2**20} MB limit (HANLIN_FILES_TENANT_MAX_MB); "
+            raise PayloadTooLarge(f"This tenant's files would take {mb_text(total + size)}, over the "
+                                  f"{mb_text(self.tenant_max_bytes)} limit (HANLIN_FILES_TENANT_MAX_MB); "
                                   "delete some with DELETE /v1/files/{id}", param="file")
 
     def delete(self, tenant_id: str, file_id: str) -> dict[str, Any]:

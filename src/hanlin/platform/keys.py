@@ -23,7 +23,7 @@ from hanlin.errors import BadRequest, NotFound
 from hanlin.platform.audit import AuditLog
 from hanlin.platform.auth import hash_secret
 from hanlin.platform.tables import api_keys_table, tenants_table
-from hanlin.platform.tenants import TenantStore, check_tenant_id, normalise_quota
+from hanlin.platform.tenants import TenantStore, check_tenant_id, normalize_quota
 from hanlin.principal import Principal
 from hanlin.store.db import Store, now
 
@@ -135,7 +135,7 @@ class KeyStore:
         prefix = f"{KEY_PREFIX}-{secrets.token_hex(5)}"
         secret = f"{prefix}-{secrets.token_urlsafe(30)}"
         key_id = f"key_{uuid.uuid4().hex[:16]}"
-        values = {"rpm": None, "tpm": None, "monthly_tokens": None, **normalise_quota(quota or {})}
+        values = {"rpm": None, "tpm": None, "monthly_tokens": None, **normalize_quota(quota or {})}
         with self.store.begin() as conn:
             conn.execute(api_keys_table.insert().values(
                 id=key_id, tenant_id=tenant_id, name=name, prefix=prefix, secret_hash=hash_secret(secret),
@@ -177,7 +177,7 @@ class KeyStore:
 
     def set_quota(self, key_id: str, values: dict[str, Any], *, actor: str) -> ApiKey:
         key = self.get(key_id)
-        changes = normalise_quota(values)
+        changes = normalize_quota(values)
         if not changes:
             raise BadRequest("Give at least one of rpm, tpm, monthly_tokens (0 = unlimited).")
         with self.store.begin() as conn:

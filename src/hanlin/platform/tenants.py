@@ -43,7 +43,7 @@ def check_tenant_id(tenant_id: str) -> str:
     return tenant_id
 
 
-def normalise_quota(values: dict[str, Any]) -> dict[str, int | None]:
+def normalize_quota(values: dict[str, Any]) -> dict[str, int | None]:
     """Only the quota fields that were given; 0 or a negative number means 'unlimited' (stored as NULL)."""
     out: dict[str, int | None] = {}
     for f in QUOTA_FIELDS:
@@ -81,7 +81,7 @@ class TenantStore:
         if self.find(tenant_id):
             raise Conflict(f"Tenant '{tenant_id}' already exists", param="id")
         t = now()
-        values = {"rpm": None, "tpm": None, "monthly_tokens": None, **normalise_quota(quota or {})}
+        values = {"rpm": None, "tpm": None, "monthly_tokens": None, **normalize_quota(quota or {})}
         try:
             with self.store.begin() as conn:
                 conn.execute(tenants_table.insert().values(id=tenant_id, name=name or tenant_id, disabled=False,
@@ -103,7 +103,7 @@ class TenantStore:
 
     def set_quota(self, tenant_id: str, values: dict[str, Any], *, actor: str) -> Tenant:
         self.get(tenant_id)
-        changes = normalise_quota(values)
+        changes = normalize_quota(values)
         if not changes:
             raise BadRequest("Give at least one of rpm, tpm, monthly_tokens (0 = unlimited).")
         with self.store.begin() as conn:
@@ -122,4 +122,4 @@ class TenantStore:
         return self.get(tenant_id)
 
 
-__all__ = ["DEFAULT_TENANT", "Tenant", "TenantStore", "check_tenant_id", "normalise_quota"]
+__all__ = ["DEFAULT_TENANT", "Tenant", "TenantStore", "check_tenant_id", "normalize_quota"]

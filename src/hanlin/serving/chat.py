@@ -9,6 +9,7 @@ from typing import Any
 
 from hanlin.engine.base import Engine
 from hanlin.engine.manager import EngineManager
+from hanlin.engine.tokens import estimate_tokens
 from hanlin.metrics import Metrics
 from hanlin.principal import Principal
 from hanlin.serving.jsonschema import normalize
@@ -271,6 +272,5 @@ def finalize(resp: dict[str, Any], engine: Engine) -> None:
 
 
 def _estimated_usage(body: dict[str, Any], completion: int) -> dict[str, int]:
-    chars = sum(len(str(m.get("content") or "")) for m in body.get("messages", []))
-    prompt = max(1, chars * 2 // 3)  # ≈ tokens for mixed Chinese/Latin text with Qwen's tokenizer
+    prompt = estimate_tokens("".join(str(m.get("content") or "") for m in body.get("messages", [])))
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from hanlin.api.deps import PrincipalDep, ServicesDep
 from hanlin.audio.service import AudioService
 from hanlin.errors import BadRequest, PermissionDenied, Unavailable
+from hanlin.limits import mb_bytes
 from hanlin.principal import Principal
 from hanlin.services import Services
 
@@ -78,7 +79,7 @@ async def create_transcription(request: Request, services: ServicesDep, principa
         svc.check_size(int(length) - 64 * 1024)  # multipart framing and the other fields
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise BadRequest("Send multipart/form-data with a 'file' (the recording) and 'model'.", param="file")
-    form = await request.form(max_part_size=services.settings.audio_max_mb * 1024 * 1024)
+    form = await request.form(max_part_size=mb_bytes(services.settings.audio_max_mb))
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise BadRequest("The request needs a 'file' field with the recording.", param="file")

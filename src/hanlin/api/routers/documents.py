@@ -1,4 +1,4 @@
-"""REST for 公文 and ad copy: POST /v1/apps/document, GET /v1/apps/document/files/{name}, POST /v1/apps/ad."""
+"""REST for 公文: POST /v1/apps/document, GET /v1/apps/document/files/{name}."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from pydantic import Field
 from starlette.responses import FileResponse, JSONResponse
 
-from hanlin.api.deps import AdsDep, DocumentsDep, Metered, PrincipalDep
+from hanlin.api.deps import DocumentsDep, Metered, PrincipalDep
 from hanlin.serving.schemas import ValidText
 
 router = APIRouter(tags=["apps"])
@@ -26,13 +26,6 @@ class DocumentBody(ValidText):
     format: Literal["docx", "md", "txt", "pdf"] = "docx"
     inline: bool = Field(False, description="also return the file as base64 in 'content_base64'")
     background: bool = Field(False, description="return 202 + a job (GET /v1/jobs/{id}) instead of waiting")
-    model: str | None = None
-
-
-class AdBody(ValidText):
-    product: str = Field(min_length=1, max_length=2000)
-    platform: Literal["朋友圈", "公众号", "抖音", "小红书", "搜索广告"] = "朋友圈"
-    n: int = Field(3, ge=1, le=10)
     model: str | None = None
 
 
@@ -62,13 +55,3 @@ async def download_document(name: str, svc: DocumentsDep, principal: PrincipalDe
     path = svc.file_path(principal.tenant_id, name)
     return FileResponse(path, media_type=MEDIA_TYPES.get(path.suffix.lstrip("."), "application/octet-stream"),
                         filename=path.name)
-
-
-@router.post("/v1/apps/ad", dependencies=[Metered])
-async def create_ad(body: AdBody, ads: AdsDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Ad copy variants checked for the platform's length limits and banned absolute terms."""
-    from hanlin.apps.ads.app import AdRequest
-
-    result: dict[str, Any] = await ads.create(
-        AdRequest(product=body.product, platform=body.platform, n=body.n), body.model, principal=principal)
-    return result

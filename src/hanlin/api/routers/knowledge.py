@@ -12,8 +12,9 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import Field
 
 from hanlin.api.deps import KnowledgeDep, Metered, PrincipalDep, ServicesDep
+from hanlin.api.uploads import read_upload
 from hanlin.engine.embedder import EMBEDDING_MODELS
-from hanlin.errors import BadRequest, HanlinError, PayloadTooLarge
+from hanlin.errors import BadRequest, HanlinError
 from hanlin.knowledge.retrieve import embedding_scores, llm_scores
 from hanlin.platform.audit import actor_of
 from hanlin.serving.schemas import ValidText
@@ -54,14 +55,6 @@ async def delete_kb(name: str, kb: KnowledgeDep, principal: PrincipalDep) -> dic
     return await asyncio.to_thread(partial(kb.delete_kb, principal.tenant_id, name, actor=actor_of(principal)))
 
 
-async def _read_limited(upload: UploadFile, limit: int) -> bytes:
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"'{upload.filename}' is larger than the {limit // (1024 * 1024)} MB upload limit "
-                              "(HANLIN_MAX_UPLOAD_MB)", param="files")
-    return data
-
-
 @router.post("/knowledge-bases/{name}/documents", status_code=201)
 async def upload(name: str, svc: KnowledgeDep, services: ServicesDep, principal: PrincipalDep, files: list[UploadFile],
                  metadata: str | None = Form(None)) -> dict[str, Any]:
@@ -76,7 +69,7 @@ async def upload(name: str, svc: KnowledgeDep, services: ServicesDep, principal:
         raise BadRequest("metadata must be a JSON object", param="metadata")
     added = []
     for f in files:
-        data = await _read_limited(f, svc.max_upload_bytes)
+        data = await read_upload(f, svc.max_upload_bytes, "HANLIN_MAX_UPLOAD_MB", param="files")
         try:
             added.append(await svc.aadd_document(principal.tenant_id, name, f.filename or "upload.txt", data, meta,
                                                  actor=actor_of(principal),

@@ -9,7 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Form, UploadFile
 
 from hanlin.api.deps import Metered, PrincipalDep, ServicesDep
-from hanlin.errors import PayloadTooLarge, PermissionDenied
+from hanlin.api.uploads import read_upload
+from hanlin.errors import PermissionDenied
+from hanlin.limits import mb_bytes
 from hanlin.ocr.inputs import OcrLimits, count_pages, parse_pages
 from hanlin.ocr.service import ocr_document
 from hanlin.offload import run_cpu
@@ -24,11 +26,7 @@ async def ocr(services: ServicesDep, principal: PrincipalDep, file: UploadFile,
     if not principal.allows("app:ocr"):
         raise PermissionDenied("This API key may not use OCR (scope 'app:ocr').")
     settings = services.settings
-    limit = settings.max_upload_mb * 1024 * 1024
-    data = await file.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"'{file.filename}' is larger than the {settings.max_upload_mb} MB upload limit "
-                              "(HANLIN_MAX_UPLOAD_MB)", param="file")
+    data = await read_upload(file, mb_bytes(settings.max_upload_mb), "HANLIN_MAX_UPLOAD_MB")
     name = file.filename or "upload.png"
     wanted = parse_pages(pages)
     limits = OcrLimits.from_settings(settings)

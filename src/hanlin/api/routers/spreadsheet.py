@@ -13,7 +13,9 @@ from fastapi import APIRouter, Form, UploadFile
 from pydantic import Field
 
 from hanlin.api.deps import ChartsDep, FormulasDep, Metered, PrincipalDep, ServicesDep
-from hanlin.errors import BadRequest, PayloadTooLarge
+from hanlin.api.uploads import read_upload
+from hanlin.errors import BadRequest
+from hanlin.limits import mb_bytes
 from hanlin.services import Services
 from hanlin.serving.schemas import ValidText
 
@@ -34,10 +36,7 @@ def _saved(upload: UploadFile, services: Services, data: bytes) -> Iterator[Path
 
 
 async def _read(upload: UploadFile, services: Services) -> bytes:
-    limit = services.settings.max_upload_mb * 1024 * 1024
-    data = await upload.read(limit + 1)
-    if len(data) > limit:
-        raise PayloadTooLarge(f"The file is larger than {services.settings.max_upload_mb} MB.", param="file")
+    data = await read_upload(upload, mb_bytes(services.settings.max_upload_mb), "HANLIN_MAX_UPLOAD_MB")
     if not data:
         raise BadRequest("The uploaded file is empty.", param="file")
     return data
@@ -81,4 +80,4 @@ async def chart(services: ServicesDep, svc: ChartsDep, principal: PrincipalDep, 
                 model: str | None = Form(None)) -> dict[str, Any]:
     data = await _read(file, services)
     with _saved(file, services, data) as path:
-        return await svc.chart_api(path, principal=principal, ask=ask, fmt=format, sheet_name=sheet_name, model=model)
+        return await svc.create(path, principal=principal, ask=ask, fmt=format, sheet_name=sheet_name, model=model)

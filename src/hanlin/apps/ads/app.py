@@ -136,7 +136,7 @@ def _budget(platform: Platform, n: int) -> int:
     return int(n * chars * 1.3) + 60
 
 
-async def generate_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
+async def make_ads(engine: Engine, req: AdRequest) -> dict[str, Any]:
     platform = req.validate()
     res = await ask_json(engine, prompts.variants_messages(req.product, platform, req.n),
                               prompts.variants_schema(platform, req.n), name="ad_variants",
@@ -206,5 +206,5 @@ class AdService:
     async def create(self, req: AdRequest, model: str | None = None, *, principal: Principal) -> dict[str, Any]:
         req.validate()
         engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
-        return await generate_ads(engine, req)
+        return await make_ads(engine, req)
 

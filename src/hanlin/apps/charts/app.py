@@ -103,7 +103,7 @@ class ChartService:
     def __init__(self, engines: EngineManager, work_timeout_s: float) -> None:
         self.engines, self.work_timeout_s = engines, work_timeout_s
 
-    async def chart_api(self, path: Path, *, principal: Principal, ask: str | None, fmt: str,
+    async def create(self, path: Path, *, principal: Principal, ask: str | None, fmt: str,
                         sheet_name: str | None, model: str | None) -> dict[str, Any]:
         table = await run_cpu(load_table, path, sheet_name, timeout=self.work_timeout_s,
                               what="reading the table")

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from hanlin.config import Settings
 from hanlin.errors import BadRequest, UnprocessableInput
 
-FONT_DIRS = [os.environ.get("HANLIN_CJK_FONT_DIR", ""), "/usr/share/fonts/opentype/noto",
+FONT_DIRS = ["/usr/share/fonts/opentype/noto",
              "/usr/share/fonts/truetype/noto", "/usr/share/fonts/opentype/noto-cjk", "/usr/share/fonts/noto-cjk",
              "/usr/share/fonts/truetype/wqy", "/usr/share/fonts/truetype/arphic"]
 FORMATS = ("png", "svg", "html")
@@ -17,10 +17,11 @@ FORMATS = ("png", "svg", "html")
 
 @lru_cache(maxsize=1)
 def cjk_font_dir() -> str | None:
-    """Register the first folder holding a CJK font with vl-convert; None when none is installed."""
+    """Register the first folder holding a CJK font with vl-convert (HANLIN_CJK_FONT_DIR first, then the usual
+    system folders); None when none is installed."""
     import vl_convert as vlc
 
-    for d in FONT_DIRS:
+    for d in (Settings().cjk_font_dir, *FONT_DIRS):
         if d and Path(d).is_dir() and any(p.suffix.lower() in (".ttc", ".otf", ".ttf") and
                                           any(k in p.name.lower() for k in ("cjk", "wqy", "uming", "ukai", "han"))
                                           for p in Path(d).iterdir()):

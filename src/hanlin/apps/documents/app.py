@@ -133,7 +133,7 @@ def assemble(req: DocRequest, data: dict[str, Any]) -> OfficialDocument:
     return doc
 
 
-async def draft(engine: Engine, req: DocRequest, *, max_tokens: int = 1200) -> tuple[OfficialDocument, dict[str, int]]:
+async def make_document(engine: Engine, req: DocRequest, *, max_tokens: int = 1200) -> tuple[OfficialDocument, dict[str, int]]:
     req.validate()
     messages = prompts.build_messages(req.doc_type, req.brief, org=req.org, to=req.to,
                                       date=normalize_date(req.date or None))
@@ -187,7 +187,7 @@ class DocumentService:
         req.validate()
         tenant_id = principal.tenant_id
         engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
-        doc, usage = await draft(engine, req)
+        doc, usage = await make_document(engine, req)
         file_id = "doc_" + uuid.uuid4().hex[:20]
         ext = "docx" if req.fmt == "pdf" and not soffice_binary() else req.fmt
         result = await run_cpu(render_and_check, doc, self._dir(tenant_id) / f"{file_id}.{ext}", req.fmt,

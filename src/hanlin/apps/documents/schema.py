@@ -97,7 +97,7 @@ def draft_schema(doc_type: str) -> dict[str, Any]:
     }
 
 
-# ---- normalisation of user and model values -------------------------------------------------------------
+# ---- normalization of user and model values -------------------------------------------------------------
 
 def normalize_number(number: str) -> str:
     """国办发[2026]012号 / 国办发(2026)12号 / 国办发〔2026〕12 → 国办发〔2026〕12号 (GB: 六角括号, no leading 0)."""

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from hanlin.apps.formulas.explain import explain
-from hanlin.apps.formulas.generate import FormulaGenerator, FormulaResult, write_output
+from hanlin.apps.formulas.generate import FormulaResult, make_formula, write_output
 from hanlin.apps.formulas.workbook import load_workbook_info
 from hanlin.engine.manager import EngineManager
 from hanlin.limits import InputLimits, check_formula
@@ -24,7 +24,7 @@ class FormulaService:
                        target: str | None = None, model: str | None = None, lang: str = "zh",
                        write_to: Path | None = None) -> FormulaResult:
         engine = await self.engines.get(model, principal=principal, app=APP_SCOPE)
-        result = await FormulaGenerator(engine, lang=lang).generate(request, path, sheet_name, target)
+        result = await make_formula(engine, request, path, sheet_name, target, lang=lang)
         if write_to is not None and result.formula:
             info = await run_cpu(load_workbook_info, path, timeout=self._timeout, what="reading the workbook")
             result.output = await run_cpu(write_output, result, info, write_to, label=request,

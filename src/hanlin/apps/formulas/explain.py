@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hanlin.apps.formulas.catalogue import catalogue
-from hanlin.apps.formulas.verify import normalise
+from hanlin.apps.formulas.verify import normalize
 from hanlin.apps.formulas.workbook import WorkbookInfo
 from hanlin.errors import BadRequest
 from hanlin.limits import check_formula
@@ -31,7 +31,7 @@ class Node:
 def parse_tree(formula: str) -> list[Node]:
     import formulas
 
-    f = normalise(check_formula(formula))
+    f = normalize(check_formula(formula))
     try:
         tokens, _ = formulas.Parser().ast(f)
     except RecursionError:
@@ -190,7 +190,7 @@ def _explain_nodes(nodes: list[Node], depth: int, info: WorkbookInfo | None, lan
 
 def explain(formula: str, lang: str = "zh", info: WorkbookInfo | None = None) -> dict[str, Any]:
     """``{"formula", "explanation", "functions": [...], "references": [...]}``."""
-    f = normalise(formula)
+    f = normalize(formula)
     tree = parse_tree(f)
     lines: list[str] = []
     funcs: list[dict[str, Any]] = []

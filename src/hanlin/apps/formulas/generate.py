@@ -82,6 +82,15 @@ def _messages(request: str, info: WorkbookInfo, sheet: SheetInfo, hints: P.Hints
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+async def make_formula(engine: Engine, request: str, path: str | Path, sheet_name: str | None = None,
+                       target: str | None = None, *, lang: str = "zh", max_attempts: int = MAX_ATTEMPTS,
+                       progress: Callable[[float, str], None] | None = None) -> FormulaResult:
+    """The formula app's entry point: a formula for ``request`` over the workbook at ``path``, verified by running
+    it on the real sheet (see :class:`FormulaGenerator`, which keeps the attempts)."""
+    return await FormulaGenerator(engine, max_attempts=max_attempts, lang=lang).generate(
+        request, path, sheet_name, target, progress=progress)
+
+
 class FormulaGenerator:
     def __init__(self, engine: Engine, *, max_attempts: int = MAX_ATTEMPTS, max_tokens: int = 300,
                  lang: str = "zh") -> None:
@@ -153,6 +162,7 @@ class FormulaGenerator:
             return res
         problems = P.freeform_problems(hints, ex.value, sheet) if spec.pattern == "freeform" else \
             P.sanity_problems(spec, ex.value, sheet, info)
+        problems += P.unused_columns(spec, hints, res.formula, sheet)
         if ex.is_array and not per_row:
             problems.append("the formula returns an array, not one value")
         res.checks["fits_request"] = not problems

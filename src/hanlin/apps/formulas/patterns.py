@@ -279,8 +279,10 @@ def repair(spec: Spec, hints: Hints, sheet: SheetInfo, request: str) -> list[str
             said = (_norm(str(v)) in text) if not isinstance(v, (int, float)) else \
                 any(abs(float(v) - x) < 1e-9 for x in hints.numbers)
             d = _as_date(v) if sheet.column(c.column).dtype == "date" else None
-            if d is not None:  # a date criterion must be a date the request wrote (year and month)
-                said = any(d.year == y and d.month == m and (dd is None or dd == d.day) for y, m, dd in hints.dates)
+            if d is not None:  # a date criterion must be a date the request wrote (year and month), or a bound
+                # the request's wording implies ("2024年3月" → 日期 >= 3-01 and 日期 < 4-01)
+                said = any(d.year == y and d.month == m and (dd is None or dd == d.day) for y, m, dd in hints.dates) \
+                    or any(h.column == c.column and _as_date(h.value) == d for h in hints.date_criteria)
             if said:
                 kept.append(c)
             else:
@@ -516,6 +518,20 @@ def sanity_problems(spec: Spec, value: Any, sheet: SheetInfo, info: WorkbookInfo
     if p == "text" and spec.operation == "len" and not num:
         return [f"a length must be a number, got {value!r}"]
     return []
+
+
+def unused_columns(spec: Spec, hints: Hints, formula: str, sheet: SheetInfo) -> list[str]:
+    """Columns the request names that the formula does not use: "库存数量乘以单价" answered by a SUM of one of them
+    (formulas-gold f30 with the 1.5B, verified) is not the request's answer."""
+    used = {spec.value_column, spec.second_column, *(c.column for c in spec.criteria)}
+    refs = {m.group(1) for m in re.finditer(r"\$?([A-Z]{1,3})\$?\d", formula.upper())}
+    out = []
+    for name in hints.columns:
+        col = next((c for c in sheet.columns if c.name == name), None)
+        if name in used or name in formula or (col is not None and col.letter in refs):
+            continue
+        out.append(f"the request names the column 「{name}」 but the formula does not use it")
+    return out
 
 
 def _date_part_ok(op: str, v: float) -> bool:

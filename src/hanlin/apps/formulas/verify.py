@@ -63,7 +63,7 @@ class FormulaProblem(Exception):
     pass
 
 
-def normalise(formula: str) -> str:
+def normalize(formula: str) -> str:
     f = (formula or "").strip().strip("`").strip()
     if f.lower().startswith("excel"):
         f = f[5:].strip()
@@ -179,7 +179,7 @@ def execute(formula: str, info: WorkbookInfo, sheet: str, target: tuple[int, int
     import formulas
     from formulas.tokens.operand import XlError
 
-    ex = Execution(normalise(formula))
+    ex = Execution(normalize(formula))
     try:
         tokens, builder = formulas.Parser().ast(ex.formula, context={"sheet": sheet})
     except Exception as e:  # noqa: BLE001 - the parser raises many kinds

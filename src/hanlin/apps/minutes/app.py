@@ -12,8 +12,9 @@ from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_transcript, transcript_from_utterances
 from hanlin.audio.service import AudioService
 from hanlin.engine.manager import EngineManager
-from hanlin.errors import BadRequest, PayloadTooLarge, Unavailable
+from hanlin.errors import BadRequest, Unavailable
 from hanlin.jobs import JobContext, JobRunner
+from hanlin.limits import check_size, mb_bytes
 from hanlin.principal import Principal
 
 JOB_KIND = "minutes"
@@ -29,11 +30,8 @@ class MinutesService:
     audio: AudioService | None = None  # minutes from a recording transcribe it first
 
     def parse_upload(self, data: bytes | str, filename: str | None) -> Transcript:
-        limit = self.max_upload_mb * 1024 * 1024
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
-        if size > limit:
-            raise PayloadTooLarge(f"The transcript is {size // 1024} KiB; the limit is "
-                                  f"{self.max_upload_mb} MiB (HANLIN_MAX_UPLOAD_MB).", param="file")
+        check_size(size, mb_bytes(self.max_upload_mb), "The transcript", "HANLIN_MAX_UPLOAD_MB")
         return parse_transcript(data, filename)
 
     def parse_json_body(self, body: dict[str, Any]) -> Transcript:

@@ -1,4 +1,4 @@
-"""Transcripts in many export formats, normalised to numbered utterances (index, speaker, start, text).
+"""Transcripts in many export formats, normalized to numbered utterances (index, speaker, start, text).
 
 Supported: plain text with speaker labels (``张伟：…``, ``[00:01:02] 张伟: …``, ``发言人1 00:01:02`` with the
 text on the following lines), SRT, WebVTT (``<v Speaker>``), .docx exports and JSON utterance lists (VCSum's
@@ -363,6 +363,6 @@ def parse_transcript(data: bytes | str, filename: str | None = None) -> Transcri
 
 def transcript_from_utterances(items: list[dict[str, Any]], source_format: str = "json",
                                meta: dict[str, Any] | None = None) -> Transcript:
-    """Rebuild a Transcript stored in a job payload (already normalised)."""
+    """Rebuild a Transcript stored in a job payload (already normalized)."""
     return Transcript([Utterance(int(u["index"]), str(u["speaker"]), str(u["text"]), u.get("start"), u.get("end"),
                                  u.get("line")) for u in items], source_format, meta=dict(meta or {}))
