@@ -3,7 +3,7 @@
 Builds a meeting of N minutes from the MIT clips in shared/eval/audio_zh (3 voices taking turns with 0.5–2 s
 silences, known ground truth) and runs the same pipeline as `hanlin transcribe`, chunked and streamed.
 
-    python bench/audio_rtf.py --minutes 10 [--chunk-s 300] [--beam 5] [--threads 2]
+    python bench/audio_rtf.py --minutes 10 [--chunk-s 120] [--beam 5] [--threads 2]
 
 RTF = processing seconds / audio seconds (lower is faster). Peak RSS is the process's maximum resident memory,
 so compare runs of different lengths: bounded memory means it does not grow with the recording.
@@ -56,7 +56,7 @@ def long_mix(path: Path, minutes: float, seed: int = 0) -> tuple[Path, list[tupl
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--minutes", type=float, default=5)
-    ap.add_argument("--chunk-s", type=float, default=300)
+    ap.add_argument("--chunk-s", type=float, default=120)
     ap.add_argument("--beam", type=int, default=5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--speakers", type=int, default=None)

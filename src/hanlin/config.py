@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     files_max_count: int = Field(1000, ge=1, description="most files one tenant may keep (/v1/files)")
     audio_max_mb: int = Field(500, ge=1, description="largest accepted recording upload (speech)")
     audio_max_hours: float = Field(4.0, gt=0, le=24, description="longest recording transcribed")
-    audio_chunk_s: float = Field(300.0, ge=30, le=1800, description="seconds of audio decoded and recognised at a time")
+    audio_chunk_s: float = Field(120.0, ge=30, le=1800, description="seconds of audio decoded and recognised at a time")
     audio_beam_size: int = Field(5, ge=1, le=10, description="Whisper beam size (1 = greedy, faster)")
     embedding_model: str = Field("e5-small", description="embedding model for /v1/embeddings and retrieval")
     config_file: Path | None = Field(None, description="YAML with upstream engines and pools")

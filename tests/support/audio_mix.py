@@ -67,7 +67,7 @@ def attribution_accuracy(segments: list[dict], truth: list[tuple[float, float, i
     labels = {s["speaker"] for s in segments}
     mapping = {}
     for lab in labels:
-        per = {}
+        per: dict[int, float] = {}
         for t0, t1, spk in truth:
             per[spk] = per.get(spk, 0.0) + sum(overlap(s["start"], s["end"], t0, t1)
                                                for s in segments if s["speaker"] == lab)
