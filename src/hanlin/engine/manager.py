@@ -79,10 +79,13 @@ class EngineManager:
         path = model_path_for(self.settings, spec)
         log.info("loading %s from %s (%d slots, %d threads)", spec.name, path, self.settings.parallel,
                  self.settings.n_threads)
-        return LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
-                              ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
-                              lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib,
-                              sampling=spec.sampling)
+        engine = LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
+                                ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
+                                lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib,
+                                sampling=spec.sampling)
+        if spec.tool_call_logodds is not None:
+            engine.info.meta["tool_call_logodds"] = spec.tool_call_logodds
+        return engine
 
     async def get(self, name: str | None, *, principal: Principal, app: str | None = None) -> Engine:
         """The engine serving ``name`` (default: the server's model) for ``principal``: scope-checked (403),

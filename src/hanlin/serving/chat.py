@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,20 @@ from hanlin.metrics import Metrics
 from hanlin.principal import Principal
 from hanlin.serving.jsonschema import normalize
 from hanlin.serving.schemas import ChatCompletionRequest
-from hanlin.serving.tools import ToolPlan, ToolStream, constrain, parse_output, plan_tools
+from hanlin.serving.tools import (
+    DECISION_LOGODDS,
+    GRAMMAR_KINDS,
+    ToolPlan,
+    ToolStream,
+    call_logodds,
+    constrain,
+    decision_body,
+    narrowed,
+    parse_output,
+    plan_tools,
+)
+
+log = logging.getLogger(__name__)
 
 # Passed through to engines when set; everything else in the body is dropped.
 ENGINE_KEYS = ("messages", "temperature", "top_p", "top_k", "max_tokens", "stop", "seed", "presence_penalty",
@@ -99,8 +113,9 @@ class ChatService:
         gauge.inc()
         status = "error"
         resp: dict[str, Any] = {}
-        body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
         try:
+            await self._decide(engine, prepared)
+            body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
             resp = await engine.chat(body)
             status = "ok"
         finally:
@@ -110,7 +125,8 @@ class ChatService:
         if prepared.tools:
             choice = resp["choices"][0]
             msg, finish = parse_output(choice["message"].get("content") or "",
-                                       allow_json_content=prepared.tools.answer_schema is None)
+                                       allow_json_content=prepared.tools.answer_schema is None,
+                                       tools=prepared.tools.tools)
             if finish != "length" or choice.get("finish_reason") == "length":
                 choice["finish_reason"] = finish
             choice["message"] = msg
@@ -138,8 +154,9 @@ class ChatService:
             async for block in self._relay(principal, engine, prepared, name, want_usage, started):
                 yield block
             return
+        await self._decide(engine, prepared)
         body = constrain(prepared.body, prepared.tools, engine.info.kind) if prepared.tools else prepared.body
-        tools = ToolStream(prepared.tools.answer_schema is None) if prepared.tools else None
+        tools = ToolStream(prepared.tools.answer_schema is None, prepared.tools.tools) if prepared.tools else None
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         status = "client_closed"
         gauge = self.metrics.in_flight.labels(engine.info.name)
@@ -175,6 +192,20 @@ class ChatService:
             if not usage["total_tokens"] and streamed:  # the client left before the usage chunk: bill what
                 usage = _estimated_usage(prepared.body, streamed)  # was generated, prompt estimated
             self._record(principal, name, usage, started, status)
+
+    async def _decide(self, engine: Engine, prepared: Prepared) -> None:
+        """tool_choice auto on a fresh user turn, on an engine that takes grammars: keep only the branch (call or
+        answer) that the first token's log-odds choose (``tools.call_logodds``). The decision's one token is not
+        billed; its prompt is the answer's, whose KV llama.cpp reuses."""
+        plan = prepared.tools
+        if plan is None or not plan.decide or engine.info.kind not in GRAMMAR_KINDS:
+            return
+        score = call_logodds(await engine.chat(decision_body(prepared.body)))
+        if score is None:
+            return
+        threshold = float(engine.info.meta.get("tool_call_logodds", DECISION_LOGODDS))
+        prepared.tools = narrowed(plan, score >= threshold)
+        log.debug("tool decision for %s: log-odds %.2f vs %.2f", engine.info.name, score, threshold)
 
     async def _relay(self, principal: Principal, engine: Engine, prepared: Prepared, name: str, want_usage: bool,
                      started: float) -> AsyncIterator[bytes]:

@@ -7,7 +7,14 @@ one of two first-class branches:
 - a tool branch: one or more ``<tool_call>\\n{"name": <tool>, "arguments": <its schema>}\\n</tool_call>`` blocks
   (several only when ``parallel_tool_calls`` is not false), or
 - an answer branch (``tool_choice`` auto only): plain text that cannot start like a tool call (``<``, ``{``,
-  a code fence), or — with ``response_format`` — JSON in that schema.
+  a ```` ```json ```` fence), or — with ``response_format`` — JSON in that schema.
+
+Under ``tool_choice: auto`` the tool branch also takes a call in the form the small Qwen2.5-Coder models reach
+for first: a fenced ```` ```json ```` block or a bare JSON object (measured: for a question that needs a tool,
+the 1.5B's most likely first tokens are ```` ``` ```` and ``{"``, while ``<tool_call>`` is not among its top 20;
+a grammar that only allowed ``<tool_call>`` pushed it into the answer branch, where it explained the call in
+prose). The grammar still fixes the JSON to ``{"name": <declared tool>, "arguments": <its schema>}``, so which
+branch wins is the model's own greedy choice between starting a call and starting an answer.
 
 In-process llama.cpp takes this as an llguidance grammar. Engines that only take a JSON schema (upstream
 servers, pools) get the same choice as one schema (``{"tool_calls": [...]}`` or ``{"content": ...}`` / the
@@ -18,9 +25,10 @@ incremental ``tool_calls`` deltas.
 from __future__ import annotations
 
 import json
+import math
 import re
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hanlin.errors import BadRequest
@@ -28,9 +36,17 @@ from hanlin.serving.jsonschema import hoist, normalize
 from hanlin.serving.schemas import ChatCompletionRequest, Tool
 
 GRAMMAR_KINDS = ("llamacpp",)  # engines that take an llguidance ``grammar`` in the request body
-ANSWER_START = r"[^<{`\[\s]"  # a plain answer may not begin like a tool call, JSON or a code fence
+# A plain answer may not begin like a tool call (``<tool_call>``, ``{``, ```` ```json ```` or ```` ``` ```` + ``{``);
+# inline code and other code fences (```` ```python ````) may start it.
+ANSWER_RE = (r"[^<{`\[\s][\s\S]*|`[^`][\s\S]*|```(\s*[^{\s`j]|j[^s]|js[^o]|jso[^n])[\s\S]*")
+# Right after tool results the answer may not open a code fence either: there the 1.5B, kept from calling again,
+# wrote the call it wanted in a ```python block as its "answer" (bench/langchain_agent.py).
+ANSWER_AFTER_RESULTS_RE = r"[^<{`\[\s][\s\S]*"
 _CALL_RE = re.compile(r"<tool_call>\s*(.*?)\s*</tool_call>", re.S)
 _FENCE_RE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+_FENCED_CALLS_RE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.S)
+_FENCED_START = re.compile(r"```(?:json)?\s*\{")
+_FENCE_PREFIXES = ("`", "``", "```", "```j", "```js", "```jso", "```json")  # may still open a fenced call
 
 
 @dataclass
@@ -41,6 +57,8 @@ class ToolPlan:
     answer_schema: dict[str, Any] | None = None  # response_format's schema for the answer branch
     grammar: str = ""
     schema: dict[str, Any] = field(default_factory=dict)
+    calls: dict[str, Any] = field(default_factory=dict)  # the call schema the grammars are built from
+    decide: bool = False  # auto on a fresh user turn: decide call vs answer first (``decision_body``)
 
     @property
     def names(self) -> set[str]:
@@ -84,18 +102,33 @@ def _json_grammar(schema: dict[str, Any]) -> str:
 
 
 def tool_grammar(calls: dict[str, Any], parallel: bool, allow_text: bool,
-                 answer_schema: dict[str, Any] | None) -> str:
+                 answer_schema: dict[str, Any] | None, *, allow_calls: bool = True,
+                 model_forms: bool | None = None) -> str:
+    """``model_forms`` (default: ``allow_text``, i.e. tool_choice auto): a call may also be written as a fenced
+    ```` ```json ```` block or (without ``response_format``, whose JSON answer would start the same way) a bare
+    JSON object — the forms the small models reach for first; named/required calls keep Qwen's ``<tool_call>``
+    block alone. ``allow_calls=False`` leaves only the answer branch (auto, decided to answer)."""
+    model_forms = allow_text if model_forms is None else model_forms
     lines = ["%llguidance {}"]
-    lines.append("start: calls | answer" if allow_text else "start: calls")
-    lines.append('calls: call ("\\n" call)*' if parallel else "calls: call")
-    lines.append('call: "<tool_call>\\n" call_body "\\n</tool_call>"')
-    lines.append("call_body: " + _json_grammar(calls))
+    branches = [b for b, on in (("calls", allow_calls), ("answer", allow_text)) if on]
+    lines.append("start: " + " | ".join(branches))
+    if allow_calls:
+        lines.append('calls: call ("\\n" call)*' if parallel else "calls: call")
+        forms = ['"<tool_call>\\n" call_body "\\n</tool_call>"']
+        if model_forms:
+            forms.append('FENCE call_body "\\n```"')
+            if answer_schema is None:
+                forms.append("call_body")
+        lines.append("call: " + " | ".join(forms))
+        lines.append("call_body: " + _json_grammar(calls))
+        if model_forms:
+            lines.append("FENCE: /```(json)?\\n/")
     if allow_text:
         if answer_schema is not None:
             lines.append("answer: " + _json_grammar(answer_schema))
         else:
             lines.append("answer: ANSWER")
-            lines.append(f"ANSWER: /{ANSWER_START}[\\s\\S]*/")
+            lines.append(f"ANSWER: /{ANSWER_RE if model_forms else ANSWER_AFTER_RESULTS_RE}/")
     return "\n".join(lines) + "\n"
 
 
@@ -196,10 +229,18 @@ def plan_tools(req: ChatCompletionRequest, body: dict[str, Any]) -> ToolPlan | N
     parallel = req.parallel_tool_calls is not False and not isinstance(req.tool_choice, dict)
     answer = _answer_schema(req) if allow_text else None
     calls = call_schema(tools)
+    # after tool results the model answers from them: only Qwen's own <tool_call> block may call again there (the
+    # small models start nearly everything with "{" or a fence when tools are listed, so the looser forms would
+    # call again and again)
+    fresh = bool(req.messages) and req.messages[-1].role not in ("tool", "function")
     plan = ToolPlan(tools=tools, allow_text=allow_text, parallel=parallel, answer_schema=answer,
-                    grammar=tool_grammar(calls, parallel, allow_text, answer),
-                    schema=fallback_schema(calls, parallel, allow_text, answer))
+                    grammar=tool_grammar(calls, parallel, allow_text, answer, model_forms=allow_text and fresh),
+                    schema=fallback_schema(calls, parallel, allow_text, answer), calls=calls,
+                    decide=allow_text and answer is None and fresh)
     body.pop("response_format", None)
+    # the tool side's marker: a small model answering from results sometimes goes on to invent the next one
+    stop = body.get("stop")
+    body["stop"] = [*([stop] if isinstance(stop, str) else stop or []), "<tool_response>"]
     prompt = tool_system_prompt(tools, allow_text, parallel)
     msgs = body["messages"]
     if msgs and msgs[0].get("role") == "system":  # one system turn: the caller's first, then the tools
@@ -208,6 +249,50 @@ def plan_tools(req: ChatCompletionRequest, body: dict[str, Any]) -> ToolPlan | N
     else:
         body["messages"] = [{"role": "system", "content": prompt}, *msgs]
     return plan
+
+
+# tool_choice "auto": asked to call or answer in one go, a small model almost never calls (measured on the 1.5B with
+# a grammar allowing only <tool_call> blocks: 0 of 20 prompts that needed a tool) — and with the looser call forms
+# allowed it calls for greetings too ("早上好！" starts with '{"' more often than with prose). What does separate the
+# two is how much more likely a call-like first token ("{", a code fence, "<") is than a prose one: one token
+# with logprobs over the same prompt (whose KV the answer then reuses) gives the log-odds, and a threshold
+# calibrated per model (ModelSpec.tool_call_logodds; bench/tool_decision.py) picks the branch the answer is
+# generated on. Greedy over the raw distribution at repeat_penalty 1.0: the model default 1.1 would distort it.
+DECISION_LOGODDS = 3.4  # measured on the 1.5B (docs/compatibility.md): the threshold for models without their own
+DECISION_TOP = 20
+_CALL_TOKEN = re.compile(r"[(>]?[{<`]")
+
+
+def decision_body(body: dict[str, Any]) -> dict[str, Any]:
+    """One token over the tool prompt, with the top logprobs of the first position."""
+    return {"messages": body["messages"], "max_tokens": 1, "temperature": 0, "repeat_penalty": 1.0,
+            "logprobs": True, "top_logprobs": DECISION_TOP}
+
+
+def call_logodds(resp: dict[str, Any]) -> float | None:
+    """log P(a call-like first token) - log P(a prose first token), from the top logprobs (a side missing from
+    them counts as just below the last listed one). None when the engine returned no logprobs."""
+    choice = (resp.get("choices") or [{}])[0]
+    first = ((choice.get("logprobs") or {}).get("content") or [{}])[0]
+    top = [(str(t.get("token", "")), float(t["logprob"])) for t in first.get("top_logprobs") or []
+           if t.get("logprob") is not None]
+    if not top:
+        return None
+    floor = min(lp for _, lp in top) - 0.5
+    call = [lp for tok, lp in top if tok.strip() and _CALL_TOKEN.match(tok.strip())]
+    prose = [lp for tok, lp in top if tok.strip() and not _CALL_TOKEN.match(tok.strip())]
+    return _logsumexp(call or [floor]) - _logsumexp(prose or [floor])
+
+
+def _logsumexp(xs: list[float]) -> float:
+    m = max(xs)
+    return m + math.log(sum(math.exp(x - m) for x in xs))
+
+
+def narrowed(plan: ToolPlan, call: bool) -> ToolPlan:
+    """``plan`` with only the branch the decision chose: calls (in any of the forms auto allows) or the answer."""
+    grammar = tool_grammar(plan.calls, plan.parallel, not call, None, allow_calls=call, model_forms=True)
+    return replace(plan, allow_text=not call, grammar=grammar, decide=False)
 
 
 def constrain(body: dict[str, Any], plan: ToolPlan, engine_kind: str) -> dict[str, Any]:
@@ -230,8 +315,14 @@ def _call_of(obj: Any) -> dict[str, Any] | None:
     return None
 
 
-def parse_output(content: str, allow_json_content: bool = True) -> tuple[dict[str, Any], str]:
-    """Constrained output -> (assistant message, finish_reason). ``finish_reason`` "length" means cut off."""
+def parse_output(content: str, allow_json_content: bool = True,
+                 tools: list[Tool] | None = None) -> tuple[dict[str, Any], str]:
+    """Constrained output -> (assistant message, finish_reason). ``finish_reason`` "length" means cut off.
+
+    Calls are read from ``<tool_call>`` blocks, or — when the output starts with one — fenced ```` ```json ````
+    blocks or bare JSON objects (one or several), or a ``{"tool_calls": [...]}`` object (the fallback schema).
+    With ``tools``, a fenced or bare call only counts when every call names one of them with an arguments object
+    that has the tool's required keys; otherwise the output is an answer (e.g. JSON the user asked for)."""
     text = content.strip()
     calls = [_call_of(_loads(m)) for m in _CALL_RE.findall(text)]
     if calls:
@@ -240,19 +331,55 @@ def parse_output(content: str, allow_json_content: bool = True) -> tuple[dict[st
         return {"role": "assistant", "content": content}, "length"
     if text.startswith("<tool_call>"):
         return {"role": "assistant", "content": content}, "length"  # cut off inside a call
-    fenced = _FENCE_RE.match(text)
-    obj = _loads(fenced.group(1) if fenced else text) if text[:1] in "{`[" else None
-    if obj is not None:
-        single = _call_of(obj)
-        if single:
-            return {"role": "assistant", "content": None, "tool_calls": [single]}, "tool_calls"
+    if text[:1] not in "{`[":
+        return {"role": "assistant", "content": content}, "stop"
+    objs = _json_objects(text)
+    for obj in objs if len(objs) == 1 else []:
         if isinstance(obj, dict) and isinstance(obj.get("tool_calls"), list):
-            many = [_call_of(c) for c in obj["tool_calls"]]
-            if many and all(many):
-                return {"role": "assistant", "content": None, "tool_calls": many}, "tool_calls"
-        if allow_json_content and isinstance(obj, dict) and set(obj) == {"content"}:
+            objs = obj["tool_calls"]
+        elif allow_json_content and isinstance(obj, dict) and set(obj) == {"content"}:
             return {"role": "assistant", "content": str(obj["content"])}, "stop"
+    found = [_call_of(o) for o in objs if _declared(o, tools)]
+    if found and len(found) == len(objs) and all(found):
+        return {"role": "assistant", "content": None, "tool_calls": _distinct(found)}, "tool_calls"
+    if _FENCED_START.match(text) and text.count("```") % 2:
+        return {"role": "assistant", "content": content}, "length"  # cut off inside a fenced call
     return {"role": "assistant", "content": content}, "stop"
+
+
+def _json_objects(text: str) -> list[Any]:
+    """The JSON values ``text`` consists of: fenced ```` ```json ```` blocks (every block, nothing else around
+    them), or one or more bare values separated by whitespace. [] when it is anything else."""
+    if text.startswith("`"):
+        blocks = _FENCED_CALLS_RE.findall(text)
+        if not blocks or _FENCED_CALLS_RE.sub("", text).strip():
+            fenced = _FENCE_RE.match(text)
+            one = _loads(fenced.group(1)) if fenced else None
+            return [one] if one is not None else []
+        values = [_loads(b) for b in blocks]
+        return values if all(v is not None for v in values) else []
+    decoder, out, i = json.JSONDecoder(), [], 0
+    while i < len(text):
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except json.JSONDecodeError:
+            return []
+        out.append(value)
+        while i < len(text) and text[i].isspace():
+            i += 1
+    return out
+
+
+def _declared(obj: Any, tools: list[Tool] | None) -> bool:
+    """Does ``obj`` call one of ``tools`` (no tools given: any name) with the tool's required arguments?"""
+    if tools is None or not isinstance(obj, dict):
+        return True
+    spec = next((t for t in tools if t.function.name == obj.get("name")), None)
+    if spec is None:
+        return False
+    args = _arguments_obj(obj.get("arguments"))
+    required = (spec.function.parameters or {}).get("required") or []
+    return isinstance(args, dict) and all(k in args for k in required)
 
 
 def _distinct(calls: list[Any]) -> list[dict[str, Any]]:
@@ -274,9 +401,26 @@ def _loads(text: str) -> Any:
         return None
 
 
-_HEADER_RE = re.compile(r'<tool_call>\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*')
-_END_RE = re.compile(r"\}\s*</tool_call>")
+_HEADER_RE = re.compile(
+    r'(?:<tool_call>|```(?:json)?)\s*\{\s*"name"\s*:\s*"((?:[^"\\]|\\.)*)"\s*,\s*"arguments"\s*:\s*')
+_END_RE = re.compile(r"\}\s*(?:</tool_call>|```)")
 _HOLD = len("}\n</tool_call>") + 4  # argument text held back: it may turn out to be the call's closing
+
+
+def _stream_mode(head: str) -> str:
+    """How a tool-mode output that starts with ``head`` (no leading blanks) streams: "calls" (``<tool_call>`` or
+    fenced blocks, incrementally), "json" (bare JSON, read at the end), "text", or "" (too short to tell: a
+    backtick may open a fenced call or inline code / another code fence)."""
+    if head[0] == "<" or _FENCED_START.match(head):
+        return "calls"
+    if head[0] in "{[":
+        return "json"
+    if head[0] != "`":
+        return "text"
+    opening = head.rstrip()
+    if opening in _FENCE_PREFIXES and (opening == head or opening.startswith("```")):
+        return ""
+    return "text"
 
 
 class ToolStream:
@@ -284,7 +428,7 @@ class ToolStream:
     tool calls stream as ``{"index", "id", "type", "function": {"name", "arguments": ""}}`` followed by
     argument fragments, like OpenAI's own streams. Output in the fallback JSON form is parsed at the end."""
 
-    def __init__(self, allow_json_content: bool = True) -> None:
+    def __init__(self, allow_json_content: bool = True, tools: list[Tool] | None = None) -> None:
         self.buf = ""
         self.mode = ""  # "" undecided | text | calls | json
         self.calls: list[dict[str, Any]] = []
@@ -292,6 +436,7 @@ class ToolStream:
         self.pos = 0  # where in buf the current call starts
         self.in_call = False
         self.allow_json_content = allow_json_content
+        self.tools = tools
 
     def feed(self, piece: str) -> list[dict[str, Any]]:
         self.buf += piece
@@ -299,7 +444,7 @@ class ToolStream:
             head = self.buf.lstrip()
             if not head:
                 return []
-            self.mode = "calls" if head[0] == "<" else "json" if head[0] in "{`[" else "text"
+            self.mode = _stream_mode(head)
             if self.mode == "text":
                 return [{"content": self.buf}]
             return self._calls() if self.mode == "calls" else []
@@ -338,8 +483,10 @@ class ToolStream:
 
     def finish(self) -> tuple[list[dict[str, Any]], str | None]:
         """(deltas still to send, finish_reason override) once generation ended."""
+        if not self.mode and self.buf.strip():  # ended while it could still have opened a fenced call
+            return [{"content": self.buf}], None
         if self.mode == "json":
-            msg, reason = parse_output(self.buf, self.allow_json_content)
+            msg, reason = parse_output(self.buf, self.allow_json_content, self.tools)
             if msg.get("tool_calls"):
                 return [{"tool_calls": [{"index": i, **c} for i, c in enumerate(msg["tool_calls"])]}], reason
             return [{"content": msg["content"]}], None
