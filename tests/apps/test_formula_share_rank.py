@@ -60,7 +60,7 @@ def test_formulas_gold_misses_of_the_15b_are_not_verified_or_are_repaired(tmp_pa
     multiplies; f05 lost the month's upper bound (日期 < 2024-04-01 was dropped as 'not in the request')."""
     books = write_workbooks(tmp_path)
     req = "计算每种物料的库存金额（库存数量乘以单价）"
-    eng = FakeEngine(responses=[_spec("sum", "库存数量")])
+    eng = FakeEngine(responses=[_spec("sum", "库存数量") | {"second_column": "单价"}])  # a field sum ignores
     res = asyncio.run(FormulaGenerator(eng, max_attempts=1).generate(req, books["库存台账.xlsx"]))
     assert not res.verified and any("单价" in p for p in res.problems), (res.formula, res.problems)
     req = "2024年3月的销售额总和"

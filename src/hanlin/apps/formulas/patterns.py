@@ -523,12 +523,12 @@ def sanity_problems(spec: Spec, value: Any, sheet: SheetInfo, info: WorkbookInfo
 def unused_columns(spec: Spec, hints: Hints, formula: str, sheet: SheetInfo) -> list[str]:
     """Columns the request names that the formula does not use: "库存数量乘以单价" answered by a SUM of one of them
     (formulas-gold f30 with the 1.5B, verified) is not the request's answer."""
-    used = {spec.value_column, spec.second_column, *(c.column for c in spec.criteria)}
+    # judged on the formula itself: a spec field the pattern ignores (a sum's second_column) uses nothing
     refs = {m.group(1) for m in re.finditer(r"\$?([A-Z]{1,3})\$?\d", formula.upper())}
     out = []
     for name in hints.columns:
         col = next((c for c in sheet.columns if c.name == name), None)
-        if name in used or name in formula or (col is not None and col.letter in refs):
+        if name in formula or (col is not None and col.letter in refs):
             continue
         out.append(f"the request names the column 「{name}」 but the formula does not use it")
     return out
