@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
@@ -170,6 +170,25 @@ def render_scale(width_pt: float, height_pt: float, limits: OcrLimits) -> float:
     return scale
 
 
+MAX_SCAN_DPI = 300  # an image-only page is rendered at its scan's own resolution, up to this
+
+
+def scan_dpi(reader: Any, p: int) -> float:
+    """The resolution of the largest image on page ``p`` (pixels across ÷ page width in inches), 0 when none: a
+    300-dpi scan rendered at 150 dpi loses small newspaper type (CER 0.9% → 38% on the bench's two-column page)."""
+    try:
+        page = reader.pages[p - 1]
+        width_in = float(page.mediabox.width) / POINTS_PER_INCH
+        resources = page.get("/Resources")
+        xobjects = resources.get_object().get("/XObject") if resources is not None else None
+        widths = [int(x.get_object().get("/Width", 0)) for x in (xobjects.get_object() if xobjects is not None
+                                                                 else {}).values()
+                  if x.get_object().get("/Subtype") == "/Image"]
+        return max(widths, default=0) / width_in if width_in > 0 else 0.0
+    except Exception:  # noqa: BLE001 - a page pypdf cannot read is rendered at the default resolution
+        return 0.0
+
+
 def pdf_page_count(data: bytes, name: str) -> int:
     pdf = open_pdf(data, name)
     try:
@@ -232,7 +251,9 @@ def pdf_pages(data: bytes, name: str, limits: OcrLimits, pages: list[int] | None
                 image = np.zeros((0, 0, 3), np.uint8)
                 if render is None or p in render:
                     w, h = page.get_size()
-                    scale = render_scale(w, h, limits)
+                    native = scan_dpi(reader, p) if reader is not None else 0.0
+                    dpi = int(min(max(native, limits.dpi), max(MAX_SCAN_DPI, limits.dpi)))
+                    scale = render_scale(w, h, replace(limits, dpi=dpi))  # still within max_pixels
                     bitmap = page.render(scale=scale, rotation=0, grayscale=False)
                     image = np.asarray(bitmap.to_pil().convert("RGB"))
                     bitmap.close()
