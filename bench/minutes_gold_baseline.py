@@ -33,7 +33,8 @@ async def _run(gold: Path, out: Path, model: str) -> None:
     from hanlin.engine.manager import EngineManager
 
     settings = Settings()
-    engine = await EngineManager(settings).get(model)
+    manager = EngineManager(settings)  # an old checkout's get(model); this one's load(model)
+    engine = await (manager.load(model) if hasattr(manager, "load") else manager.get(model))
     out.mkdir(parents=True, exist_ok=True)
     meetings = json.loads((gold / "gold.json").read_text(encoding="utf-8"))["meetings"]
 

@@ -45,7 +45,7 @@ async def ttft(engine: Any, system: str, question: str, cache: bool) -> float:
 
 async def run(model: str, repeats: int) -> dict[str, Any]:
     engines = EngineManager(Settings(model=model))
-    engine = await engines.get(model)
+    engine = await engines.load(model)  # the bench is its own caller: no principal, no wrappers
     system = system_prompt()
     first, second, uncached = [], [], []
     try:
