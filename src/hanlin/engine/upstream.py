@@ -53,6 +53,12 @@ def _error_from(resp: httpx.Response, name: str) -> HanlinError:
     return EngineError(shown)
 
 
+def _kept_headers(headers: Any) -> dict[str, str]:
+    """The headers of an aiohttp answer that ``_error_from`` reads; not the encoding ones (aiohttp has already
+    decompressed the body, and an ``httpx.Response`` built from it must not decode it again)."""
+    return {k: v for k, v in headers.items() if k.lower() in ("content-type", "retry-after")}
+
+
 _MODEL_FIELD = re.compile(rb'"model":\s*"(?:[^"\\]|\\.)*"')
 _USAGE = re.compile(rb'"usage":\s*\{')
 
@@ -132,8 +138,7 @@ class UpstreamEngine:
     async def _post_aiohttp(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         try:
             async with self._aiohttp().post(self._base_url + path, json=body) as resp:
-                kept = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "retry-after")}
-                return resp.status, kept, await resp.read()  # the body is already decompressed
+                return resp.status, _kept_headers(resp.headers), await resp.read()  # already decompressed
         except (aiohttp.ClientError, TimeoutError) as e:
             raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
 
@@ -229,8 +234,8 @@ class UpstreamEngine:
             async with self._aiohttp().post(self._base_url + "/chat/completions", json=body) as resp:
                 if resp.status >= 400:
                     raw = await resp.read()
-                    kept = {k: v for k, v in resp.headers.items() if k.lower() in ("content-type", "retry-after")}
-                    raise _error_from(httpx.Response(resp.status, content=raw, headers=kept), self.info.name)
+                    raise _error_from(httpx.Response(resp.status, content=raw, headers=_kept_headers(resp.headers)),
+                                      self.info.name)
                 async for data in resp.content.iter_any():
                     yield data
         except (aiohttp.ClientError, TimeoutError) as e:
