@@ -8,6 +8,7 @@ buffers are touched the same way), then sit idle for a few seconds before RSS is
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,19 +74,26 @@ def one_request(base: str, model: str) -> None:
         "model": model, "messages": [{"role": "user", "content": "你好"}], "max_tokens": 8}).raise_for_status()
 
 
-def measure(cmd: list[str], env: dict[str, str], health: str, base: str, model: str, settle: float) -> float:
+@contextlib.contextmanager
+def serving(cmd: list[str], env: dict[str, str], health: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A server process, up (``health`` answers) for the ``with`` block, stopped after it."""
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_http(health, proc)
-        one_request(base, model)
-        time.sleep(settle)
-        return rss_mb(proc.pid)
+        yield proc
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def measure(cmd: list[str], env: dict[str, str], health: str, base: str, model: str, settle: float) -> float:
+    with serving(cmd, env, health) as proc:
+        one_request(base, model)
+        time.sleep(settle)
+        return rss_mb(proc.pid)
 
 
 def main() -> None:

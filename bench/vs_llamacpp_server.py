@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,7 +26,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from memory_idle import RAW_SERVER, free_port, wait_http  # noqa: E402
+from memory_idle import RAW_SERVER, free_port, serving  # noqa: E402
 
 PROMPTS = ["请详细介绍一下中国的四大发明，每一项都展开说明。", "写一篇关于春天的散文，至少五段。",
            "请解释什么是机器学习，并举三个生活中的例子。", "详细描述一次从北京到上海的旅行计划，按天列出。"]
@@ -68,18 +67,10 @@ async def measure(base: str, model: str, tokens: int, streams: int) -> float:
 
 def run_server(cmd: list[str], env: dict[str, str], base: str, health: str, model: str, tokens: int
                ) -> dict[str, float]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_http(health, proc)
+    with serving(cmd, env, health):
         asyncio.run(measure(base, model, 8, 1))  # warm-up: weights paged in, first-request work done
         return {"decode_tok_s": asyncio.run(measure(base, model, tokens, 1)),
                 "four_streams_tok_s": asyncio.run(measure(base, model, tokens, 4))}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def main() -> None:
