@@ -7,7 +7,6 @@ then is the next chunk decoded. Clustering runs once at the end on the (small) e
 
 from __future__ import annotations
 
-import ctypes
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from hanlin.audio.decode import SAMPLE_RATE, probe, stream_blocks
 from hanlin.audio.diarize import SpeakerEmbedder, SpeakerTimeline, Windows
 from hanlin.audio.text import clean, correct, to_simplified
 from hanlin.errors import UnprocessableInput
+from hanlin.memory import release_free_memory
 
 Progress = Callable[[float, str], None]  # (fraction 0..1, stage)
 SPEAKER = "发言人"
@@ -185,15 +185,6 @@ def transcribe_file(path: Path, recognizer: SpeechRecognizer, embedder: SpeakerE
         progress(1.0, "完成")
     return Transcription(out, duration, language, asr_s, diar_s, windows.speech_s, fixes, words=words,
                          cpu_s=(asr_cpu, diar_cpu))
-
-
-def release_free_memory() -> None:
-    """Hand freed heap pages back to the OS after each chunk (glibc keeps them otherwise, and the transient
-    feature/activation arrays of a chunk would show up as RSS that only ever grows). No-op off glibc."""
-    try:
-        ctypes.CDLL(None).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _shifted(report: Callable[[float, str], None], offset: float) -> Callable[[float], None]:

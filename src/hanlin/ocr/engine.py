@@ -16,7 +16,17 @@ from typing import Any
 
 import numpy as np
 
-MAX_SIDE = 4000  # RapidOCR shrinks larger pages to this side before detection (its default, 2000, loses 300 dpi)
+from hanlin.memory import release_free_memory
+
+MAX_SIDE = 4000  # RapidOCR shrinks larger pages to this side before recognition (its default, 2000, loses 300 dpi)
+# Detection sees the page shrunk to this long side at most (an A4 page at about 200 dpi), in overlapping horizontal
+# strips of about DET_STRIP_PIXELS: the detector's feature maps grow with the area, and a 300-dpi A4 page detected
+# whole peaked at 2.2 GB RSS. The lines are then cut from the page at full resolution, so recognition still gets
+# every pixel of the scan (a 300-dpi scan rendered at 150 dpi read with 38% CER).
+DET_MAX_SIDE = 2400
+DET_STRIP_PIXELS = 1_000_000
+DET_STRIP_MIN = 768  # rows of a strip at least (the detector scales smaller images up to 736)
+DET_OVERLAP = 256  # rows two strips share: a line up to this tall lies whole in the strip that keeps it
 MIN_SCORE = 0.5
 
 
@@ -77,14 +87,50 @@ class _Raw:
     tall: float = 0.0  # share of detected boxes taller than wide
 
 
+def _detect(engine: Any, img: np.ndarray) -> list[np.ndarray]:
+    """Text boxes (4×2 points) of the page, found strip by strip. Each strip keeps the boxes whose centre lies in
+    its own part of the page (the overlap split in half), so a line cut by a strip's edge is kept by the strip
+    that holds it whole."""
+    h, w = img.shape[:2]
+    strip = max(DET_STRIP_MIN, DET_STRIP_PIXELS // max(w, 1))
+    if h <= strip + DET_OVERLAP:
+        boxes, _ = engine.text_det(img)
+        return [] if boxes is None else list(boxes)
+    out: list[np.ndarray] = []
+    y0 = 0
+    while True:
+        y1 = min(h, y0 + strip)
+        boxes, _ = engine.text_det(np.ascontiguousarray(img[y0:y1]))
+        release_free_memory()  # the strip's feature maps: freed heap pages would otherwise stay resident
+        keep_from = 0 if y0 == 0 else y0 + DET_OVERLAP / 2
+        keep_to = h if y1 == h else y1 - DET_OVERLAP / 2
+        for box in [] if boxes is None else boxes:
+            box = np.array(box, dtype=np.float32)
+            box[:, 1] += y0
+            if keep_from <= float(box[:, 1].mean()) < keep_to:
+                out.append(box)
+        if y1 == h:
+            return out
+        y0 += strip - DET_OVERLAP
+
+
 def _read(engine: Any, bgr: np.ndarray) -> _Raw:
     """Detection, direction and recognition, keeping the direction votes RapidOCR's __call__ drops."""
     raw_h, raw_w = bgr.shape[:2]
     img, ratio_h, ratio_w = engine.preprocess(bgr)
-    boxes, _ = engine.text_det(img)
-    if boxes is None or len(boxes) == 0:
+    shrink = min(1.0, DET_MAX_SIDE / max(img.shape[:2]))
+    if shrink < 1.0:
+        import cv2
+
+        small = cv2.resize(img, None, fx=shrink, fy=shrink, interpolation=cv2.INTER_AREA)
+        boxes = [np.clip(b / np.float32(shrink), 0, [img.shape[1] - 1, img.shape[0] - 1]).astype(np.float32)
+                 for b in _detect(engine, small)]
+        del small
+    else:
+        boxes = _detect(engine, img)
+    if not boxes:
         return _Raw([], [], [])
-    boxes = engine.sorted_boxes(boxes)
+    boxes = engine.sorted_boxes(np.array(boxes, dtype=np.float32))
     crops = engine.get_crop_img_list(img, boxes)
     # the direction classifier only votes on the page's orientation: flipping single lines by its word turns some
     # upright lines (long, mixed Chinese/Latin) upside down and they read as nothing

@@ -19,6 +19,7 @@ from hanlin.ocr.engine import Line
 from hanlin.text import CN_HEADING_START
 
 GUTTER = 0.8  # a column gutter is at least this many body-text heights wide
+NARROW = 0.1  # ... or this wide where the columns on its two sides stand side by side (tight, overhanging columns)
 PAD = 0.3  # detected boxes overhang the ink by about this many heights on each side
 BIG_GAP = 1.6  # a vertical gap of this many heights separates bands
 HEADING = 1.25  # rows this much taller than body text are headings
@@ -88,6 +89,26 @@ def gutters(lines: list[Line], min_width: float) -> list[tuple[int, int]]:
         if x0 - reach >= min_width:
             out.append((reach, x0))
         reach = max(reach, x1)
+    return out
+
+
+def side_by_side(lines: list[Line], cuts: list[tuple[int, int]], h: float) -> list[tuple[int, int]]:
+    """The narrow gutters that separate real columns: at least three lines on each side, each side at least four
+    text heights wide, and at least three rows with text on both sides. A line of prose runs across any point of
+    its own column, so a strip that no line crosses with columns of text on both sides is a gutter however narrow
+    it is (Latin words and digits overhang tight columns)."""
+    out = []
+    for a, b in cuts:
+        left = [ln for ln in lines if (ln.bbox[0] + ln.bbox[2]) / 2 < a]  # no line crosses the strip
+        right = [ln for ln in lines if (ln.bbox[0] + ln.bbox[2]) / 2 > b]
+        if len(left) < 3 or len(right) < 3:
+            continue
+        if a - min(ln.bbox[0] for ln in left) < 4 * h or max(ln.bbox[2] for ln in right) - b < 4 * h:
+            continue
+        paired = sum(1 for ln in left if any(min(ln.bbox[3], r.bbox[3]) - max(ln.bbox[1], r.bbox[1]) > 0.5 * h
+                                              for r in right))
+        if paired >= 3:
+            out.append((a, b))
     return out
 
 
@@ -177,7 +198,7 @@ def segment(lines: list[Line], h: float, depth: int = 0) -> list[tuple[str, list
         return [("table", lines)]
     parts = _bands_by_gaps(lines, h)
     if len(parts) <= 1:
-        cuts = gutters(lines, GUTTER * h)
+        cuts = gutters(lines, GUTTER * h) or side_by_side(lines, gutters(lines, NARROW * h), h)
         parts = split_columns(lines, cuts) if cuts else []
     if len(parts) <= 1:
         crossing = _spanning(lines, h)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from hanlin.memory import release_free_memory
 from hanlin.ocr.engine import read_page
 from hanlin.ocr.inputs import OcrLimits, PageImage, page_images
 from hanlin.ocr.layout import Block, body_height, layout, row_text, rows_of
@@ -49,6 +50,7 @@ def ocr_pages(data: bytes, name: str, limits: OcrLimits | None = None, pages: li
     for i, pi in enumerate(page_images(data, name, limits, pages), 1):
         page = ocr_image(pi, threads)
         del pi
+        release_free_memory()
         if progress:
             progress(i, total or i, f"OCR page {page.page}")
         yield page
