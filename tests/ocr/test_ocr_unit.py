@@ -43,6 +43,52 @@ def test_two_columns_under_a_headline_read_column_by_column() -> None:
     assert blocks[2].text.startswith("右栏")
 
 
+def test_tight_gutter_overhung_by_latin_words_still_splits_columns() -> None:
+    # the gutter is 40 px (2 heights), but a left line with Latin words runs to 2 px from the right column: no strip
+    # GUTTER heights wide is left, and a row-by-row reading would interleave the columns
+    texts = ["左栏第一段第一行文字内容较长", "左栏第一段第二行文字内容较长", "左栏第一段第三行文字内容较长",
+             "左栏第一段第四行文字内容较长"]
+    left = column(texts, 100, 480, 120)
+    left[2] = ln("立法会（英语：SeventhLegislativeCouncil）", 100, left[2].bbox[1], 518)
+    right = column([t.replace("左", "右") for t in texts], 520, 900, 120)
+    text = "".join(b.text for b in layout([*right, *left]))
+    assert text.index("左栏第一段第四行") < text.index("右栏第一段第一行")  # column by column
+    # one column of prose (every line crosses the middle) is never cut
+    single = column(texts, 100, 900, 120) + [ln("短行", 100, 300, 160), ln("右侧页码 12", 820, 330, 900)]
+    text = "".join(b.text for b in layout(single))
+    assert text.index("第三行") < text.index("第四行") < text.index("短行") < text.index("页码")
+
+
+def test_detection_strips_keep_each_line_once_and_whole() -> None:
+    import numpy as np
+
+    from hanlin.ocr import engine as ocr_engine
+
+    rows = [(y, y + 46) for y in range(30, 3400, 70)]  # text lines of a tall page, some cut by strip edges
+
+    class FakeDetector:
+        calls: list[tuple[int, int]] = []
+
+        def text_det(self, img: np.ndarray) -> tuple[np.ndarray, float]:
+            top = int(img[0, 0, 0]) * 256 + int(img[0, 0, 1])  # the strip's first page row, written in its pixels
+            h = img.shape[0]
+            self.calls.append((top, h))
+            boxes = []
+            for y0, y1 in rows:  # the detector sees the part of each line inside its strip
+                a, b = max(y0, top), min(y1, top + h)
+                if b - a > 4:
+                    boxes.append([[10, a - top], [600, a - top], [600, b - top], [10, b - top]])
+            return np.array(boxes, dtype=np.float32), 0.0
+
+    page = np.zeros((3460, 1700, 3), np.uint8)
+    page[:, 0, 0], page[:, 0, 1] = np.arange(3460) // 256, np.arange(3460) % 256
+    det = FakeDetector()
+    boxes = ocr_engine._detect(det, page)
+    assert len(det.calls) >= 3  # really cut into strips
+    found = sorted((int(b[:, 1].min()), int(b[:, 1].max())) for b in boxes)
+    assert found == rows  # every line once, at its full height
+
+
 def test_paragraph_breaks_at_indent_and_short_last_line() -> None:
     lines = [ln("第一段开头这一行写满了整个栏宽", 140, 0, 500), ln("第一段结束。", 100, 32, 220),
              ln("第二段开头这一行也写满了栏宽度", 140, 64, 500), ln("第二段的第二行写满整个栏宽度了", 100, 96, 500)]
