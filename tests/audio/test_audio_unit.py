@@ -105,3 +105,13 @@ def test_exports() -> None:
     assert [(u.speaker, u.start) for u in back.utterances] == [("发言人1", 0.0), ("发言人2", 3661.0)]
     back = parse_transcript(vtt, "x.vtt")
     assert [u.speaker for u in back.utterances] == ["发言人1", "发言人2"]
+
+
+def test_speech_the_recogniser_skipped_is_found() -> None:
+    from hanlin.audio.asr import missed_speech
+
+    r = 16000
+    speech = [(0, 5 * r), (6 * r, 11 * r), (12 * r, 12 * r + r // 2), (13 * r, 18 * r)]
+    found = [(0.1, 4.9), (13.5, 14.0)]  # the 2nd turn skipped, the 4th only 10% covered, the 3rd too short
+    assert missed_speech(speech, found, r) == [(6 * r, 11 * r), (13 * r, 18 * r)]
+    assert missed_speech(speech, [(0.0, 18.0)], r) == []

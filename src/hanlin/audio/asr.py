@@ -40,6 +40,27 @@ def initial_prompt(hotwords: list[str]) -> str:
     return f"{STYLE_PROMPT}本次会议提到{terms}等。"
 
 
+MISSED_MIN_S = 1.0  # speech the recogniser skipped is read again when a stretch is at least this long
+MISSED_PAD_S = 0.2
+
+
+def missed_speech(speech: list[tuple[int, int]], found: list[tuple[float, float]],
+                  rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
+    """Sample ranges of detected speech (``speech``, from the VAD) that no recognised segment (``found``, seconds
+    in the same chunk) covers: stretches of at least MISSED_MIN_S with under a quarter of them covered. Whisper
+    silently drops speech now and then — a sentence right after one it has just written, a short reply after a
+    long silence — and a skipped sentence is speech time with no speaker in the transcript."""
+    out: list[tuple[int, int]] = []
+    for a, b in speech:
+        if (b - a) / rate < MISSED_MIN_S:
+            continue
+        t0, t1 = a / rate, b / rate
+        covered = sum(max(0.0, min(t1, e) - max(t0, s)) for s, e in found)
+        if covered < 0.25 * (t1 - t0):
+            out.append((a, b))
+    return out
+
+
 class SpeechRecognizer:
     def __init__(self, model_dir: Path, threads: int, beam_size: int = 5) -> None:
         self.model_dir = model_dir
@@ -79,4 +100,30 @@ class SpeechRecognizer:
             out.append(AsrSegment(seg.start + offset_s, seg.end + offset_s, seg.text, words))
             if on_progress:
                 on_progress(min(seg.end, samples.size / SAMPLE_RATE))
+        out += self._read_missed(model, samples, offset_s, out, language=language or info.language, prompt=prompt)
+        out.sort(key=lambda s: s.start)
         return out, info.language
+
+    def _read_missed(self, model: Any, samples: np.ndarray, offset_s: float, found: list[AsrSegment], *,
+                     language: str | None, prompt: str) -> list[AsrSegment]:
+        """Each stretch of speech the first pass skipped, recognised on its own. What comes back is kept only
+        when Whisper is sure it is speech (no_speech_prob, avg_logprob), so noise does not become text."""
+        from hanlin.audio.diarize import speech_regions
+
+        spans = [(s.start - offset_s, s.end - offset_s) for s in found if s.text.strip()]
+        pad = int(MISSED_PAD_S * SAMPLE_RATE)
+        out: list[AsrSegment] = []
+        for a, b in missed_speech(speech_regions(samples), spans):
+            a, b = max(0, a - pad), min(samples.size, b + pad)
+            start = offset_s + a / SAMPLE_RATE
+            segments, _ = model.transcribe(
+                samples[a:b], language=language, beam_size=self.beam_size, vad_filter=False, word_timestamps=True,
+                initial_prompt=prompt, condition_on_previous_text=False, without_timestamps=False,
+                temperature=0.0)  # no fallback decodes: a stretch that does not read cleanly at once stays out
+            for seg in segments:
+                if not seg.text.strip() or seg.no_speech_prob > 0.6 or seg.avg_logprob < -1.0:
+                    continue
+                words = [Word(w.start + start, w.end + start, w.word) for w in (seg.words or [])]
+                out.append(AsrSegment(seg.start + start, min(seg.end + start, offset_s + b / SAMPLE_RATE),
+                                      seg.text, words))
+        return out
