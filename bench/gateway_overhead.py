@@ -10,9 +10,15 @@ HTTP hop. The upstream answers instantly, so the difference is pure gateway over
     python bench/gateway_overhead.py --requests 1000 --json
     python bench/gateway_overhead.py --pin                 # the node on core 0; client and stub on core 1
 
-``--pin`` models a gateway on its own machine: the client and the engine stub share one core in BOTH paths, and the
-node gets the other core, so the relay ratio says whether the node keeps up with the engine rather than how three
-processes split two cores (without pinning, the relayed path has a third process competing for the same cores).
+``--pin`` models a gateway on its own machine, so the relay ratio says whether the node keeps up with the engine
+rather than how three processes split the cores (unpinned, the relayed path has a third process competing for the
+same cores). With 4 or more cores the stub, the client and the node each get their own: stub on core 0, client on
+core 1, the node on the rest. With 2 or 3 cores the client and the stub share core 1 in BOTH paths and the node gets
+core 0 — then the stub's own cost per chunk also rises when the node reads it (smaller writes), which the direct path
+does not pay, so a 2-core ratio is a lower bound.
+
+Each throughput run opens ``--stream-requests`` streams (default 4 × the concurrency, at least 256): a run of one
+wave of 64 streams lasts under a second and its ratio moved by ±0.5 from run to run.
 """
 
 from __future__ import annotations
@@ -86,6 +92,16 @@ def pin(pid: int, cores: set[int] | None) -> None:
             os.sched_setaffinity(int(task.name), cores)
 
 
+def layout(wanted: bool) -> tuple[set[int] | None, set[int] | None, set[int] | None]:
+    """Cores of (stub, client, node): each its own with 4+ cores, client and stub sharing one with 2-3."""
+    cores = sorted(os.sched_getaffinity(0))
+    if not wanted or len(cores) < 2:
+        return None, None, None
+    if len(cores) >= 4:
+        return {cores[0]}, {cores[1]}, set(cores[2:])
+    return {cores[1]}, {cores[1]}, {cores[0]}
+
+
 def cpu_s(pid: int) -> float:
     """User + system CPU seconds a process has used (/proc): unlike wall time, hardly moved by other load."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -146,14 +162,15 @@ async def stream_throughput(base: str, model: str, concurrency: int, requests: i
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import asyncio
 
-    engine_core, node_core = ({1}, {0}) if args.pin and (os.cpu_count() or 1) >= 2 else (None, None)
-    pin(os.getpid(), engine_core)
+    stub_core, client_core, node_core = layout(args.pin)
+    pin(os.getpid(), client_core)
     stub, stub_url = start_stub(max(args.tokens, args.stream_tokens))
-    pin(stub.pid, engine_core)
+    pin(stub.pid, stub_core)
     procs = [stub]
     results: dict[str, Any] = {"requests": args.requests, "tokens": args.tokens, "rows": [],
                                "cores": os.cpu_count(), "loadavg_before": os.getloadavg()[0],
-                               "pinned": bool(engine_core)}
+                               "pinned": {"stub": sorted(stub_core or []), "client": sorted(client_core or []),
+                                          "node": sorted(node_core or [])} if stub_core else None}
     try:
         with tempfile.TemporaryDirectory(prefix="hanlin-bench-") as tmp:
             nodes = {}
@@ -188,8 +205,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for _ in range(args.rounds):  # direct and relayed alternate, so load from elsewhere hits both
                     for label, base, model in targets[:2]:
                         cpu0 = (cpu_s(stub.pid), cpu_s(procs[1].pid))
+                        requests = args.stream_requests or max(256, 4 * conc)
                         row = {"path": label, **asyncio.run(stream_throughput(
-                            base, model, conc, max(args.stream_requests, conc), args.stream_tokens))}
+                            base, model, conc, max(requests, conc), args.stream_tokens))}
                         # CPU per chunk of the engine (stub) and of the node: the relay's real cost per token
                         row["stub_cpu_us_per_chunk"] = round((cpu_s(stub.pid) - cpu0[0]) / row["chunks"] * 1e6, 1)
                         row["node_cpu_us_per_chunk"] = round((cpu_s(procs[1].pid) - cpu0[1]) / row["chunks"] * 1e6,
@@ -219,14 +237,15 @@ def main() -> None:
     ap.add_argument("--concurrency", type=lambda v: [int(x) for x in v.split(",")], default=[16, 64],
                     help="open streams in the throughput runs, comma-separated (default 16,64)")
     ap.add_argument("--rounds", type=int, default=2, help="throughput runs per path; the best of each is kept")
-    ap.add_argument("--stream-requests", type=int, default=64, help="streams in the throughput run (max 2000)")
+    ap.add_argument("--stream-requests", type=int, default=0,
+                    help="streams in each throughput run (default 4 × concurrency, at least 256; max 4000)")
     ap.add_argument("--stream-tokens", type=int, default=256, help="tokens per stream in the throughput run")
-    ap.add_argument("--pin", action="store_true", help="node on core 0, client and stub on core 1 (see above)")
+    ap.add_argument("--pin", action="store_true", help="stub, client and node on their own cores (see above)")
     ap.add_argument("--only-throughput", action="store_true", help="skip the sequential latency rows")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.requests = max(10, min(args.requests, 5000))
-    args.stream_requests = max(1, min(args.stream_requests, 2000))
+    args.stream_requests = max(0, min(args.stream_requests, 4000))
     args.concurrency = [max(1, min(c, 256)) for c in args.concurrency]
     args.rounds = max(1, min(args.rounds, 10))
     res = run(args)
@@ -236,7 +255,7 @@ def main() -> None:
     print(f"## Gateway overhead: {res['requests']} sequential requests per row, stub upstream answering "
           f"{res['tokens']} tokens instantly, all on 127.0.0.1 ({res['cores']} cores, load average "
           f"{res['loadavg_before']:.1f} before, {res['loadavg_after']:.1f} after"
-          f"{'; node pinned to core 0, client and stub to core 1' if res['pinned'] else ''})\n")
+          f"{'; pinned ' + json.dumps(res['pinned']) if res['pinned'] else ''})\n")
     cols = ["mode", "path", "p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in res["rows"]:
