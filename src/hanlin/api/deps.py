@@ -4,6 +4,7 @@ routes that generate besides chat (quotas before, a usage row with their tokens 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, TypeVar
 
@@ -28,22 +29,31 @@ from hanlin.tuning.service import TuningService
 T = TypeVar("T")
 
 
-def get_services(request: Request) -> Services:
+def services_of(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
 
-def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None,
-                  x_api_key: Annotated[str | None, Header()] = None) -> Principal:
+async def get_services(request: Request) -> Services:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per request for nothing
+    return services_of(request)
+
+
+async def get_principal(request: Request, authorization: Annotated[str | None, Header()] = None,
+                        x_api_key: Annotated[str | None, Header()] = None) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    principal = get_services(request).auth.authenticate(authorization, x_api_key)
+    auth = services_of(request).auth
+    if authorization or x_api_key:  # a key is looked up in the database: off the event loop
+        principal = await asyncio.to_thread(auth.authenticate, authorization, x_api_key)
+    else:  # no key: the answer needs no I/O (local admin when keys are off, else 401)
+        principal = auth.authenticate(None, None)
     request.state.principal = principal
     return principal
 
 
-def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
+async def require_admin(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
     if not principal.is_admin:
         raise PermissionDenied("This route needs an admin key (`hanlin keys create --admin`).")
     return principal
@@ -102,43 +112,43 @@ def _need(svc: T | None, what: str) -> T:
     return svc
 
 
-def get_platform(services: ServicesDep) -> Platform:
+async def get_platform(services: ServicesDep) -> Platform:
     return _need(services.platform, "The platform (tenants, keys, quotas, usage)")
 
 
-def get_files(services: ServicesDep) -> FileStore:
+async def get_files(services: ServicesDep) -> FileStore:
     return _need(services.files, "The Files API")
 
 
-def get_knowledge(services: ServicesDep) -> KnowledgeService:
+async def get_knowledge(services: ServicesDep) -> KnowledgeService:
     return _need(services.knowledge, "The knowledge base feature")
 
 
-def get_minutes(services: ServicesDep) -> MinutesService:
+async def get_minutes(services: ServicesDep) -> MinutesService:
     return _need(services.minutes, "The minutes app")
 
 
-def get_formulas(services: ServicesDep) -> FormulaService:
+async def get_formulas(services: ServicesDep) -> FormulaService:
     return _need(services.formulas, "The formula app")
 
 
-def get_charts(services: ServicesDep) -> ChartService:
+async def get_charts(services: ServicesDep) -> ChartService:
     return _need(services.charts, "The chart app")
 
 
-def get_documents(services: ServicesDep) -> DocumentService:
+async def get_documents(services: ServicesDep) -> DocumentService:
     return _need(services.documents, "The 公文 documents app")
 
 
-def get_ads(services: ServicesDep) -> AdService:
+async def get_ads(services: ServicesDep) -> AdService:
     return _need(services.ads, "The ad copy app")
 
 
-def get_evals(services: ServicesDep) -> EvalService:
+async def get_evals(services: ServicesDep) -> EvalService:
     return _need(services.evals, "Evaluations")
 
 
-def get_tuning(services: ServicesDep) -> TuningService:
+async def get_tuning(services: ServicesDep) -> TuningService:
     return _need(services.tuning, "Fine-tuning")
 
 
