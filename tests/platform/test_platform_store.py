@@ -85,3 +85,41 @@ def test_concurrent_app_edits_never_share_a_version(db_url: str, tmp_path: Path)
     assert len(versions) == len(set(versions)) and versions
     assert [a.version for a in p.apps.versions(tenant, "a")] == list(range(1, len(versions) + 2))
     p.store.dispose()
+
+
+def test_usage_rows_written_behind_are_all_read_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    import sqlalchemy as sa
+
+    from hanlin.platform.tables import usage_table
+
+    p = _platform(f"sqlite:///{tmp_path / 'hanlin.db'}", tmp_path)
+
+    def many(worker: int) -> None:
+        for i in range(150):
+            p.usage.record(tenant_id="acme", key_id=None, model="m", prompt_tokens=1, completion_tokens=i % 3)
+
+    threads = [threading.Thread(target=many, args=(w,)) for w in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    totals = p.usage.summary(tenant_id="acme")["totals"]  # reads wait for the queue: nothing recorded is missing
+    assert totals["requests"] == 600 and totals["prompt_tokens"] == 600 and totals["completion_tokens"] == 600
+    # a failed write is logged and the writer goes on
+    real_begin, calls = p.store.begin, []
+
+    def failing_once() -> Any:
+        if not calls:
+            calls.append(1)
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real_begin()
+
+    monkeypatch.setattr(p.store, "begin", failing_once)
+    p.usage.record(tenant_id="acme", key_id=None, model="m", prompt_tokens=5)
+    p.usage.flush()
+    p.usage.record(tenant_id="acme", key_id=None, model="m", prompt_tokens=7)
+    assert p.usage.tokens_since(0, tenant_id="acme") == 600 + 600 + 7
+    with p.store.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(usage_table)).scalar() == 601

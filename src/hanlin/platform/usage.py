@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import queue
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,9 +44,21 @@ def parse_since(value: str | float | None) -> float | None:
     return parse_expiry(value)
 
 
+WRITE_BATCH = 500  # rows the writer commits in one transaction at most
+
+
 class UsageMeter:
+    """Rows are written behind the request by one writer thread, many per transaction: a request (often on the
+    event loop) only queues its row. Every read here waits for the queue to drain first, so this process always
+    reads what it has recorded; other processes see a row a few milliseconds after its request ends. Rows still
+    queued when the process exits normally are written by an exit hook."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._rows: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+        self._pending = 0
+        self._cond = threading.Condition()
+        self._writer: threading.Thread | None = None
 
     def record(self, *, tenant_id: str, key_id: str | None, model: str, prompt_tokens: int = 0,
                completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat/completions",
@@ -51,17 +66,43 @@ class UsageMeter:
         t = now()
         app = model[4:] if model.startswith("app:") else None
         total = total_tokens if total_tokens is not None else prompt_tokens + completion_tokens
-        try:
-            with self.store.begin() as conn:
-                conn.execute(usage_table.insert().values(
-                    created_at=t, day=day_of(t), tenant_id=tenant_id, key_id=key_id, route=route[:120],
-                    model=model[:200], app=app, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                    total_tokens=total, latency_ms=int(latency_s * 1000), status=status[:32], pages=pages,
-                    audio_seconds=round(float(audio_seconds), 3)))
-        except sa.exc.SQLAlchemyError:  # metering must never fail the request it measures
-            log.exception("could not record usage for tenant %s", tenant_id)
+        row = {"created_at": t, "day": day_of(t), "tenant_id": tenant_id, "key_id": key_id, "route": route[:120],
+               "model": model[:200], "app": app, "prompt_tokens": prompt_tokens,
+               "completion_tokens": completion_tokens, "total_tokens": total, "latency_ms": int(latency_s * 1000),
+               "status": status[:32], "pages": pages, "audio_seconds": round(float(audio_seconds), 3)}
+        with self._cond:
+            self._pending += 1
+            if self._writer is None or not self._writer.is_alive():
+                self._writer = threading.Thread(target=self._write_rows, name="usage-writer", daemon=True)
+                self._writer.start()
+                atexit.register(self.flush)
+        self._rows.put(row)
+
+    def _write_rows(self) -> None:
+        while True:
+            batch = [self._rows.get()]
+            while len(batch) < WRITE_BATCH:
+                try:
+                    batch.append(self._rows.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                with self.store.begin() as conn:
+                    conn.execute(usage_table.insert(), batch)
+            except Exception:  # noqa: BLE001 - metering must never fail the request it measures, nor stop
+                log.exception("could not record %d usage row(s) for tenant(s) %s", len(batch),
+                              sorted({r["tenant_id"] for r in batch}))
+            with self._cond:
+                self._pending -= len(batch)
+                self._cond.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every row recorded so far is committed (or ``timeout`` seconds)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending == 0, timeout)
 
     def tokens_since(self, since: float, *, tenant_id: str, key_id: str | None = None) -> int:
+        self.flush()
         q = sa.select(sa.func.coalesce(sa.func.sum(usage_table.c.total_tokens), 0)).where(
             usage_table.c.tenant_id == tenant_id, usage_table.c.created_at >= since)
         if key_id:
@@ -72,6 +113,7 @@ class UsageMeter:
     def summary(self, *, tenant_id: str | None, since: float | None = None, until: float | None = None,
                 key_id: str | None = None) -> dict[str, Any]:
         """Totals grouped by day and model (and tenant when looking across tenants)."""
+        self.flush()
         u = usage_table.c
         cols = [u.day, u.model, u.tenant_id]
         q = sa.select(*cols, sa.func.sum(sa.case((u.route.startswith("job:"), 0), else_=1)).label("requests"),
@@ -105,6 +147,7 @@ class UsageMeter:
                 "totals": totals}
 
     def events(self, *, tenant_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        self.flush()
         q = sa.select(usage_table).order_by(usage_table.c.id.desc()).limit(max(1, min(limit, 1000)))
         if tenant_id is not None:
             q = q.where(usage_table.c.tenant_id == tenant_id)
