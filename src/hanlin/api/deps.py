@@ -100,7 +100,7 @@ async def _chat_request(request: Request, principal: PrincipalDep, services: Ser
 
 
 # Declare on a route: ``@router.post(..., dependencies=[Metered])``. It runs around the route function (the usage
-# row is written before the response goes out).
+# row is queued before the response goes out; see UsageMeter).
 Metered = Depends(_metered, scope="function")
 # The chat route: around the whole response, so a streamed answer's budget hold lives until its usage is charged.
 ChatMetered = Depends(_chat_request, scope="request")
