@@ -146,7 +146,7 @@ def main() -> None:
             print(f"KB: {info['chunks']} chunks from the scan in {time.perf_counter() - t1:.0f} s")
             kb_rows = asyncio.run(ask_all(svc, "scan", items, s2, args.model))
     print(f"\nScanned newspaper · {len(items)} articles · {len(pages)} pages · contended 2-core machine")
-    print(f"OCR  PDF ({settings.ocr_dpi} dpi render): CER {pdf_cer:.2%} (goal ≤ 3%), order errors "
+    print(f"OCR  PDF (rendered at the scan's own resolution, at least {settings.ocr_dpi} dpi): CER {pdf_cer:.2%} (goal ≤ 3%), order errors "
           f"{sum(r[1] for r in rows)}/{sum(r[3] for r in rows)} paragraphs, missing {sum(r[2] for r in rows)}, "
           f"{pdf_s / len(pages):.1f} s/page")
     print(f"OCR  PNG page 1: CER {png_cer:.2%}, {png_page.seconds:.1f} s")
