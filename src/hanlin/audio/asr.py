@@ -42,6 +42,8 @@ def initial_prompt(hotwords: list[str]) -> str:
 
 MISSED_MIN_S = 1.0  # speech the recogniser skipped is read again when a stretch is at least this long
 MISSED_PAD_S = 0.2
+MISSED_TOKENS_PER_S = 8  # Mandarin runs at about 4-6 characters a second: more tokens than this is a repetition loop
+MAX_CHARS_PER_S = 12.0
 
 
 def missed_speech(speech: list[tuple[int, int]], found: list[tuple[float, float]],
@@ -115,13 +117,19 @@ class SpeechRecognizer:
         out: list[AsrSegment] = []
         for a, b in missed_speech(speech_regions(samples), spans):
             a, b = max(0, a - pad), min(samples.size, b + pad)
-            start = offset_s + a / SAMPLE_RATE
+            start, seconds = offset_s + a / SAMPLE_RATE, (b - a) / SAMPLE_RATE
+            # one decode of the whole stretch: no fallback decodes (a stretch that does not read cleanly at once
+            # stays out), no timestamp tokens (after a timestamped segment Whisper reads the padded rest of the
+            # window again), and a token budget for the stretch's length (a decode looping on a phrase ran to 248
+            # tokens for 4.8 s); word timestamps still place the text
             segments, _ = model.transcribe(
                 samples[a:b], language=language, beam_size=self.beam_size, vad_filter=False, word_timestamps=True,
-                initial_prompt=prompt, condition_on_previous_text=False, without_timestamps=False,
-                temperature=0.0)  # no fallback decodes: a stretch that does not read cleanly at once stays out
+                initial_prompt=prompt, condition_on_previous_text=False, without_timestamps=True,
+                temperature=0.0, max_new_tokens=int(MISSED_TOKENS_PER_S * seconds) + 8)
             for seg in segments:
-                if not seg.text.strip() or seg.no_speech_prob > 0.6 or seg.avg_logprob < -1.0:
+                text = seg.text.strip()
+                if (not text or seg.no_speech_prob > 0.6 or seg.avg_logprob < -1.0 or seg.compression_ratio > 2.4
+                        or len(text) > MAX_CHARS_PER_S * max(seg.end - seg.start, 1.0)):
                     continue
                 words = [Word(w.start + start, w.end + start, w.word) for w in (seg.words or [])]
                 out.append(AsrSegment(seg.start + start, min(seg.end + start, offset_s + b / SAMPLE_RATE),
