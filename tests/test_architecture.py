@@ -14,7 +14,7 @@ SRC = ROOT / "src" / "hanlin"
 # Bottom to top: a module may import its own layer and the ones below, never one above. The composition root
 # (services) knows every feature; only the entry points (api, cli, web) know the composition root.
 LAYERS: list[set[str]] = [
-    {"", "config", "errors", "principal", "limits", "offload", "metrics", "store", "jobs", "text", "version"},
+    {"", "config", "errors", "principal", "limits", "offload", "metrics", "store", "jobs", "text", "version", "memory"},
     {"models"},
     {"engine"},
     {"serving"},
