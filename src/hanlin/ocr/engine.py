@@ -22,7 +22,7 @@ MAX_SIDE = 4000  # RapidOCR shrinks larger pages to this side before recognition
 # Detection sees the page shrunk to this long side at most (an A4 page at about 200 dpi), in overlapping horizontal
 # strips of about DET_STRIP_PIXELS: the detector's feature maps grow with the area, and a 300-dpi A4 page detected
 # whole peaked at 2.2 GB RSS. The lines are then cut from the page at full resolution, so recognition still gets
-# every pixel of the scan (a 300-dpi scan rendered at 150 dpi read with 38% CER).
+# every pixel of the scan.
 DET_MAX_SIDE = 2400
 DET_STRIP_PIXELS = 1_000_000
 DET_STRIP_MIN = 768  # rows of a strip at least (the detector scales smaller images up to 736)
