@@ -1,7 +1,7 @@
 """Benchmark (not a test): a ≥45k-character meeting → minutes, timed, and scored for quality on the way.
 
     HANLIN_THREADS=2 python bench/minutes_long.py [--model qwen2.5-coder-1.5b-instruct] [--chars 45000]
-        [--url http://127.0.0.1:8000] [--out /tmp/minutes.json] [--no-gold]
+        [--url http://127.0.0.1:8000] [--out /tmp/minutes.json] [--no-gold] [--read-all | --read-chars N]
 
 The meeting is VCSum dev meetings concatenated, with the five minutes-gold meetings (annotated decisions, action
 items, owners, rejected proposals, corrections) spliced in between them, so speed and quality are measured on the
@@ -9,6 +9,9 @@ same long run: the gold items must still be found in a 45k-character meeting. Pr
 (filter+segment, chapter calls, repair, overview), per-chapter seconds, token counts, verification stats and the
 gold scores (decision/action recall, owner accuracy, corrections, rejected/unassigned listed). Speakers are
 renamed per source meeting (会议13-发言人1…) so no two meetings share one; the gold meetings keep their names.
+
+By default the model reads what the server would let it read (``HANLIN_MINUTES_READ_CHARS``, 12,000: a longer
+meeting is shown to it condensed); ``--read-all`` shows it every line, the slow path to compare against.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ async def main() -> None:
     ap.add_argument("--chars", type=int, default=45_000)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--no-gold", action="store_true", help="VCSum only (no gold meetings spliced in)")
+    ap.add_argument("--read-all", action="store_true", help="the model reads every line (no condensing)")
+    ap.add_argument("--read-chars", type=int, default=None, help="read budget (default: the server's setting)")
     args = ap.parse_args()
     gold = [] if args.no_gold else load_gold(GOLD_DIR)
     transcript = long_meeting(args.chars, gold)
@@ -74,7 +79,8 @@ async def main() -> None:
     def progress(fraction: float, stage: str) -> None:
         print(f"  [{time.perf_counter() - t1:7.1f} s] {fraction:5.1%} {stage}", flush=True)
 
-    m = await make_minutes(engine, transcript, Options(), progress=progress)
+    read = 0 if args.read_all else (settings.minutes_read_chars if args.read_chars is None else args.read_chars)
+    m = await make_minutes(engine, transcript, Options(read_chars=read), progress=progress)
     await engine.close()
     s = m["stats"]
     print("\n== time per stage (s) ==")
@@ -83,6 +89,7 @@ async def main() -> None:
     print(f"  {'(repair, inside chapters)':20s} {s['repair_seconds']:8.1f}")
     print(f"  chapter seconds: {s['chapter_seconds']}")
     print(f"  tokens: {s['usage']}")
+    print(f"  read: {s['read']}")
     print(f"== output == chapters {len(m['chapters'])}, speakers with views {len(m['views'])}, "
           f"decisions {len(m['decisions'])}, action items {len(m['action_items'])}")
     print(f"== verification == {m['verification']}")

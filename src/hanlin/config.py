@@ -21,6 +21,10 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# ~12k characters ≈ 9k prompt tokens: about 2 minutes of prefill for the 1.5B on 2 cores (bench/minutes_long.py)
+MINUTES_READ_CHARS = 12_000
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANLIN_", extra="ignore", populate_by_name=True)
 
@@ -33,6 +37,9 @@ class Settings(BaseSettings):
     ctx_per_slot: int = Field(8192, ge=512, description="context tokens available to each slot")
     prompt_cache_mib: int = Field(512, ge=0, le=65536, description="llama.cpp's RAM cache of prompt states reused "
                                   "across slots (MiB; 0 = off). llama.cpp's own default, 8 GiB, let RSS grow for hours")
+    minutes_read_chars: int = Field(MINUTES_READ_CHARS, ge=0, description="meetings longer than this (characters) "
+                                    "are shown to the model condensed, chapter by chapter, so minutes take minutes on "
+                                    "a CPU; code still reads every line. 0 = the model reads everything (GPU upstreams)")
     database_url: str = Field("", description="SQLAlchemy URL; default sqlite:///$HANLIN_HOME/hanlin.db")
     redis_url: str = Field("", description="Redis URL for quotas shared by several API nodes")
     host: str = "127.0.0.1"

@@ -127,7 +127,8 @@ def _platform(s: Services) -> Platform:
 
 def _office_apps(s: Services, on: frozenset[str]) -> None:
     if "minutes" in on:
-        s.minutes = MinutesService(s.engines, s.jobs, s.settings.max_upload_mb, s.audio)
+        s.minutes = MinutesService(s.engines, s.jobs, s.settings.max_upload_mb, s.audio,
+                                   s.settings.minutes_read_chars)
         s.jobs.register(MINUTES_JOB, s.minutes.run_job, resumable=True)
     if "formulas" in on:
         s.formulas = FormulaService(s.engines, InputLimits.from_settings(s.settings), s.settings.work_timeout_s)

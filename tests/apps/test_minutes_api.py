@@ -80,3 +80,26 @@ def test_resumed_job_skips_checkpointed_chapters(fake_services: Any, fake_engine
     schemas = [r["response_format"]["json_schema"]["schema"]["properties"] for r in fake_engine.requests[before:]]
     assert not any("views" in p and "title" in p for p in schemas)  # chapter 0 was not asked again
     assert result["chapters"][0]["title"] == first["title"]
+
+
+def test_read_all_flag_and_the_condensed_default_for_long_meetings(fake_client: Any, fake_engine: Any) -> None:
+    from tests.apps.test_minutes_condense import meeting
+
+    fake_engine.responder = responder
+    utts = [{"speaker": u.speaker, "text": u.text} for u in meeting(200)]
+    assert sum(len(u["text"]) for u in utts) > 12_000  # past the default HANLIN_MINUTES_READ_CHARS
+    reads = []
+    for flag in (None, True):
+        body: dict[str, Any] = {"utterances": utts, **({"read_all": flag} if flag is not None else {})}
+        r = fake_client.post("/v1/apps/minutes", json=body)
+        assert r.status_code == 202, r.text
+        job = _wait(fake_client, r.json()["id"])
+        assert job["state"] == "succeeded", job
+        reads.append(job["result"]["stats"]["read"])
+    assert reads[0]["condensed"] and reads[0]["chars_shown_to_model"] <= 12_000 * 1.1
+    assert not reads[1]["condensed"] and reads[1]["chars_shown_to_model"] == reads[1]["chars"]
+    bad = fake_client.post("/v1/apps/minutes", json={"utterances": utts[:3], "read_all": "maybe"})
+    assert bad.status_code == 400 and "read_all" in bad.text
+    form = fake_client.post("/v1/apps/minutes", files={"file": ("m.txt", MEETING.encode(), "text/plain")},
+                            data={"read_all": "2"})
+    assert form.status_code == 400 and "true or false" in form.json()["error"]["message"]

@@ -68,11 +68,12 @@ async def transcript_for_job(jobs: JobRunner, audio: AudioService, ctx: JobConte
 
 def submit(jobs: JobRunner, job_kind: str, principal: Principal, audio_path: Path, *, instruction: str | None = None,
            model: str | None = None, title: str | None = None, speakers: int | None = None,
-           hotwords: list[str] | None = None, language: str | None = "zh") -> dict[str, Any]:
+           hotwords: list[str] | None = None, language: str | None = "zh", read_all: bool = False) -> dict[str, Any]:
     """Queue the minutes job (``job_kind``) of a stored recording for ``principal``."""
     from hanlin.apps.minutes.instruction import parse_instruction
 
     parse_instruction(instruction, [])  # a malformed instruction fails now, not after an hour of ASR
     payload = {"audio_path": str(audio_path), "instruction": instruction, "model": model, "title": title,
-               "speakers": speakers, "hotwords": hotwords or [], "language": language, "source_format": "audio"}
+               "speakers": speakers, "hotwords": hotwords or [], "language": language, "source_format": "audio",
+               "read_all": read_all}
     return dict(jobs.submit(job_kind, principal, payload))

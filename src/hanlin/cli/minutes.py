@@ -16,7 +16,7 @@ FORMATS = ("md", "docx", "json")
 
 async def _make(file: Path, instruction: str | None, model: str | None, url: str | None,
                 title: str | None, *, speakers: int | None = None, hotwords: list[str] | None = None,
-                language: str | None = "zh") -> dict[str, Any]:
+                language: str | None = "zh", read_all: bool = False) -> dict[str, Any]:
     from hanlin.apps.minutes.pipeline import Options, make_minutes
     from hanlin.apps.minutes.transcript import parse_transcript
 
@@ -35,8 +35,9 @@ async def _make(file: Path, instruction: str | None, model: str | None, url: str
     engine = await local_engine(settings, model, url)
     try:
         with stage_progress("纪要") as update:
-            result = await make_minutes(engine, transcript, Options(instruction=instruction, title=title),
-                                        progress=update)
+            opts = Options(instruction=instruction, title=title,
+                           read_chars=0 if read_all else settings.minutes_read_chars)
+            result = await make_minutes(engine, transcript, opts, progress=update)
         if transcription is not None:
             from hanlin.audio.minutes import line_stamps
 
@@ -116,6 +117,9 @@ def register(app: typer.Typer) -> None:
                                                      help="recordings: number of speakers")] = None,
         hotwords: Annotated[list[str] | None, typer.Option("--hotwords", help="recordings: names/terms")] = None,
         language: Annotated[str, typer.Option("--language", help="recordings: spoken language")] = "zh",
+        read_all: Annotated[bool, typer.Option("--read-all", help="the model reads every line of a long meeting "
+                                               "(else past HANLIN_MINUTES_READ_CHARS it reads a condensed one; "
+                                               "slow on a CPU)")] = False,
     ) -> None:
         """Meeting minutes (会议纪要): chapters, each speaker's views, decisions, action items — every item cited."""
         fmt = format or (out.suffix.lstrip(".").lower() if out is not None and out.suffix else "md")
@@ -124,5 +128,6 @@ def register(app: typer.Typer) -> None:
         if fmt not in FORMATS:
             raise fail(f"--format must be one of {', '.join(FORMATS)} (got '{fmt}').")
         result = run(_make(file, instruction, model, url, title, speakers=speakers,
-                           hotwords=read_hotwords(hotwords, None), language=None if language == "auto" else language))
+                           hotwords=read_hotwords(hotwords, None), language=None if language == "auto" else language,
+                           read_all=read_all))
         _output(result, fmt, out, file, as_json)

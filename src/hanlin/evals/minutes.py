@@ -18,6 +18,7 @@ from typing import Any
 
 from hanlin.apps.minutes.pipeline import Options, make_minutes
 from hanlin.apps.minutes.transcript import Transcript, parse_json_utterances
+from hanlin.config import MINUTES_READ_CHARS
 from hanlin.errors import BadRequest, NotFound
 from hanlin.evals.base import EvalContext, EvalResult, get_suite, suite
 
@@ -54,6 +55,15 @@ def lead(transcript: Transcript, lang: str) -> str:
     return " ".join(text.split()[:LEAD]) if lang == "en" else text.replace(" ", "")[:LEAD]
 
 
+def _read_chars(ctx: EvalContext) -> int:
+    """``--option read_chars=N`` (0 = the model reads every line); by default what the server does."""
+    try:
+        return max(0, int(ctx.options.get("read_chars", MINUTES_READ_CHARS)))
+    except (TypeError, ValueError):
+        raise BadRequest("--option read_chars must be a whole number of characters (0 = read everything).",
+                         param="read_chars") from None
+
+
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise NotFound(f"Eval data not found: {path}. Point HANLIN_EVAL_DATA (or --data) at shared/eval.")
@@ -66,11 +76,12 @@ async def _score_meeting(ctx: EvalContext, item_id: str, transcript: Transcript,
     if cached is not None:
         return dict(cached)
     t0 = time.perf_counter()
-    m = await make_minutes(ctx.engine, transcript, Options(concurrency=ctx.concurrency))
+    m = await make_minutes(ctx.engine, transcript, Options(concurrency=ctx.concurrency, read_chars=_read_chars(ctx)))
     v = m["verification"]
     rec = {"id": item_id, "hyp": m["summary"], "ref": ref, "lead": lead(transcript, lang),
            "cited": v["cited_lines"], "cited_valid": v["cited_lines_valid"], "dropped": m["dropped"]["total"],
            "checked": v["checked"], "chapters": len(m["chapters"]), "chars": transcript.chars,
+           "chars_shown": m["stats"]["read"]["chars_shown_to_model"],
            "seconds": round(time.perf_counter() - t0, 1)}
     ctx.cache.put(item_id, rec)
     return rec

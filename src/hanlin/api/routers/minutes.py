@@ -26,11 +26,21 @@ def _opt_str(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _flag(value: Any, name: str) -> bool:
+    """A yes/no field: a JSON boolean, or a multipart ``true``/``false`` (``1``/``0``); absent = no."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("", "0", "false", "no", "off", "1", "true", "yes", "on"):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    raise BadRequest(f"{name} must be true or false.", param=name)
+
+
 @router.post("", status_code=202, dependencies=[Metered])
 async def create_minutes(request: Request, services: ServicesDep, svc: MinutesDep,
                          principal: PrincipalDep) -> JSONResponse:
-    """Multipart: ``file`` (+ ``instruction``, ``model``, ``title`` fields). JSON: ``transcript`` text or
-    ``utterances`` list (+ the same fields)."""
+    """Multipart: ``file`` (+ ``instruction``, ``model``, ``title``, ``read_all`` fields). JSON: ``transcript`` text
+    or ``utterances`` list (+ the same fields). ``read_all``: the model reads every line of a long meeting (by
+    default, past ``HANLIN_MINUTES_READ_CHARS`` it reads a condensed one; code reads everything either way)."""
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form()
@@ -40,7 +50,7 @@ async def create_minutes(request: Request, services: ServicesDep, svc: MinutesDe
         if is_audio_name(upload.filename):  # a recording: one job transcribes, then writes the minutes
             return await _audio_minutes(services, svc, principal, upload, form)
         transcript = svc.parse_upload(await upload.read(), upload.filename)
-        fields: dict[str, Any] = {k: form.get(k) for k in ("instruction", "model", "title")}
+        fields: dict[str, Any] = {k: form.get(k) for k in ("instruction", "model", "title", "read_all")}
     elif ctype.startswith("application/json"):
         try:
             body = await request.json()
@@ -54,7 +64,8 @@ async def create_minutes(request: Request, services: ServicesDep, svc: MinutesDe
         raise BadRequest("Send multipart/form-data with a 'file', or application/json with 'transcript' or "
                          "'utterances'.")
     job = svc.submit(principal, transcript, instruction=_opt_str(fields.get("instruction")),
-                     model=_opt_str(fields.get("model")), title=_opt_str(fields.get("title")))
+                     model=_opt_str(fields.get("model")), title=_opt_str(fields.get("title")),
+                     read_all=_flag(fields.get("read_all"), "read_all"))
     job["utterances"] = len(transcript.utterances)
     job["speakers"] = transcript.speakers
     return JSONResponse(job, status_code=202, headers={"Location": f"/v1/jobs/{job['id']}"})
@@ -79,7 +90,8 @@ async def _audio_minutes(services: Services, svc: MinutesService, principal: Pri
                                    instruction=_opt_str(form.get("instruction")), model=_opt_str(form.get("model")),
                                    title=_opt_str(form.get("title")), speakers=int(speakers) if speakers else None,
                                    hotwords=hotwords_from_prompt(_opt_str(form.get("hotwords"))),
-                                   language=_opt_str(form.get("language")) or "zh")
+                                   language=_opt_str(form.get("language")) or "zh",
+                                   read_all=_flag(form.get("read_all"), "read_all"))
     except BaseException:
         path.unlink(missing_ok=True)
         raise

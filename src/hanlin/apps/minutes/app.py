@@ -28,6 +28,7 @@ class MinutesService:
     jobs: JobRunner
     max_upload_mb: int
     audio: AudioService | None = None  # minutes from a recording transcribe it first
+    read_chars: int = 0  # Settings.minutes_read_chars: past it the model reads a condensed meeting
 
     def parse_upload(self, data: bytes | str, filename: str | None) -> Transcript:
         size = len(data.encode("utf-8") if isinstance(data, str) else data)
@@ -47,11 +48,12 @@ class MinutesService:
                          "([{\"speaker\": \"张伟\", \"text\": \"…\"}]).", param="transcript")
 
     def submit(self, principal: Principal, transcript: Transcript, *, instruction: str | None = None,
-               model: str | None = None, title: str | None = None) -> dict[str, Any]:
+               model: str | None = None, title: str | None = None, read_all: bool = False) -> dict[str, Any]:
         self.engines.check(principal, model, APP_SCOPE)  # 403 now rather than a failed job later
         apply_plan(parse_instruction(instruction, transcript.speakers), transcript.utterances)  # 422 now, not later
         payload = {"utterances": [u.to_dict() for u in transcript.utterances], "source_format": transcript.source_format,
-                   "meta": transcript.meta, "instruction": instruction, "model": model, "title": title}
+                   "meta": transcript.meta, "instruction": instruction, "model": model, "title": title,
+                   "read_all": read_all}
         return dict(self.jobs.submit(JOB_KIND, principal, payload))
 
     def _checkpoints(self, job_id: str) -> dict[int, dict[str, Any]]:
@@ -81,7 +83,8 @@ class MinutesService:
         done = self._checkpoints(ctx.job_id)
         if done:
             ctx.event("resuming", {"chapters_done": sorted(done)})
-        opts = Options(instruction=inp.get("instruction"), title=inp.get("title"))
+        opts = Options(instruction=inp.get("instruction"), title=inp.get("title"),
+                       read_chars=0 if inp.get("read_all") else self.read_chars)
         result = await make_minutes(engine, transcript, opts, progress=progress, done=done,
                                     on_chapter=lambda i, r: ctx.event(CHAPTER_EVENT, {"chapter": i, "result": r}))
         if transcription is not None:

@@ -22,7 +22,7 @@ _VERBS = (r"负责|牵头|跟进|跟一下|落实|完成|提交|准备|整理|�
           r"搞定|处理|推进|测试|上线|补|约|订|申请|评估|梳理|修复|排查|部署|对一下|过一下|发给|报给|交|拿出|拟|找|统计|签|"
           r"开通|开启|开起来|查|清理|排|给到|提供|买|采购|招|面试|培训|通知|汇报")
 # first-person commitment: 我来… / 我负责… / 我周五前把… / 交给我 / 包在我身上
-_COMMIT = re.compile(rf"(?<![你他她])我(?!们|觉得|建议|提议|认为|看|想|的意见|说|知道|同意|确认一下)(这边|这里)?(来|去|负责|会|可以|就|先|今天|明天|后天|下周|本周|这周|周[一二三四五六日末]|"
+_COMMIT = re.compile(rf"(?<![你他她])我(?!们|觉得|建议|提议|认为|看|想|的意见|说|知道|同意|确认一下|补充)(这边|这里)?(来|去|负责|会|可以|就|先|今天|明天|后天|下周|本周|这周|周[一二三四五六日末]|"
                      rf"月底|\d{{1,2}}[月号日]|马上|尽快|争取|回头)?[^，。！？,]{{0,10}}?({_VERBS})|交给我|包在我身上|"
                      rf"我们(部门|组|团队|这边|科室|小组)?[^，。！？,]{{0,6}}?(来|负责)[^，。！？,]{{0,4}}?({_VERBS})|"
                      r"\bI(?:'ll| will)\b", re.I)
@@ -265,6 +265,17 @@ def _decision_cue(sentence: str) -> int:
     return 2 if _DECISION.search(sentence) else 1 if _DECISION_WEAK.search(sentence) else 0
 
 
+def cue_weight(sentence: str) -> int:
+    """How much a sentence matters to minutes by its words alone: 3 a decision, a commitment, an assignment or a
+    correction; 2 a rejection or a due date; 1 a figure; 0 none. (What a long meeting's condensed reading keeps.)"""
+    if _decision_cue(sentence) or _COMMIT.search(sentence) or _YOU.search(sentence) or _CORRECT.search(sentence):
+        return 3
+    if _REJECT.search(sentence) or _DUE.search(sentence) or _TOPIC[0].search(sentence):  # ``第二件事，…``
+        return 2
+    return 1 if _FIGURE.search(sentence) else 0
+
+
+_FIGURE = re.compile(rf"\d|百分之|{DATE.pattern}|[两三四五六七八九十百千万亿]+(?:万|亿|元|块|人|天|周|个月|年|小时|台|套|家|名|倍|所|场)")
 _TOPIC = (re.compile(r"第[一二三四五六七八九十\d]+(件事|项|个议题|个事)[，,：:是]?\s*(?:说一下|讲一下|是)?([^，。！？,!?]{2,12})"),
           re.compile(r"(?:先|再|接下来|下面|然后|最后)(?:说|讲|聊|看|讨论|过)(?:一下)?([^，。！？,!?]{2,12})"),
           re.compile(r"([^，。！？,!?]{2,10}?)(?:怎么|如何)(?:选|定|办|安排|处理|弄)"),

@@ -1,6 +1,9 @@
 """Minutes for meetings of any length: segment → per-chapter cited JSON (concurrent) → verify → merge.
 
-Every utterance is read: chapters are sized so a whole chapter fits one prompt (nothing clipped). Every model call
+Up to ``read_chars`` characters (Settings ``minutes_read_chars``) every utterance is shown to the model: chapters
+are sized so a whole chapter fits one prompt (nothing clipped). A longer meeting is cut into fewer, larger chapters
+and the model is shown each one condensed (condense.py) to its share of the budget, so the model's time stays
+bounded; code still reads every utterance for decisions and action items, and verifies against whole lines. Every model call
 is schema-constrained (speakers and line numbers as enums) and sent with ``cache_prompt`` so each slot reuses the
 shared system prompt. A chapter's answer is verified by code (verify.py), which also fixes what code can decide
 (the owner who committed or was assigned, corrected numbers); code-found decisions and action items (extract.py)
@@ -18,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hanlin.apps.minutes import prompts
+from hanlin.apps.minutes.condense import Rarity, chapter_budgets, condense
 from hanlin.apps.minutes.extract import NUMBER, clause, extractive_items, fallback_summary
 from hanlin.apps.minutes.instruction import Plan, apply_plan, parse_instruction
 from hanlin.apps.minutes.schema import chapter_schema, overview_schema, repair_schema
@@ -44,6 +48,22 @@ class Options:
     repair: bool = False
     extractive: bool = True  # add code-found decisions/action items beside the model's
     title: str | None = None
+    read_chars: int = 0  # past this many characters the model reads each chapter condensed; 0 = read everything
+    condensed_chapter_chars: int = 4500  # chapter size when condensed: fewer model calls, each shown its share
+    condensed_max_chapters: int = 16
+    condensed_max_tokens: int = 320  # and a shorter answer (fewer, shorter items; code adds its own)
+
+
+@dataclass
+class Reading:
+    """How much of the meeting the model was shown (reported in ``stats.read``)."""
+
+    chars_total: int
+    budget: int  # 0 = no budget
+    condensed: bool
+
+    def shown(self, chapter: list[Utterance], share: int, rarity: Rarity | None) -> list[Utterance]:
+        return condense(chapter, share, rarity) if self.condensed else chapter
 
 
 async def _ask(engine: Engine, messages: list[dict[str, Any]], schema: dict[str, Any], max_tokens: int,
@@ -63,17 +83,24 @@ async def _ask(engine: Engine, messages: list[dict[str, Any]], schema: dict[str,
 
 
 async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dict[int, Utterance], lang: str,
-                            plan: Plan, opts: Options, order: list[Utterance] | None = None) -> dict[str, Any]:
-    """One chapter → verified items; JSON-serialisable so a job can checkpoint it."""
+                            plan: Plan, opts: Options, order: list[Utterance] | None = None,
+                            shown: list[Utterance] | None = None) -> dict[str, Any]:
+    """One chapter → verified items; JSON-serialisable so a job can checkpoint it. ``shown``: what the model
+    reads of the chapter (condensed), when not all of it."""
     t0 = time.perf_counter()
     usage: dict[str, Any] = {}
-    speakers = list(dict.fromkeys(u.speaker for u in utts))
-    line_ids = [u.index for u in utts]
-    lines = prompts.render_lines(utts, opts.max_prompt_chars)
+    condensed = shown is not None and shown is not utts
+    shown = shown or utts
+    speakers = list(dict.fromkeys(u.speaker for u in shown))
+    line_ids = [u.index for u in shown]
+    lines = prompts.render_lines(shown, opts.max_prompt_chars)
     msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic)
-    answer = await _ask(engine, msgs, chapter_schema(speakers, line_ids), opts.max_tokens, usage)
+    schema = chapter_schema(speakers, line_ids, max_views=3, max_items=3, summary_len=100) if condensed else \
+        chapter_schema(speakers, line_ids)
+    answer = await _ask(engine, msgs, schema, opts.condensed_max_tokens if condensed else opts.max_tokens, usage)
     data = answer or {}
-    checker = Checker(by_index, set(line_ids), set(speakers), order or [])
+    all_speakers = list(dict.fromkeys(u.speaker for u in utts))
+    checker = Checker(by_index, {u.index for u in utts}, set(all_speakers), order or [])
     stats = VerifyStats()
     good, failures = verify_items(checker, data, stats)
     repair_s = 0.0
@@ -94,7 +121,7 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     stats.reasons = [f"{f['kind']}: {f['reason']}" for f in failures]
     if opts.extractive:
         _add_extractive(checker, utts, good, order or utts)
-    summary = clause(str(data.get("summary") or "").strip(), 200) or fallback_summary(utts, 120)
+    summary = clause(str(data.get("summary") or "").strip(), 200) or fallback_summary(shown, 120)
     return {
         "start_line": utts[0].index, "end_line": utts[-1].index,
         "title": _chapter_title(str(data.get("title") or ""), utts, summary, opts.instruction),
@@ -102,6 +129,7 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
         **good, "dropped_by_kind": dropped, "verification": stats.to_dict(),
         "usage": usage, "seconds": round(time.perf_counter() - t0, 2), "repair_seconds": round(repair_s, 2),
         "model_failed": answer is None, "model_error": usage.pop("error", None),
+        "chars_shown": sum(len(u.text) for u in shown), "chars": sum(len(u.text) for u in utts),
     }
 
 
@@ -121,7 +149,8 @@ def _add_extractive(checker: Checker, utts: list[Utterance], good: dict[str, lis
     pos = {u.index: p for p, u in enumerate(order)}
     lo, hi = pos[utts[0].index], pos[utts[-1].index]
     context = order[max(0, lo - 2):hi + 3]  # neighbours: who answers ``好的`` to a ``你…`` just after the chapter
-    found = extractive_items(context, checker.people)
+    size = sum(len(u.text) for u in utts)
+    found = extractive_items(context, checker.people, per_kind=max(6, size // 600))  # big (condensed) chapters
     for kind, items in found.items():
         used = {i for x in good[kind] for i in x["lines"]}
         for item in items:
@@ -255,9 +284,19 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     plan = parse_instruction(opts.instruction, transcript.speakers)
     utts = apply_plan(plan, transcript.utterances)
     lang = "en" if prompts.is_english(utts) else "zh"
-    parts = segment(utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters, max_utts=opts.max_utts)
+    total_chars = sum(len(u.text) for u in utts)
+    reading = Reading(total_chars, opts.read_chars, bool(opts.read_chars) and total_chars > opts.read_chars)
+    if reading.condensed:
+        parts = segment(utts, target_chars=opts.condensed_chapter_chars, max_chapters=opts.condensed_max_chapters,
+                        max_utts=max(opts.max_utts, len(utts) // max(1, opts.condensed_max_chapters) + 1))
+        shares = chapter_budgets(parts, opts.read_chars)
+    else:
+        parts = segment(utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters,
+                        max_utts=opts.max_utts)
+        shares = [0] * len(parts)
+    rarity = Rarity.of(utts) if reading.condensed else None
     timings["filter_and_segment"] = time.perf_counter() - t0
-    report(0.05, f"分章完成：{len(parts)} 章")
+    report(0.05, f"分章完成：{len(parts)} 章" + ("（长会议：模型阅读精简稿，代码通读全文）" if reading.condensed else ""))
     by_index = {u.index: u for u in transcript.utterances}
     results: dict[int, dict[str, Any]] = dict(done or {})
     sem = asyncio.Semaphore(max(1, opts.concurrency or max(engine.info.slots, 4)))  # upstreams report 1 slot
@@ -265,7 +304,9 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
 
     async def run_one(i: int) -> None:
         async with sem:
-            res = await summarise_chapter(engine, parts[i], by_index, lang, plan, opts, transcript.utterances)
+            shown = await asyncio.to_thread(reading.shown, parts[i], shares[i], rarity)
+            res = await summarise_chapter(engine, parts[i], by_index, lang, plan, opts, transcript.utterances,
+                                          shown)
         results[i] = res
         if on_chapter:
             on_chapter(i, res)
@@ -300,5 +341,8 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
         "stats": {"timings_s": {k: round(v, 2) for k, v in timings.items()},
                   "chapter_seconds": [c["seconds"] for c in chapters],
                   "repair_seconds": round(sum(c["repair_seconds"] for c in chapters), 2),
-                  "usage": usage, "chapters_model_failed": sum(1 for c in chapters if c["model_failed"])},
+                  "usage": usage, "chapters_model_failed": sum(1 for c in chapters if c["model_failed"]),
+                  "read": {"chars": total_chars, "chars_shown_to_model": sum(c.get("chars_shown", c.get("chars", 0))
+                                                                             for c in chapters),
+                           "condensed": reading.condensed, "budget_chars": reading.budget}},
     }
