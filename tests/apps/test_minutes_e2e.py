@@ -58,6 +58,35 @@ def test_cli_minutes_json_and_docx(server: Any, tmp_path: Path) -> None:
     assert m["output"] == str(out) and out.read_bytes()[:2] == b"PK"
 
 
+def test_cli_long_meeting_is_read_condensed_by_the_model_and_whole_by_code(server: Any, tmp_path: Path) -> None:
+    from tests.apps.test_minutes_condense import FILLER
+
+    filler = [f"[00:{10 + i:02d}:00] {('李娜', '张伟', '王芳')[i % 3]}：{FILLER[i % 4]}{FILLER[(i + 1) % 4]}"
+              for i in range(24)]
+    text = MEETING + "\n" + "\n".join(filler)
+    transcript = parse_transcript(text, "m.txt")
+    src = tmp_path / "长会.txt"
+    src.write_text(text, encoding="utf-8")
+    # a read budget far below the meeting's length: the same path a 45k-character meeting takes by default
+    r = server.cli("minutes", str(src), "--json", "--url", server.url, timeout=1500,
+                   env={"HANLIN_MINUTES_READ_CHARS": "600"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = json.loads(r.stdout)
+    read = m["stats"]["read"]
+    assert read["condensed"] and read["budget_chars"] == 600
+    assert read["chars"] == transcript.chars and read["chars_shown_to_model"] <= 700 < read["chars"]
+    by_index = {u.index: u for u in transcript.utterances}
+    assert m["chapters"] and m["chapters"][0]["start_line"] == 0
+    assert m["chapters"][-1]["end_line"] == len(transcript.utterances) - 1
+    for v in m["views"]:
+        assert all(by_index[i].speaker == v["speaker"] for p in v["points"] for i in p["lines"])
+    for item in m["decisions"] + m["action_items"]:
+        assert item["lines"] and all(i in by_index for i in item["lines"])
+    # code reads every line: 王芳's task (assigned on line 3, taken on line 4) is in the minutes whatever the model
+    # was shown (the model's wording of it may stand in for the code-found one)
+    assert any(a["owner"] == "王芳" and {3, 4} & set(a["lines"]) for a in m["action_items"]), m["action_items"]
+
+
 def test_cli_rejects_an_unreadable_transcript(server: Any, tmp_path: Path) -> None:
     bad = tmp_path / "bad.txt"
     bad.write_text("没有发言人标签的一段文字\n" * 8, encoding="utf-8")

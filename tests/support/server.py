@@ -34,10 +34,11 @@ class RunningServer:
     def base_url(self) -> str:
         return self.url + "/v1"
 
-    def cli(self, *args: str, timeout: float = 600, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        """Run the `hanlin` CLI with this server's environment (same HANLIN_HOME and model)."""
-        return subprocess.run([sys.executable, "-m", "hanlin.cli.main", *args], env=self.env, text=True,
-                              capture_output=True, timeout=timeout, input=input)
+    def cli(self, *args: str, timeout: float = 600, input: str | None = None,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run the `hanlin` CLI with this server's environment (same HANLIN_HOME and model), plus ``env``."""
+        return subprocess.run([sys.executable, "-m", "hanlin.cli.main", *args], env={**self.env, **(env or {})},
+                              text=True, capture_output=True, timeout=timeout, input=input)
 
 
 def hanlin_env(home: Path, **extra: str) -> dict[str, str]:
