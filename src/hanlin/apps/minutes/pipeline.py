@@ -3,8 +3,9 @@
 Up to ``read_chars`` characters (Settings ``minutes_read_chars``) every utterance is shown to the model: chapters
 are sized so a whole chapter fits one prompt (nothing clipped). A longer meeting is cut into fewer, larger chapters
 and the model is shown each one condensed (condense.py) to its share of the budget, so the model's time stays
-bounded; code still reads every utterance for decisions and action items, and verifies against whole lines. Every model call
-is schema-constrained (speakers and line numbers as enums) and sent with ``cache_prompt`` so each slot reuses the
+bounded; code still reads every utterance for decisions and action items, and verifies against whole lines.
+
+Every model call is schema-constrained (speakers and line numbers as enums) and sent with ``cache_prompt`` so each slot reuses the
 shared system prompt. A chapter's answer is verified by code (verify.py), which also fixes what code can decide
 (the owner who committed or was assigned, corrected numbers); code-found decisions and action items (extract.py)
 are added beside the model's. Failed items are dropped and counted (one repair turn is optional, off by default:
@@ -294,7 +295,7 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
         parts = segment(utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters,
                         max_utts=opts.max_utts)
         shares = [0] * len(parts)
-    rarity = Rarity.of(utts) if reading.condensed else None
+    rarity = await asyncio.to_thread(Rarity.of, utts) if reading.condensed else None
     timings["filter_and_segment"] = time.perf_counter() - t0
     report(0.05, f"分章完成：{len(parts)} 章" + ("（长会议：模型阅读精简稿，代码通读全文）" if reading.condensed else ""))
     by_index = {u.index: u for u in transcript.utterances}
