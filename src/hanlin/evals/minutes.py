@@ -72,11 +72,13 @@ def _read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 async def _score_meeting(ctx: EvalContext, item_id: str, transcript: Transcript, ref: str, lang: str
                          ) -> dict[str, Any]:
-    cached = ctx.cache.get(item_id)
+    read_chars = _read_chars(ctx)
+    key = f"{item_id}@read{read_chars}"  # a cached answer is only reused for the same read budget
+    cached = ctx.cache.get(key)
     if cached is not None:
         return dict(cached)
     t0 = time.perf_counter()
-    m = await make_minutes(ctx.engine, transcript, Options(concurrency=ctx.concurrency, read_chars=_read_chars(ctx)))
+    m = await make_minutes(ctx.engine, transcript, Options(concurrency=ctx.concurrency, read_chars=read_chars))
     v = m["verification"]
     rec = {"id": item_id, "hyp": m["summary"], "ref": ref, "lead": lead(transcript, lang),
            "cited": v["cited_lines"], "cited_valid": v["cited_lines_valid"], "dropped": m["dropped"]["total"],
