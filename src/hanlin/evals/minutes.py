@@ -85,7 +85,7 @@ async def _score_meeting(ctx: EvalContext, item_id: str, transcript: Transcript,
            "checked": v["checked"], "chapters": len(m["chapters"]), "chars": transcript.chars,
            "chars_shown": m["stats"]["read"]["chars_shown_to_model"],
            "seconds": round(time.perf_counter() - t0, 1)}
-    ctx.cache.put(item_id, rec)
+    ctx.cache.put(key, rec)
     return rec
 
 
