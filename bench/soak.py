@@ -3,10 +3,15 @@
 Starts `hanlin serve` on 127.0.0.1 with a fresh HANLIN_HOME, then for ``--minutes`` keeps ``--concurrency`` clients
 busy with a mix: short chats, streamed chats (some dropped mid-stream), JSON-schema answers, embeddings, a
 knowledge-base search and ask, and a document re-added. RSS is sampled every ``--every`` seconds; the report gives
-RSS after warm-up, at the end, the peak, and the slope over the second half (MB per 10 minutes), which should be
-about 0 for a server that does not leak.
+RSS after warm-up, at the quarters, at the end, the peak, and the slope over the second half (MB per 10 minutes),
+and the server's own memory breakdown (``/health``) at the end.
 
-    python bench/soak.py [--minutes 60] [--concurrency 4] [--model qwen2.5-coder-0.5b-instruct] [--json]
+The slope is about 0 for a server that does not leak **once llama.cpp's RAM prompt cache is full**: it keeps the
+states of distinct prompts up to ``HANLIN_PROMPT_CACHE_MIB`` (512 by default), and every soak prompt is distinct,
+so with the default cap RSS climbs for the first hour or so. ``--prompt-cache-mib 64`` fills it in minutes.
+
+    python bench/soak.py [--minutes 60] [--concurrency 4] [--model qwen2.5-coder-0.5b-instruct]
+        [--prompt-cache-mib N] [--json]
 """
 
 from __future__ import annotations
@@ -109,7 +114,9 @@ async def drive(base: str, pid: int, minutes: float, concurrency: int, every: fl
         den = sum((x - mx) ** 2 for x in xs) or 1.0
         slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 600
     warm = samples[min(len(samples) - 1, max(1, len(samples) // 10))][1]
+    quarters = [round(samples[min(len(samples) - 1, len(samples) * q // 4)][1], 1) for q in (1, 2, 3, 4)]
     return {"minutes": minutes, "requests": counts, "rss_after_warmup_mb": round(warm, 1),
+            "rss_at_quarters_mb": quarters,
             "rss_end_mb": round(samples[-1][1], 1), "rss_peak_mb": round(max(s[1] for s in samples), 1),
             "slope_second_half_mb_per_10min": round(slope, 1), "samples": len(samples)}
 
@@ -120,6 +127,10 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--every", type=float, default=30.0)
     ap.add_argument("--model", default="qwen2.5-coder-0.5b-instruct")
+    ap.add_argument("--prompt-cache-mib", type=int, default=None,
+                    help="the server's HANLIN_PROMPT_CACHE_MIB (default: its own, 512). llama.cpp's RAM prompt cache "
+                         "fills up to this cap with the states of distinct prompts, so RSS rises by up to that much "
+                         "before it levels off: a small cap tells that growth from a leak")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.minutes = max(0.5, min(args.minutes, 240.0))
@@ -127,6 +138,8 @@ def main() -> None:
         port = free_port()
         env = {**os.environ, "HANLIN_HOME": home, "HANLIN_MODEL": args.model, "HANLIN_AUTH": "off",
                "HANLIN_LOG_LEVEL": "warning"}
+        if args.prompt_cache_mib is not None:
+            env["HANLIN_PROMPT_CACHE_MIB"] = str(max(0, args.prompt_cache_mib))
         proc = subprocess.Popen([sys.executable, "-m", "hanlin.cli.main", "serve", "--port", str(port)], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -140,6 +153,8 @@ def main() -> None:
                     time.sleep(0.5)
             res = asyncio.run(drive(base, proc.pid, args.minutes, max(1, min(args.concurrency, 32)),
                                     max(1.0, args.every)))
+            res["prompt_cache_mib"] = args.prompt_cache_mib if args.prompt_cache_mib is not None else "default"
+            res["health_memory"] = httpx.get(base + "/health", timeout=10).json().get("memory")
         finally:
             proc.terminate()
             try:
