@@ -21,8 +21,8 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# ~12k characters ≈ 9k prompt tokens: about 2 minutes of prefill for the 1.5B on 2 cores (bench/minutes_long.py)
-MINUTES_READ_CHARS = 12_000
+# ~10k characters ≈ 7k prompt tokens: under 2 minutes of prefill for the 1.5B on 2 cores (bench/minutes_long.py)
+MINUTES_READ_CHARS = 10_000
 
 
 class Settings(BaseSettings):

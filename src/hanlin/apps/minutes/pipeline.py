@@ -25,7 +25,7 @@ from hanlin.apps.minutes import prompts
 from hanlin.apps.minutes.condense import Rarity, chapter_budgets, condense
 from hanlin.apps.minutes.extract import NUMBER, clause, extractive_items, fallback_summary
 from hanlin.apps.minutes.instruction import Plan, apply_plan, parse_instruction
-from hanlin.apps.minutes.schema import chapter_schema, overview_schema, repair_schema
+from hanlin.apps.minutes.schema import chapter_schema, digest_schema, overview_schema, repair_schema
 from hanlin.apps.minutes.segment import segment
 from hanlin.apps.minutes.transcript import Transcript, Utterance, format_time
 from hanlin.apps.minutes.verify import KINDS, Checker, VerifyStats, support, verify_items
@@ -50,9 +50,9 @@ class Options:
     extractive: bool = True  # add code-found decisions/action items beside the model's
     title: str | None = None
     read_chars: int = 0  # past this many characters the model reads each chapter condensed; 0 = read everything
-    condensed_chapter_chars: int = 4500  # chapter size when condensed: fewer model calls, each shown its share
+    condensed_chapter_chars: int = 6000  # chapter size when condensed: fewer model calls, each shown its share
     condensed_max_chapters: int = 16
-    condensed_max_tokens: int = 320  # and a shorter answer (fewer, shorter items; code adds its own)
+    condensed_max_tokens: int = 256  # a condensed chapter's answer: title, summary, views (code finds the items)
 
 
 @dataclass
@@ -95,9 +95,8 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     speakers = list(dict.fromkeys(u.speaker for u in shown))
     line_ids = [u.index for u in shown]
     lines = prompts.render_lines(shown, opts.max_prompt_chars)
-    msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic)
-    schema = chapter_schema(speakers, line_ids, max_views=3, max_items=3, summary_len=100) if condensed else \
-        chapter_schema(speakers, line_ids)
+    msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic, digest=condensed)
+    schema = digest_schema(speakers, line_ids) if condensed else chapter_schema(speakers, line_ids)
     answer = await _ask(engine, msgs, schema, opts.condensed_max_tokens if condensed else opts.max_tokens, usage)
     data = answer or {}
     all_speakers = list(dict.fromkeys(u.speaker for u in utts))

@@ -25,6 +25,20 @@ CHAPTER_SYSTEM = {
            "arrays when there are none; invent nothing."),
 }
 
+# long meetings: a digest of a chapter (condense.py); decisions and action items are found by code on every line
+DIGEST_SYSTEM = {
+    "zh": ("你是会议纪要助手。下面是会议记录一个片段的摘录（省略的部分用“…”表示），每行格式为“[行号] 发言人：内容”。"
+           "请只根据这些内容输出 JSON：\n"
+           "title：本段议题，不超过12字的名词短语；\n"
+           "summary：本段要点概述，1到2句；\n"
+           "views：主要发言人的观点，用你自己的话概括成一句（不超过30字，不要照抄原话），speaker 是说这话的人，"
+           "lines 只引用该发言人自己说话的行号。不要编造。"),
+    "en": ("You write meeting minutes. Below are excerpts of part of a meeting transcript ('…' marks what was left "
+           "out); each line is '[line] speaker: text'. Reply with JSON only from these lines: title = the topic (few "
+           "words); summary = 1-2 sentences; views = the main speakers' points in your own words (one short "
+           "sentence), where speaker is who said it and lines cite only that speaker's own lines. Invent nothing."),
+}
+
 FOCUS_HINTS = {
     "zh": {"action_items": "本次重点：列全所有待办事项。", "decisions": "本次重点：列全所有决定。",
            "by_speaker": "本次重点：按发言人整理各方观点。"},
@@ -72,8 +86,9 @@ def _clip(text: str, cap: int) -> str:
     return text[:head] + "……" + text[-(cap - head):]
 
 
-def chapter_messages(lang: str, lines: str, focus: str | None, topic_hint: str | None) -> list[dict[str, Any]]:
-    system = CHAPTER_SYSTEM[lang]
+def chapter_messages(lang: str, lines: str, focus: str | None, topic_hint: str | None,
+                     digest: bool = False) -> list[dict[str, Any]]:
+    system = (DIGEST_SYSTEM if digest else CHAPTER_SYSTEM)[lang]
     extra = []
     if focus and focus in FOCUS_HINTS[lang]:
         extra.append(FOCUS_HINTS[lang][focus])

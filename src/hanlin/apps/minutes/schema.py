@@ -47,6 +47,17 @@ def chapter_schema(speakers: list[str], line_ids: list[int], *, max_views: int =
     }
 
 
+def digest_schema(speakers: list[str], line_ids: list[int], *, max_views: int = 3,
+                  summary_len: int = 80) -> dict[str, Any]:
+    """A condensed chapter (long meetings): only what code cannot write — title, summary and views. Decisions and
+    action items come from code, which reads every line; asking the model for them too cost half the output
+    tokens and, on a digest, mostly repeated what code had found (or failed verification)."""
+    full = chapter_schema(speakers, line_ids, max_views=max_views, summary_len=summary_len)
+    props = {k: full["properties"][k] for k in ("title", "summary", "views")}
+    props["views"]["items"]["properties"]["text"] = _text(30)
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
 def repair_schema(speakers: list[str], line_ids: list[int]) -> dict[str, Any]:
     """The repair turn returns only the corrected items, same shapes as in a chapter."""
     full = chapter_schema(speakers, line_ids)
