@@ -1,7 +1,7 @@
 """Benchmark (not a test): does reading a long meeting condensed cost summary quality? VCSum dev, side by side.
 
     HANLIN_THREADS=2 python bench/minutes_condensed_quality.py [--model M] [--min-chars 20000] [--limit 2]
-        [--read-chars 10000]
+        [--read-chars 9000]
 
 For each VCSum dev meeting of at least ``--min-chars`` characters (longest first), the minutes are made twice with
 the same model: the model reading every line (``read_chars=0``) and reading it condensed (the server's default

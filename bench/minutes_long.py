@@ -10,7 +10,7 @@ same long run: the gold items must still be found in a 45k-character meeting. Pr
 gold scores (decision/action recall, owner accuracy, corrections, rejected/unassigned listed). Speakers are
 renamed per source meeting (会议13-发言人1…) so no two meetings share one; the gold meetings keep their names.
 
-By default the model reads what the server would let it read (``HANLIN_MINUTES_READ_CHARS``, 10,000: a longer
+By default the model reads what the server would let it read (``HANLIN_MINUTES_READ_CHARS``, 9,000: a longer
 meeting is shown to it condensed); ``--read-all`` shows it every line, the slow path to compare against.
 """
 

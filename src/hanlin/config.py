@@ -21,8 +21,8 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-# ~10k characters ≈ 7k prompt tokens: under 2 minutes of prefill for the 1.5B on 2 cores (bench/minutes_long.py)
-MINUTES_READ_CHARS = 10_000
+# ~9k characters ≈ 6k prompt tokens: under 2 minutes of prefill for the 1.5B on 2 cores (bench/minutes_long.py)
+MINUTES_READ_CHARS = 9_000
 
 
 class Settings(BaseSettings):

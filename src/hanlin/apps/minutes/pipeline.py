@@ -133,6 +133,14 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     }
 
 
+def _condensed_chapters(chars: int, opts: Options, slots: int) -> int:
+    """How many chapters a condensed meeting gets: about one per ``condensed_chapter_chars``, rounded down to a
+    multiple of the slots working on them, so the last wave of chapter calls does not run with slots idle (10
+    chapters on 4 slots ran as 4 + 4 + 2)."""
+    n = min(opts.condensed_max_chapters, max(1, -(-chars // max(1, opts.condensed_chapter_chars))))
+    return n - n % slots if n >= slots else n
+
+
 def _chapter_title(title: str, utts: list[Utterance], summary: str, instruction: str | None) -> str:
     """The model's title when the chapter's words support it; never the instruction echoed back."""
     title = clause(title.strip().strip("《》“”\"'"), 20)
@@ -288,9 +296,11 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     lang = "en" if prompts.is_english(utts) else "zh"
     total_chars = sum(len(u.text) for u in utts)
     reading = Reading(total_chars, opts.read_chars, bool(opts.read_chars) and total_chars > opts.read_chars)
+    slots = max(1, opts.concurrency or max(engine.info.slots, 4))  # upstreams report 1 slot
     if reading.condensed:
-        parts = segment(utts, target_chars=opts.condensed_chapter_chars, max_chapters=opts.condensed_max_chapters,
-                        max_utts=max(opts.max_utts, len(utts) // max(1, opts.condensed_max_chapters) + 1))
+        n = _condensed_chapters(total_chars, opts, slots)
+        parts = segment(utts, target_chars=-(-total_chars // n), max_chapters=n,
+                        max_utts=max(opts.max_utts, len(utts) // n + 1))
         shares = chapter_budgets(parts, opts.read_chars)
     else:
         parts = segment(utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters,
@@ -301,7 +311,7 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     report(0.05, f"分章完成：{len(parts)} 章" + ("（长会议：模型阅读精简稿，代码通读全文）" if reading.condensed else ""))
     by_index = {u.index: u for u in transcript.utterances}
     results: dict[int, dict[str, Any]] = dict(done or {})
-    sem = asyncio.Semaphore(max(1, opts.concurrency or max(engine.info.slots, 4)))  # upstreams report 1 slot
+    sem = asyncio.Semaphore(slots)
     t1 = time.perf_counter()
 
     async def run_one(i: int) -> None:
