@@ -92,3 +92,24 @@ def test_a_long_meeting_is_condensed_for_the_model_but_code_reads_it_all() -> No
         spans = [(c["start_line"], c["end_line"]) for c in m["chapters"]]
         assert spans[0][0] == 0 and spans[-1][1] == 119
         assert all(a[1] + 1 == b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_condensed_chapters_fill_every_slot_and_keep_late_items() -> None:
+    from hanlin.apps.minutes.pipeline import _condensed_chapters
+
+    opts = Options(read_chars=9000)
+    assert _condensed_chapters(49_500, opts, 4) == 8  # 9 by size, rounded down to two full waves of 4
+    assert _condensed_chapters(12_000, opts, 4) == 2  # fewer than the slots: as many as the size says
+    assert _condensed_chapters(1_000_000, opts, 4) == 16 and _condensed_chapters(1_000_000, opts, 3) == 15
+    # a big chapter full of early commitments still yields the one at its end (the code-found cap scales)
+    people = ["张伟", "李娜"]
+    topics = ["预算表", "合同", "报价单", "名单", "海报", "周报", "发票", "样品", "测试报告", "培训课件", "巡检记录", "方案"]
+    utts = [Utterance(i, people[i % 2], f"好的，{t}我来负责，明天发给大家。") for i, t in enumerate(topics)]
+    utts += [Utterance(len(utts), people[i % 2], FILLER[i % 4] + FILLER[(i + 1) % 4] + FILLER[(i + 2) % 4])
+             for i in range(48)]
+    last = len(utts)
+    utts.append(Utterance(last, "王芳", "那我把需求文档更新一下，今天下班前发出来。"))
+    m = asyncio.run(make_minutes(FakeEngine(responder=responder), Transcript(utts, "json"),
+                                 Options(read_chars=2000)))
+    assert len(m["chapters"]) == 1  # one big chapter (a fixed cap of 6 or 8 items lost the last one)
+    assert any(a["owner"] == "王芳" and a["lines"] == [last] for a in m["action_items"]), m["action_items"]
