@@ -300,7 +300,7 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     if reading.condensed:
         n = _condensed_chapters(total_chars, opts, slots)
         parts = segment(utts, target_chars=-(-total_chars // n), max_chapters=n,
-                        max_utts=max(opts.max_utts, len(utts) // n + 1))
+                        max_utts=len(utts))  # the model sees a digest: no cap on utterances per chapter
         shares = chapter_budgets(parts, opts.read_chars)
     else:
         parts = segment(utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters,
