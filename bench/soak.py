@@ -6,9 +6,9 @@ knowledge-base search and ask, and a document re-added. RSS is sampled every ``-
 RSS after warm-up, at the quarters, at the end, the peak, and the slope over the second half (MB per 10 minutes),
 and the server's own memory breakdown (``/health``) at the end.
 
-The slope is about 0 for a server that does not leak **once llama.cpp's RAM prompt cache is full**: it keeps the
-states of distinct prompts up to ``HANLIN_PROMPT_CACHE_MIB`` (512 by default), and every soak prompt is distinct,
-so with the default cap RSS climbs for the first hour or so. ``--prompt-cache-mib 64`` fills it in minutes.
+llama.cpp's RAM prompt cache keeps the states of distinct prompts up to ``HANLIN_PROMPT_CACHE_MIB`` (512 by default)
+and every soak prompt is distinct, so RSS may rise by up to that cap before it levels off; ``--prompt-cache-mib 64``
+fills the cache in minutes, so what still grows after that is something else (bench/README.md has the last runs).
 
     python bench/soak.py [--minutes 60] [--concurrency 4] [--model qwen2.5-coder-0.5b-instruct]
         [--prompt-cache-mib N] [--json]
