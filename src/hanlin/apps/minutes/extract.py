@@ -328,7 +328,8 @@ def rejected_after(utts: list[Utterance], pos: int) -> bool:
 
 def extractive_items(utts: list[Utterance], speakers: list[str], per_kind: int = 6) -> dict[str, list[dict[str, Any]]]:
     """Decisions and action items that the patterns find, each cited to its utterance: at most ``per_kind`` of
-    each, the strongest first (``_strength``), listed in meeting order."""
+    each, the strongest kept (a short turn, a due date, an explicit decision cue: ``_strongest``), listed in meeting
+    order."""
     decisions: list[tuple[int, dict[str, Any]]] = []
     actions: list[tuple[int, dict[str, Any]]] = []
     for pos, u in enumerate(utts):
