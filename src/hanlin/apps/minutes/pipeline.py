@@ -99,8 +99,7 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     schema = digest_schema(speakers, line_ids) if condensed else chapter_schema(speakers, line_ids)
     answer = await _ask(engine, msgs, schema, opts.condensed_max_tokens if condensed else opts.max_tokens, usage)
     data = answer or {}
-    all_speakers = list(dict.fromkeys(u.speaker for u in utts))
-    checker = Checker(by_index, {u.index for u in utts}, set(all_speakers), order or [])
+    checker = Checker(by_index, {u.index for u in utts}, {u.speaker for u in utts}, order or [])
     stats = VerifyStats()
     good, failures = verify_items(checker, data, stats)
     repair_s = 0.0
