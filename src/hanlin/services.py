@@ -29,6 +29,7 @@ from hanlin.evals.service import EvalService
 from hanlin.jobs import JobRunner
 from hanlin.knowledge.service import KnowledgeService, make_chat_hook
 from hanlin.limits import InputLimits
+from hanlin.memory import HeapTrimmer
 from hanlin.metrics import Metrics
 from hanlin.models.registry import ModelRegistry
 from hanlin.ocr.inputs import OcrLimits
@@ -68,6 +69,7 @@ class Services:
     evals: EvalService | None = None
     tuning: TuningService | None = None
     pools: dict[str, EnginePool] = field(default_factory=dict)
+    heap: HeapTrimmer = field(default_factory=lambda: HeapTrimmer(0))
     startup: list[Callable[[], Any]] = field(default_factory=list)
     shutdown: list[Callable[[], Any]] = field(default_factory=list)
 
@@ -86,7 +88,9 @@ def build_services(settings: Settings, engines: EngineManager | None = None,
     jobs = JobRunner(store)
     chat = ChatService(engines, metrics)
     s = Services(settings=settings, registry=registry, engines=engines, store=store, jobs=jobs, metrics=metrics,
-                 chat=chat, auth=Authenticator(settings))
+                 chat=chat, auth=Authenticator(settings), heap=HeapTrimmer(settings.malloc_trim_s))
+    s.startup.append(s.heap.start)
+    s.shutdown.append(s.heap.stop)
     if "platform" in on:  # first: quotas and custom apps rewrite a chat request before anything else sees it
         s.platform = _platform(s)
     if "files" in on:

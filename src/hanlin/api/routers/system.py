@@ -25,6 +25,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     engines = {name: {"kind": e.info.kind, "busy": getattr(e, "busy", 0), "slots": e.info.slots}
                for name, e in services.engines.loaded().items()}
     memory = breakdown(services.engines.loaded(), embedder_bytes=resident_bytes())
+    memory["heap"] = services.heap.report()
     return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines,
             "memory": memory}
 
