@@ -22,6 +22,7 @@ from hanlin.errors import (
     RateLimited,
     context_overflow,
 )
+from hanlin.limits import MB
 
 
 def _error_from(resp: httpx.Response, name: str) -> HanlinError:
@@ -57,6 +58,18 @@ def _kept_headers(headers: Any) -> dict[str, str]:
     """The headers of an aiohttp answer that ``_error_from`` reads; not the encoding ones (aiohttp has already
     decompressed the body, and an ``httpx.Response`` built from it must not decode it again)."""
     return {k: v for k, v in headers.items() if k.lower() in ("content-type", "retry-after")}
+
+
+# What one upstream may send: a whole non-streamed answer (an embeddings batch of 2,048 inputs × 1,024 dims as JSON is
+# ~45 MB), and one server-sent event or line of a stream. An upstream is configured by an admin, but a broken or
+# hostile one must not be able to fill the node's memory: past these it is an error (502), not a read without end.
+MAX_REPLY_BYTES = 128 * MB
+MAX_EVENT_BYTES = 8 * MB
+
+
+def _too_big(name: str, what: str, limit: int) -> EngineError:
+    return EngineError(f"upstream '{name}' sent {what} over {limit // MB} MB; refused (a broken or misconfigured "
+                       "upstream?)", code="upstream_reply_too_large")
 
 
 _MODEL_FIELD = re.compile(rb'"model":\s*"(?:[^"\\]|\\.)*"')
@@ -121,26 +134,55 @@ class UpstreamEngine:
         try:
             if self._use_aiohttp:
                 status, headers, raw = await self._post_aiohttp(path, self._body(body))
+                if status < 400:  # the common case needs no Response object (~0.1 ms a request at a gateway)
+                    return self._answer(raw)
                 resp = httpx.Response(status, content=raw, headers=headers)
             else:
                 try:
-                    resp = await self._client.post(path, json=self._body(body))
+                    async with self._client.stream("POST", path, json=self._body(body)) as streamed:
+                        raw_reply = await self._read_capped(streamed.aiter_bytes(), MAX_REPLY_BYTES, "an answer")
+                        resp = httpx.Response(streamed.status_code, content=raw_reply,
+                                              headers=_kept_headers(streamed.headers))
                 except httpx.HTTPError as e:
                     raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
             if resp.status_code >= 400:
                 raise _error_from(resp, self.info.name)
-            data: dict[str, Any] = resp.json()
-            data["model"] = self.info.name
-            return data
+            return self._answer(resp.content)
         finally:
             self.busy -= 1
+
+    def _answer(self, raw: bytes) -> dict[str, Any]:
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise EngineError(f"upstream '{self.info.name}' answered something that is not a JSON object: "
+                              f"{raw[:200]!r}")
+        answer["model"] = self.info.name
+        return answer
 
     async def _post_aiohttp(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
         try:
             async with self._aiohttp().post(self._base_url + path, json=body) as resp:
-                return resp.status, _kept_headers(resp.headers), await resp.read()  # already decompressed
+                if (resp.content_length or 0) > MAX_REPLY_BYTES:
+                    raise _too_big(self.info.name, "an answer", MAX_REPLY_BYTES)
+                raw = bytearray()
+                async for piece in resp.content.iter_any():  # already decompressed
+                    raw += piece
+                    if len(raw) > MAX_REPLY_BYTES:
+                        raise _too_big(self.info.name, "an answer", MAX_REPLY_BYTES)
+                return resp.status, _kept_headers(resp.headers), bytes(raw)
         except (aiohttp.ClientError, TimeoutError) as e:
             raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+
+    async def _read_capped(self, pieces: AsyncIterator[bytes], limit: int, what: str) -> bytes:
+        raw = bytearray()
+        async for piece in pieces:
+            raw += piece
+            if len(raw) > limit:
+                raise _too_big(self.info.name, what, limit)
+        return bytes(raw)
 
     async def chat(self, request: ChatRequest) -> dict[str, Any]:
         return await self._post("/chat/completions", {**request, "stream": False})
@@ -152,29 +194,48 @@ class UpstreamEngine:
         return await self._post("/embeddings", request)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        """The upstream's stream parsed into chunk dicts (the relay, :meth:`stream_sse`, forwards bytes instead)."""
         body = self._body({**request, "stream": True})
+        reads = self._reads_aiohttp(body) if self._use_aiohttp else self._reads_httpx(body)
         self.busy += 1
         try:
-            try:
-                async with self._client.stream("POST", "/chat/completions", json=body) as resp:
-                    if resp.status_code >= 400:
-                        await resp.aread()
-                        raise _error_from(resp, self.info.name)
-                    async for line in resp.aiter_lines():
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        chunk = json.loads(data)
-                        if isinstance(chunk, dict) and chunk.get("error"):
-                            raise EngineError(f"upstream '{self.info.name}' failed mid-stream: {chunk['error']}")
-                        chunk["model"] = self.info.name
+            pending = b""
+            done = False
+            async for data in reads:
+                pending += data
+                *lines, pending = pending.split(b"\n")
+                if len(pending) > MAX_EVENT_BYTES:
+                    raise _too_big(self.info.name, "a stream line", MAX_EVENT_BYTES)
+                for line in lines:
+                    chunk = self._chunk(line)
+                    if chunk is None:
+                        done = True
+                        break
+                    if chunk:
                         yield chunk
-            except httpx.HTTPError as e:
-                raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
+                if done:
+                    return
+            last = self._chunk(pending)
+            if last:
+                yield last
         finally:
             self.busy -= 1
+            await reads.aclose()
+
+    def _chunk(self, line: bytes) -> dict[str, Any] | None:
+        """One SSE line as a chunk: ``{}`` for a line that is not data, ``None`` at ``[DONE]``."""
+        if not line.startswith(b"data:"):
+            return {}
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return None
+        chunk = json.loads(payload)
+        if not isinstance(chunk, dict):
+            return {}
+        if chunk.get("error"):
+            raise EngineError(f"upstream '{self.info.name}' failed mid-stream: {chunk['error']}")
+        chunk["model"] = self.info.name
+        return chunk
 
     async def stream_sse(self, request: ChatRequest, model: str) -> AsyncIterator[SSEBlock]:
         """The upstream's SSE events as bytes, forwarded per network read (see ``SSEBlock``); ``model`` replaces the
@@ -191,6 +252,8 @@ class UpstreamEngine:
                     pending = pending.replace(b"\r\n", b"\n")
                 cut = pending.rfind(b"\n\n")
                 if cut < 0:
+                    if len(pending) > MAX_EVENT_BYTES:
+                        raise _too_big(self.info.name, "a stream event", MAX_EVENT_BYTES)
                     continue
                 block, pending = pending[:cut + 2], pending[cut + 2:]
                 out = self._block(block, rename)
@@ -249,14 +312,15 @@ class UpstreamEngine:
         return out
 
     async def list_models(self) -> list[str]:
-        resp = await self._client.get("/models")
-        resp.raise_for_status()
-        return [m["id"] for m in resp.json().get("data", [])]
+        async with self._client.stream("GET", "/models") as resp:
+            resp.raise_for_status()
+            raw = await self._read_capped(resp.aiter_bytes(), MAX_EVENT_BYTES, "a model list")
+        return [m["id"] for m in json.loads(raw).get("data", [])]
 
     async def health(self) -> bool:
-        try:
-            resp = await self._client.get("/models", timeout=3.0)
-            return resp.status_code < 500
+        try:  # the status is enough: the body is not read
+            async with self._client.stream("GET", "/models", timeout=3.0) as resp:
+                return resp.status_code < 500
         except httpx.HTTPError:
             return False
 
