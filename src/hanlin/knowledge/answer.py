@@ -23,6 +23,7 @@ row (the only one naming a word of the question) and column (the only header hol
 
 from __future__ import annotations
 
+import asyncio
 import re
 from typing import Any
 
@@ -296,13 +297,20 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
             "repaired": False, "unsupported": [], "usage": total, "second_look": {**look, "kept": True}}
 
 
+def _finalized(text: str, hits: list[Hit], question: str) -> tuple[dict[str, Any], bool]:
+    """:func:`finalize` and whether a refusal deserves the :func:`second_look` (CPU only: jieba, sentence checks)."""
+    result = finalize(text, hits, question)
+    look = result["answer"] == NOT_FOUND and any(
+        h.strong or h.clear_table_match or evidence_coverage(question, h) >= EVIDENCE_MIN for h in hits)
+    return result, look
+
+
 async def checked_answer(engine: Engine, question: str, text: str, hits: list[Hit], usage: dict[str, int], *,
                          max_tokens: int = 384, temperature: float = 0.1) -> dict[str, Any]:
-    """The model's ``text`` checked against the passages it was given (:func:`finalize`); a refusal despite a
-    strong match gets the :func:`second_look`."""
-    result = finalize(text, hits, question)
-    if result["answer"] != NOT_FOUND or not any(
-            h.strong or h.clear_table_match or evidence_coverage(question, h) >= EVIDENCE_MIN for h in hits):
+    """The model's ``text`` checked against the passages it was given (:func:`finalize`, in a worker thread: the
+    checks tokenise every passage); a refusal despite a strong match gets the :func:`second_look`."""
+    result, look = await asyncio.to_thread(_finalized, text, hits, question)
+    if not look:
         return {**result, "usage": usage}
     return await second_look(engine, question, hits, result, usage, max_tokens=max_tokens, temperature=temperature)
 
@@ -339,25 +347,35 @@ def relevant_hits(question: str, hits: list[Hit]) -> list[Hit]:
     return [hits[0]] if evidence_coverage(question, hits[0]) >= TOP_EVIDENCE_MIN else []
 
 
-async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
-                          temperature: float = 0.1) -> dict[str, Any]:
-    """Answer ``question`` from the relevant ``hits`` only; a question naming a place, person, organisation or
-    term that none of them contains is answered with the refusal, without asking the model."""
+def _answered_by_code(question: str, hits: list[Hit]) -> tuple[dict[str, Any] | None, list[Hit]]:
+    """What code can settle before asking the model (CPU only; jieba's tagger loads its model on first use, seconds
+    that must not stall the event loop): the refusal, or a tiered rule's or table cell's answer; else the relevant
+    hits to ask about."""
     relevant = relevant_hits(question, hits)
     if not relevant:
-        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}
+        return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {}}, []
     gap = missing_entities(question, relevant)
     if gap:
         return {"answer": NOT_FOUND, "citations": [], "verified": True, "repaired": False, "usage": {},
-                "missing_entities": gap}
+                "missing_entities": gap}, []
     words = content_words(question)
     for h in relevant:  # a tiered rule and a number in the question, or a table cell: code picks (knowledge/tiers.py)
         clause = tier_clause(question, h.row.text) or table_cell(words, h.row.text)
         if clause:
             return {"answer": f"{clause} [1]", "citations": [citation(h, 1, clause)], "verified": True,
-                    "repaired": False, "unsupported": [], "usage": {}, "tier": clause}
+                    "repaired": False, "unsupported": [], "usage": {}, "tier": clause}, []
+    return None, relevant
+
+
+async def grounded_answer(engine: Engine, question: str, hits: list[Hit], *, max_tokens: int = 384,
+                          temperature: float = 0.1) -> dict[str, Any]:
+    """Answer ``question`` from the relevant ``hits`` only; a question naming a place, person, organisation or
+    term that none of them contains is answered with the refusal, without asking the model."""
+    done, relevant = await asyncio.to_thread(_answered_by_code, question, hits)
+    if done is not None:
+        return done
     text, usage = await ask_text(engine, build_messages(question, relevant), max_tokens=max_tokens,
-                                      temperature=temperature)
+                                 temperature=temperature)
     return await checked_answer(engine, question, text, relevant, usage, max_tokens=max_tokens,
                                 temperature=temperature)
 
