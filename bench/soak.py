@@ -11,7 +11,7 @@ and every soak prompt is distinct, so RSS may rise by up to that cap before it l
 fills the cache in minutes, so what still grows after that is something else (bench/README.md has the last runs).
 
     python bench/soak.py [--minutes 60] [--concurrency 4] [--model qwen2.5-coder-0.5b-instruct]
-        [--prompt-cache-mib N] [--json]
+        [--prompt-cache-mib N] [--kinds chat,stream,...] [--json]
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-async def one(client: httpx.AsyncClient, rng: random.Random, n: int) -> str:
-    kind = rng.choice(["chat", "stream", "drop", "json", "embed", "search", "ask", "readd"])
+KINDS = ("chat", "stream", "drop", "json", "embed", "search", "ask", "readd")
+
+
+async def one(client: httpx.AsyncClient, rng: random.Random, n: int, kinds: tuple[str, ...] = KINDS) -> str:
+    kind = rng.choice(kinds)
     msg = [{"role": "user", "content": f"第{n}个问题：用一句话介绍北京。"}]
     if kind == "chat":
         await client.post("/v1/chat/completions", json={"messages": msg, "max_tokens": 24})
@@ -80,7 +83,8 @@ async def one(client: httpx.AsyncClient, rng: random.Random, n: int) -> str:
     return kind
 
 
-async def drive(base: str, pid: int, minutes: float, concurrency: int, every: float) -> dict[str, Any]:
+async def drive(base: str, pid: int, minutes: float, concurrency: int, every: float,
+                kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
     samples: list[tuple[float, float]] = []
     counts: dict[str, int] = {}
     end = time.time() + minutes * 60
@@ -95,7 +99,7 @@ async def drive(base: str, pid: int, minutes: float, concurrency: int, every: fl
             while time.time() < end:
                 n += 1
                 try:
-                    kind = await one(client, rng, n)
+                    kind = await one(client, rng, n, kinds)
                     counts[kind] = counts.get(kind, 0) + 1
                 except httpx.HTTPError:
                     counts["error"] = counts.get("error", 0) + 1
@@ -131,8 +135,14 @@ def main() -> None:
                     help="the server's HANLIN_PROMPT_CACHE_MIB (default: its own, 512). llama.cpp's RAM prompt cache "
                          "fills up to this cap with the states of distinct prompts, so RSS rises by up to that much "
                          "before it levels off: a small cap tells that growth from a leak")
+    ap.add_argument("--kinds", default=",".join(KINDS),
+                    help=f"comma-separated request kinds to mix (default: all of {','.join(KINDS)}); one kind at a "
+                         "time tells which kind of request the growth comes with")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
+    kinds = tuple(k for k in args.kinds.split(",") if k)
+    if not kinds or set(kinds) - set(KINDS):
+        ap.error(f"--kinds: choose from {','.join(KINDS)}")
     args.minutes = max(0.5, min(args.minutes, 240.0))
     with tempfile.TemporaryDirectory(prefix="hanlin-soak-") as home:
         port = free_port()
@@ -152,7 +162,8 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.5)
             res = asyncio.run(drive(base, proc.pid, args.minutes, max(1, min(args.concurrency, 32)),
-                                    max(1.0, args.every)))
+                                    max(1.0, args.every), kinds))
+            res["kinds"] = list(kinds)
             res["prompt_cache_mib"] = args.prompt_cache_mib if args.prompt_cache_mib is not None else "default"
             res["health_memory"] = httpx.get(base + "/health", timeout=10).json().get("memory")
         finally:

@@ -21,7 +21,9 @@ SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "populati
 def test_pool_over_a_real_hanlin_node_and_a_dead_server(server: RunningServer) -> None:
     cfg = parse_config({"pools": [{"name": "team-model", "members": [
         {"kind": "llamacpp", "base_url": f"http://127.0.0.1:{free_port()}/v1", "name": "down"},
-        {"kind": "hanlin", "base_url": server.base_url, "model": FAST_MODEL, "name": "node-1"}]}]})
+        {"kind": "hanlin", "base_url": server.base_url, "model": FAST_MODEL, "name": "node-1"}],
+        # longer than any answer on a loaded CI machine: the stream must not land in the dead member's trial
+        "cooldown_s": 600}]})
     pool = build_pool(cfg.pools[0])
     pool._rr = -1  # the first request goes to the dead member first, and is retried on the live one
 
