@@ -11,11 +11,11 @@ the code-found decisions and action items (extract.py) come from the whole chapt
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, replace
 
 from hanlin.apps.minutes.extract import clause, cue_weight, sentences
+from hanlin.apps.minutes.segment import term_bag
 from hanlin.apps.minutes.transcript import Utterance
 
 MAX_SENTENCE = 120  # a kept sentence longer than this is cut at a clause boundary
@@ -24,10 +24,7 @@ CUE_SHARE = 0.6  # cue sentences may take up to this share of a chapter's budget
 
 
 def _bigrams(text: str) -> set[str]:
-    cjk = re.sub(r"[^\u4e00-\u9fff]", "", text)
-    grams = {cjk[i:i + 2] for i in range(len(cjk) - 1)}
-    grams.update(w for w in re.findall(r"[a-z]{3,}", text.lower()))
-    return grams
+    return set(term_bag(text, min_latin=3))
 
 
 @dataclass

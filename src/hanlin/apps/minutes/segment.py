@@ -11,11 +11,12 @@ from hanlin.apps.minutes.transcript import Utterance
 WINDOW = 3  # utterances each side of a gap when measuring lexical cohesion
 
 
-def _bag(text: str) -> Counter[str]:
+def term_bag(text: str, min_latin: int = 4) -> Counter[str]:
+    """Han-character bigrams and Latin words of at least ``min_latin`` letters, counted (lower-cased)."""
     text = text.lower()
     cjk = re.sub(r"[^\u4e00-\u9fff]", "", text)
     bag: Counter[str] = Counter(cjk[i:i + 2] for i in range(len(cjk) - 1))
-    bag.update(w for w in re.findall(r"[a-z]{4,}", text))
+    bag.update(w for w in re.findall(rf"[a-z]{{{min_latin},}}", text))
     return bag
 
 
@@ -30,7 +31,7 @@ def _cosine(a: Counter[str], b: Counter[str]) -> float:
 
 def gap_scores(utts: list[Utterance]) -> list[float]:
     """Cohesion across the gap after utterance i (lower = more likely a topic shift)."""
-    bags = [_bag(u.text[:600]) for u in utts]
+    bags = [term_bag(u.text[:600]) for u in utts]
     scores = []
     for i in range(len(utts) - 1):
         left: Counter[str] = Counter()
