@@ -118,3 +118,38 @@ def test_knowledge_base_ask_exists_and_is_metered(tenants: TwoTenants, tmp_path:
     assert after != before  # the ask was metered
     # another tenant cannot ask this base
     _status(c.post("/v1/knowledge-bases/kb-ask/ask", json={"question": "北京？"}, headers=tenants.a), 404)
+
+
+def _multipart(fields: dict[bytes, bytes], files: dict[bytes, tuple[bytes, bytes]]) -> bytes:
+    out = b""
+    for k, v in fields.items():
+        out += b'--XyZ\r\nContent-Disposition: form-data; name="' + k + b'"\r\n\r\n' + v + b"\r\n"
+    for k, (name, data) in files.items():
+        out += (b'--XyZ\r\nContent-Disposition: form-data; name="' + k + b'"; filename="' + name
+                + b'"\r\nContent-Type: text/plain\r\n\r\n' + data + b"\r\n")
+    return out + b"--XyZ--\r\n"
+
+
+@pytest.mark.parametrize("charset", ["utf-7", "UTF-7", "unicode_escape", "raw-unicode-escape", "utf-16"])
+def test_form_data_in_a_charset_that_makes_lone_surrogates_is_400(tenants: TwoTenants, charset: str) -> None:
+    """UTF-7 decodes the ASCII ``+2AA-`` to a lone surrogate: a knowledge-base document so named was a 500."""
+    c = tenants.client
+    c.post("/v1/knowledge-bases", json={"name": "charsets"}, headers=tenants.a)
+    h = {**tenants.a, "Content-Type": f"multipart/form-data; boundary=XyZ; charset={charset}"}
+    body = _multipart({}, {b"files": (b"d+2AA-.txt", "差旅标准。".encode())})
+    _status(c.post("/v1/knowledge-bases/charsets/documents", content=body, headers=h), 400, needle="UTF-8")
+    _status(c.post("/v1/apps/minutes", content=_multipart({b"title": b"t+2AA-"}, {b"file": (
+        b"m.txt", "张三：好。".encode())}), headers=h), 400, needle="charset")
+    docs = c.get("/v1/knowledge-bases/charsets/documents", headers=tenants.a)
+    _status(docs, 200)
+    assert "d" not in [d["name"][:1] for d in docs.json()["data"]]
+
+
+def test_form_data_in_utf8_with_a_charset_parameter_is_read(tenants: TwoTenants) -> None:
+    c = tenants.client
+    c.post("/v1/knowledge-bases", json={"name": "utf8form"}, headers=tenants.a)
+    h = {**tenants.a, "Content-Type": 'multipart/form-data; boundary=XyZ; charset="UTF-8"'}
+    body = _multipart({}, {b"files": ("制度.txt".encode(), "差旅住宿每晚不超过600元。".encode())})
+    r = c.post("/v1/knowledge-bases/utf8form/documents", content=body, headers=h)
+    _status(r, 200, 201)
+    assert "制度.txt" in r.text

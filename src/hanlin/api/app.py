@@ -34,7 +34,7 @@ from hanlin.api.routers import (
     tuning,
 )
 from hanlin.config import Settings
-from hanlin.errors import AuthenticationError, HanlinError, RateLimited
+from hanlin.errors import AuthenticationError, BadRequest, HanlinError, RateLimited
 from hanlin.limits import mb_bytes
 from hanlin.platform.auth import Authenticator
 from hanlin.services import Services, build_services
@@ -77,6 +77,33 @@ class RequestIdMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_id)
+
+
+# Multipart form fields and file names are decoded with the charset the client names in Content-Type. UTF-7 and the
+# *_escape codecs turn plain ASCII into lone surrogates ("+2AA-" is "\ud800"), which no database or JSON encoder
+# accepts: a knowledge-base upload named that way was a 500. Only charsets that cannot produce them are read.
+_FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]*)", re.IGNORECASE)
+
+
+class FormCharsetMiddleware:
+    """Pure ASGI: a multipart or urlencoded body in a charset other than UTF-8, ASCII or Latin-1 is a 400."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            ctype = Headers(scope=scope).get("content-type", "").lower()
+            if "charset" in ctype and ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+                m = _CHARSET.search(ctype)
+                charset = (m.group(1) if m else "").lower()
+                if charset not in _FORM_CHARSETS:
+                    err = BadRequest(f"Form data in charset '{charset[:40]}' is not accepted: send it as UTF-8 "
+                                     "(drop the charset parameter or use charset=utf-8).", code="unsupported_charset")
+                    await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
 
 
 def _error_response(err: HanlinError) -> JSONResponse:
@@ -172,6 +199,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if services.auth.required:
         app.add_middleware(SchemaNeedsAKey, auth=services.auth)
 
+    app.add_middleware(FormCharsetMiddleware)
     app.add_middleware(RequestIdMiddleware)  # added last: outermost, so every response carries the id
 
     for router in ROUTERS:
