@@ -119,13 +119,15 @@ class HeapTrimmer:
             self.stats.trimmed_mb += freed
             return freed
 
+    def _tick(self) -> None:
+        if self.due():
+            log.debug("malloc_trim returned %.1f MB", self.trim_now())
+
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(self.every_s)
-            try:
-                if self.due():
-                    freed = await asyncio.to_thread(self.trim_now)
-                    log.debug("malloc_trim returned %.1f MB", freed)
+            try:  # in a thread: mallinfo2 walks every free chunk (7 ms for 200k of them), malloc_trim every arena
+                await asyncio.to_thread(self._tick)
             except Exception:  # noqa: BLE001 - housekeeping must never stop the server
                 log.exception("malloc_trim failed")
 
@@ -141,6 +143,7 @@ class HeapTrimmer:
             self._task = None
 
     def report(self) -> dict[str, Any] | None:
+        """The heap and the trims so far (call it off the event loop: see ``_loop``)."""
         heap = heap_stats()
         if heap is None:
             return None

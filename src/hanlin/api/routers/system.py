@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ async def health(services: ServicesDep) -> dict[str, Any]:
     engines = {name: {"kind": e.info.kind, "busy": getattr(e, "busy", 0), "slots": e.info.slots}
                for name, e in services.engines.loaded().items()}
     memory = breakdown(services.engines.loaded(), embedder_bytes=resident_bytes())
-    memory["heap"] = services.heap.report()
+    memory["heap"] = await asyncio.to_thread(services.heap.report)  # walks malloc's free lists: ms on a big heap
     return {"status": "ok", "version": __version__, "default_model": services.settings.model, "engines": engines,
             "memory": memory}
 
