@@ -144,8 +144,11 @@ class TuningService:
         if name is not None and not NAME_RE.fullmatch(str(name)):
             raise BadRequest("name/suffix must be 1-64 characters of letters, digits, '.', '_' or '-'",
                              param="suffix")
-        if name and f"ft:{name}" in self.registry.all():
+        taken = self.registry.all().get(f"ft:{name}") if name else None
+        if taken is not None and taken.visible_to(tenant_id, principal.is_admin):
             raise Conflict(f"A model named 'ft:{name}' already exists; choose another name", param="suffix")
+        # Taken by a model this tenant cannot see: saying so would reveal another tenant's model. The job goes
+        # ahead and its model gets a unique name when it is registered (``register_model``).
         staging = self.root / f".staging-{uuid.uuid4().hex}"
         staging.mkdir(parents=True, exist_ok=True)
         try:
@@ -221,6 +224,8 @@ class TuningService:
         """Register ``ft:NAME``, owned by the job's tenant: other tenants neither list nor use it unless an
         admin shares it (``hanlin models share``)."""
         name = f"ft:{payload.get('name') or payload['model'] + '-' + job_id[4:12]}"
+        if name in self.registry.all():  # another tenant's model, or one registered while this job trained:
+            name = f"{name}-{job_id[4:12]}"  # never replace it (``fine_tuned_model`` says which name was used)
         spec = ModelSpec(name=name, kind="finetuned", path=payload["base_gguf"], lora_path=str(adapter),
                          description=f"LoRA of {payload['model']} (fine-tuning job {job_id})",
                          extra={"base": payload["model"], "job_id": job_id}, owner=tenant_id)
