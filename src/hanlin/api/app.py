@@ -93,8 +93,8 @@ class FormCharsetMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            ctype = Headers(scope=scope).get("content-type", "").lower()
+        if scope["type"] == "http" and scope["method"] != "GET":
+            ctype = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1").lower()
             if "charset" in ctype and ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
                 m = _CHARSET.search(ctype)
                 charset = (m.group(1) if m else "").lower()
