@@ -8,11 +8,11 @@ import gc
 import pytest
 
 from hanlin import memory as heap
+from hanlin.engine.memory import process_memory
 
 
 def _resident_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * heap._PAGE / 2**20
+    return process_memory()["rss_mb"]
 
 
 def _churn(mb: int) -> None:

@@ -22,11 +22,10 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-import os
-import threading
 from dataclasses import dataclass
 from typing import Any
 
+from hanlin.engine.memory import process_memory
 from hanlin.limits import MB
 
 log = logging.getLogger(__name__)
@@ -65,17 +64,6 @@ def heap_stats() -> dict[str, float] | None:
             "mmapped_mb": round(mi.hblkhd / MB, 1)}
 
 
-def _resident_bytes() -> int:
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
 def release_free_memory() -> None:
     """Hand freed heap pages back to the OS (after each chunk or page of heavy work)."""
     if _LIBC is not None:
@@ -87,9 +75,9 @@ def trim() -> float:
     malloc's own books still count those pages as free (``free_mb``): they are only no longer resident."""
     if _LIBC is None:
         return 0.0
-    before = _resident_bytes()
+    before = process_memory()["rss_mb"]
     _LIBC.malloc_trim(0)  # ctypes releases the GIL for the call
-    return max(0.0, (before - _resident_bytes()) / MB)
+    return max(0.0, before - process_memory()["rss_mb"])
 
 
 @dataclass
@@ -106,18 +94,17 @@ class HeapTrimmer:
         self.every_s = every_s
         self.stats = TrimStats()
         self._task: asyncio.Task[None] | None = None
-        self._lock = threading.Lock()
 
     def due(self) -> bool:
         heap = heap_stats()
         return heap is not None and heap["free_mb"] >= TRIM_WHEN_FREE_MB
 
     def trim_now(self) -> float:
-        with self._lock:  # one trim at a time
-            freed = trim()
-            self.stats.trims += 1
-            self.stats.trimmed_mb += freed
-            return freed
+        """One trim (the loop runs one tick at a time, so trims never overlap)."""
+        freed = trim()
+        self.stats.trims += 1
+        self.stats.trimmed_mb += freed
+        return freed
 
     def _tick(self) -> None:
         if self.due():

@@ -83,7 +83,7 @@ class RequestIdMiddleware:
 # *_escape codecs turn plain ASCII into lone surrogates ("+2AA-" is "\ud800"), which no database or JSON encoder
 # accepts: a knowledge-base upload named that way was a 500. Only charsets that cannot produce them are read.
 _FORM_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1"})
-_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]*)", re.IGNORECASE)
+_CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]*)")  # matched against the lower-cased header
 
 
 class FormCharsetMiddleware:
@@ -97,7 +97,7 @@ class FormCharsetMiddleware:
             ctype = next((v for k, v in scope["headers"] if k == b"content-type"), b"").decode("latin-1").lower()
             if "charset" in ctype and ctype.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
                 m = _CHARSET.search(ctype)
-                charset = (m.group(1) if m else "").lower()
+                charset = m.group(1) if m else ""
                 if charset not in _FORM_CHARSETS:
                     err = BadRequest(f"Form data in charset '{charset[:40]}' is not accepted: send it as UTF-8 "
                                      "(drop the charset parameter or use charset=utf-8).", code="unsupported_charset")

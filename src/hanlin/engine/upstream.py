@@ -167,12 +167,8 @@ class UpstreamEngine:
             async with self._aiohttp().post(self._base_url + path, json=body) as resp:
                 if (resp.content_length or 0) > MAX_REPLY_BYTES:
                     raise _too_big(self.info.name, "an answer", MAX_REPLY_BYTES)
-                raw = bytearray()
-                async for piece in resp.content.iter_any():  # already decompressed
-                    raw += piece
-                    if len(raw) > MAX_REPLY_BYTES:
-                        raise _too_big(self.info.name, "an answer", MAX_REPLY_BYTES)
-                return resp.status, _kept_headers(resp.headers), bytes(raw)
+                raw = await self._read_capped(resp.content.iter_any(), MAX_REPLY_BYTES, "an answer")  # decompressed
+                return resp.status, _kept_headers(resp.headers), raw
         except (aiohttp.ClientError, TimeoutError) as e:
             raise EngineError(f"upstream '{self.info.name}' unreachable: {e!r}") from e
 

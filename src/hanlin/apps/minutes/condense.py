@@ -4,8 +4,9 @@ On two CPU cores the 1.5B prefills ~60–80 tokens/s, so reading a 45k-character
 Past a read budget each chapter is shown to the model **condensed**: the sentences that carry the minutes
 (decisions, commitments, assignments, corrections, rejections, dates, agenda items), each speaker's most central
 sentence, then the most central of the rest (a figure counts a little more), in their original order under their
-own line numbers, with ``…`` where something was left out. Everything the model cites is still verified against the whole utterance, and
-the code-found decisions and action items (extract.py) come from the whole chapter, not from this digest.
+own line numbers, with ``…`` where something was left out. Everything the model cites is still verified against the
+whole utterance, and the code-found decisions and action items (extract.py) come from the whole chapter, not from
+this digest.
 """
 
 from __future__ import annotations
