@@ -8,7 +8,7 @@ import gc
 import pytest
 
 from hanlin import memory as heap
-from hanlin.engine.memory import process_memory
+from hanlin.memory import process_memory
 
 
 def _resident_mb() -> float:

@@ -23,9 +23,9 @@ import contextlib
 import ctypes
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from hanlin.engine.memory import process_memory
 from hanlin.limits import MB
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,21 @@ class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in
                 ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
                  "keepcost")]
+
+
+def process_memory() -> dict[str, float]:
+    """This process's resident memory from /proc/self/status, in MB (0 where the kernel does not say)."""
+    fields = {"VmRSS": "rss_mb", "RssAnon": "anon_mb", "RssFile": "file_mb", "VmHWM": "peak_rss_mb"}
+    out = dict.fromkeys(fields.values(), 0.0)
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in fields:
+                out[fields[key]] = round(int(rest.split()[0]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
 
 
 def _libc() -> Any | None:

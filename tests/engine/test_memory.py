@@ -8,7 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hanlin.engine.memory import ModelShape, model_shape, process_memory
+from hanlin.engine.memory import ModelShape, model_shape
+from hanlin.memory import process_memory
 from tests.support.server import FAST_MODEL, MODEL_CACHE, RunningServer
 
 

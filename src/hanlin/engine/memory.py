@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from hanlin.limits import MB
+from hanlin.memory import process_memory
 
 _SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q", 11: "<q", 12: "<d"}
 
@@ -78,20 +79,6 @@ def model_shape(path: str) -> ModelShape | None:
         return None
     head_dim = int(want.get("key_length") or want["embedding_length"] // max(1, want["head_count"]))
     return ModelShape(int(want["block_count"]), int(want.get("head_count_kv") or want["head_count"]), head_dim)
-
-
-def process_memory() -> dict[str, float]:
-    """This process's resident memory from /proc/self/status, in MB (0 where the kernel does not say)."""
-    fields = {"VmRSS": "rss_mb", "RssAnon": "anon_mb", "RssFile": "file_mb", "VmHWM": "peak_rss_mb"}
-    out = dict.fromkeys(fields.values(), 0.0)
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in fields:
-                out[fields[key]] = round(int(rest.split()[0]) / 1024, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
 
 
 def breakdown(engines: dict[str, Any], embedder_bytes: int = 0) -> dict[str, Any]:
