@@ -29,11 +29,13 @@ from hanlin.apps.minutes.schema import chapter_schema, digest_schema, overview_s
 from hanlin.apps.minutes.segment import segment
 from hanlin.apps.minutes.transcript import Transcript, Utterance, format_time
 from hanlin.apps.minutes.verify import KINDS, Checker, VerifyStats, support, verify_items
+from hanlin.apps.minutes.views import code_views
 from hanlin.engine.ask import add_usage, ask_json
 from hanlin.engine.base import Engine
 from hanlin.errors import EngineError, HanlinError
 
 log = logging.getLogger(__name__)
+VIEW_SPEAKERS = 4  # speakers per chapter who get a view: the model's, then code's for those it left out
 Progress = Callable[[float, str], None]
 
 
@@ -152,7 +154,8 @@ def _chapter_title(title: str, utts: list[Utterance], summary: str, instruction:
 
 def _add_extractive(checker: Checker, utts: list[Utterance], good: dict[str, list[dict[str, Any]]],
                     order: list[Utterance]) -> None:
-    """Code-found decisions and action items beside the model's (an item citing a line already used is skipped)."""
+    """Code-found decisions and action items beside the model's (an item citing a line already used is skipped),
+    and a code-worded view for the chapter's main speakers the model gave none (views.py)."""
     pos = {u.index: p for p, u in enumerate(order)}
     lo, hi = pos[utts[0].index], pos[utts[-1].index]
     context = order[max(0, lo - 2):hi + 3]  # neighbours: who answers ``好的`` to a ``你…`` just after the chapter
@@ -160,6 +163,8 @@ def _add_extractive(checker: Checker, utts: list[Utterance], good: dict[str, lis
     # 6 per ~2,400 characters, as in a normal chapter: a fixed cap in a big (condensed) chapter was filled by early
     # candidates and lost the late ones (2 of 16 gold action items in bench/minutes_long.py)
     found = extractive_items(context, checker.people, per_kind=max(6, -(-size // 400)))
+    heard = {v["speaker"] for v in good["views"]}
+    found["views"] = code_views(utts, heard, max(0, VIEW_SPEAKERS - len(heard)))
     for kind, items in found.items():
         used = {i for x in good[kind] for i in x["lines"]}
         for item in items:
@@ -224,7 +229,7 @@ def merge(chapters: list[dict[str, Any]], speakers_order: list[str]) -> dict[str
         for v in ch["views"]:
             pts = views.setdefault(v["speaker"], [])
             if all(p["text"] != v["text"] for p in pts):
-                pts.append({"text": v["text"], "lines": v["lines"], "chapter": n})
+                pts.append({"text": v["text"], "lines": v["lines"], "chapter": n, **_src(v)})
         decisions += [{"text": d["text"], "lines": d["lines"], **_src(d)} for d in ch["decisions"]]
         actions += [{"owner": a["owner"], "task": a["task"], "due": (a.get("due") or "").strip() or None,
                      "lines": a["lines"], **_src(a)} for a in ch["action_items"]]
@@ -255,10 +260,12 @@ def add_refs(merged: dict[str, Any], chapters: list[dict[str, Any]], by_index: d
 
 
 def counts(merged: dict[str, Any], dropped: dict[str, int]) -> dict[str, int]:
-    """What the minutes show, counted from the lists themselves (the CLI's summary line prints these)."""
+    """What the minutes show, counted from the lists themselves (the CLI's summary line prints these).
+    ``from_code``: items code found, or worded (a view the model copied), rather than the model."""
+    points = [p for v in merged["views"] for p in v["points"]]
     return {"views": sum(len(v["points"]) for v in merged["views"]), "decisions": len(merged["decisions"]),
             "action_items": len(merged["action_items"]),
-            "from_code": sum(1 for x in [*merged["decisions"], *merged["action_items"]] if x.get("source")),
+            "from_code": sum(1 for x in [*merged["decisions"], *merged["action_items"], *points] if x.get("source")),
             "dropped": int(dropped.get("total", 0))}
 
 

@@ -8,7 +8,8 @@
   cleared;
 - a decision's lines state a decision that is not negated (``不同意``, ``还没定``) nor refused right after
   (``不行``); a later correction of one of its numbers wins (``更正一下，是45万``);
-- a view is the speaker's own point in their own lines, not their words copied at length;
+- a view is the speaker's own point in their own lines, not their words copied at length (a copy is worded as
+  reported speech by code, views.py, and marked ``source: reworded``);
 - no invented speakers; the cited lines share words with the item (a lexical support check).
 What fails is dropped and counted (pipeline.py may give it one repair turn first).
 """
@@ -19,12 +20,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from hanlin.apps.minutes import extract
+from hanlin.apps.minutes import extract, views
 from hanlin.apps.minutes.transcript import Utterance
 
 GROUP_OWNERS = ("全体", "大家", "各部门", "各位", "所有人", "团队", "双方", "everyone", "all", "team")
 MIN_SUPPORT = 0.12
-COPY_CHARS = 24  # a view that repeats this many characters of the speaker's words verbatim is a copy, not a point
 
 
 @dataclass
@@ -142,9 +142,13 @@ class Checker:
         cited = self._cited_text(own)
         if support(text, cited) < MIN_SUPPORT:
             return None, "所引行的内容与观点不符"
-        if len(text) >= COPY_CHARS and text.rstrip("。") in cited:
+        if item.get("source") or not views.copies(text, cited, self.people):
+            return {**item, "text": text, "lines": own}, None
+        # a copy of the speaker's words: code words the copied sentence as reported speech (views.py)
+        said = views.reworded(text, [self.by_index[i] for i in own], self.people)
+        if said is None:
             return None, "观点照抄了原话，没有提炼"
-        return {**item, "text": text, "lines": own}, None
+        return {**item, "text": said, "lines": own, "source": "reworded"}, None
 
 
 def _units(text: str) -> set[str]:

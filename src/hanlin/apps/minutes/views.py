@@ -1,0 +1,157 @@
+"""A speaker's view in reported speech, worded by code from the speaker's own sentence.
+
+Minutes state views the way a secretary writes them: ``刘建国：建议把发布会提前到十月八日``, ``李娜：认为版本来不及``
+— the stance verb first, the speaker's first person gone, fillers dropped, one clause long. The 1.5B, shown a
+condensed chapter, mostly copied a digest line as the "view" (12 of 16 views dropped as copies in
+bench/minutes_long.py, four speakers of 47 left with any view). Two uses:
+
+- ``reworded``: a model view that copies the speaker's words (or runs on into the next digest line) is replaced by
+  the cited sentence it copied, reworded here, instead of being dropped;
+- ``code_views``: a speaker who said something of substance in a chapter but got no view from the model gets the
+  strongest stance sentence code finds in their lines (``我觉得…``, ``我建议…``, ``我不同意…``, ``应该…``).
+
+Both are marked (``source``) and cite the line they came from, so a reader sees what code wrote.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from hanlin.apps.minutes.extract import clause, cue_weight, is_reply, sentences
+from hanlin.apps.minutes.transcript import Utterance
+
+VIEW_CHARS = 30  # a view's length in characters, as the prompt asks of the model
+MIN_CONTENT = 6  # Chinese characters of content a view needs beyond its stance verb (``同意。`` says nothing)
+
+_FILLER = re.compile(r"^(?:嗯+|啊+|呃+|哦+|唉|哎|那个|就是说?|其实|然后|所以|但是|不过|对+|是的?|好的?|行|那么?|反正|总之|"
+                     r"(?:另外|还有)(?:一个|个|一点|就是)?(?:问题|事情?|点)?(?:是|就是)?|说实话|老实说|坦白说|我说)[，,、：:\s]*")
+_INTERJECTION = re.compile(r"[嗯呃啊]+[，,]?")
+_ME = r"我(?:个人|这边|自己)?"
+# stance cue → the verb minutes use for it; the first that matches wins (``不同意`` before ``同意``)
+_STANCES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(rf"{_ME}(?:不同意|不赞成|不支持)|^(?:不行|不可以|不合适|行不通)(?=[，,。])"), "不同意"),
+    (re.compile(rf"{_ME}反对"), "反对"),
+    (re.compile(rf"{_ME}(?:同意|赞成|支持)"), "同意"),
+    (re.compile(rf"{_ME}(?:建议|提议|主张)|^(?:建议|提议)"), "建议"),
+    (re.compile(rf"{_ME}(?:担心|顾虑|怕)"), "担心"),
+    (re.compile(rf"{_ME}(?:觉得|认为|感觉|看来|的(?:意见|看法|想法|观点)是)|在我看来"), "认为"),
+]
+_WEAK = re.compile(r"应该|必须|需要|不能|没必要|最好|不如|关键是|问题是|重要的是|可以考虑|有必要|太[高贵慢多少低难大贵]|不够|风险")
+_QUESTION = re.compile(r"[?？]\s*$|要不要|是不是|能不能|可不可以|行不行|有没有")
+
+
+@dataclass
+class Reported:
+    text: str
+    strength: int  # 2: an explicit stance (``我觉得…``); 1: a weaker cue (``应该…``); 0: a statement or question
+
+
+def _content(text: str) -> int:
+    return len(re.findall(r"[\u4e00-\u9fff]", text))
+
+
+def _strip_fillers(s: str) -> str:
+    for _ in range(4):
+        s = _FILLER.sub("", s.strip()).strip("，,、 ")
+    return s
+
+
+def reported(sentence: str) -> Reported | None:
+    """``sentence`` as reported speech (``认为…``, ``建议…``, ``提出…的问题``, ``表示…``), one clause of at most
+    ``VIEW_CHARS`` characters, or None when what is left says too little."""
+    s = _INTERJECTION.sub("", _strip_fillers(sentence)).strip()
+    question = bool(_QUESTION.search(s))
+    s = s.rstrip("。！!？?；; ")
+    verb, strength, joint = "", 0, ""
+    for pattern, stance in _STANCES:
+        m = pattern.search(s)
+        if m:
+            verb, strength = stance, 2
+            rest = s[m.end():]
+            joint = "，" if rest[:1] in ("，", ",", "：", ":") else ""  # ``我不同意，风险太大`` keeps its pause
+            s = s[:m.start()] + rest.lstrip("，,：: ")
+            break
+    s = re.sub(r"我(?!们)", "自己", _strip_fillers(s))  # the speaker's first person, in the third
+    if not verb:
+        if question:
+            verb = "提出"
+        elif _WEAK.search(s):
+            verb, strength = "认为", 1
+        else:
+            verb = "表示"
+    if verb == "提出":
+        body = clause(s, VIEW_CHARS - 5)
+        text = f"提出{body}的问题" if body else ""
+    else:
+        text = verb + joint + clause(s, VIEW_CHARS - len(verb) - len(joint))
+    if _content(text) - _content(verb) < MIN_CONTENT - (2 if strength == 2 else 0):
+        return None
+    return Reported(text, strength)
+
+
+def _run_on(people: list[str]) -> re.Pattern[str]:
+    """Where a copied digest line ends: the elision mark, or the next line's ``speaker：``."""
+    names = "|".join(re.escape(p) for p in sorted(people, key=len, reverse=True) if p)
+    return re.compile(r"…|\.\.\." + (rf"|(?:{names})[：:]" if names else ""))
+
+
+def copies(text: str, cited: str, people: list[str]) -> bool:
+    """A model view that repeats the speaker's words instead of stating the point: it runs on into another digest
+    line (``…`` or ``陈晨：``), or most of it is one verbatim stretch of the cited lines."""
+    if _run_on(people).search(text):
+        return True
+    core = text.rstrip("。")
+    if len(core) < 12:
+        return False
+    longest = _longest_common(core, cited)
+    return longest >= 16 or longest >= 0.7 * len(core)
+
+
+def _longest_common(a: str, b: str) -> int:
+    """Length of the longest stretch of ``a`` that occurs verbatim in ``b`` (both short: quadratic is fine)."""
+    best = 0
+    for i in range(len(a)):
+        j = i + best + 1
+        while j <= len(a) and a[i:j] in b:
+            best = j - i
+            j += 1
+    return best
+
+
+def reworded(text: str, own: list[Utterance], people: list[str]) -> str | None:
+    """The sentence of ``own`` that the model's ``text`` copied (the longest verbatim stretch), as reported
+    speech; None when no sentence shares four characters with it or the sentence says nothing."""
+    text = _run_on(people).split(text)[0]
+    best: tuple[int, str] | None = None
+    for u in own:
+        for s in sentences(u.text):
+            score = _longest_common(text, s)
+            if score >= 4 and (best is None or score > best[0]):
+                best = (score, s)
+    said = reported(best[1]) if best else None
+    return said.text if said else None
+
+
+def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str, object]]:
+    """For up to ``cap`` speakers not in ``skip`` (those who already have a view), ranked by how much they said,
+    the strongest stance sentence in their own lines, reported. A decision, commitment (``我来…``), assignment or
+    correction is an item of its own and a bare reply is nothing: neither becomes a view."""
+    said: dict[str, int] = {}
+    best: dict[str, tuple[int, int, dict[str, object]]] = {}
+    for u in utts:
+        said[u.speaker] = said.get(u.speaker, 0) + len(u.text)
+        if u.speaker in skip or is_reply(u.text):
+            continue
+        for s in sentences(u.text):
+            if cue_weight(s) >= 3:  # a decision, commitment, assignment or correction is its own item
+                continue
+            r = reported(s)
+            if r is None or r.strength == 0:
+                continue
+            rank = (r.strength, -abs(_content(r.text) - 18))
+            if u.speaker not in best or rank > best[u.speaker][:2]:
+                best[u.speaker] = (*rank, {"speaker": u.speaker, "text": r.text, "lines": [u.index],
+                                           "source": "extractive"})
+    ranked = sorted(best, key=lambda who: -said[who])[:cap]
+    return [best[who][2] for who in ranked]

@@ -1,0 +1,90 @@
+"""Views in reported speech (views.py): a copied view is worded by code instead of dropped, and a main speaker the
+model left out gets a stance sentence of their own — never a commitment or a correction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+import pytest
+
+from hanlin.apps.minutes.pipeline import Options, make_minutes
+from hanlin.apps.minutes.transcript import parse_transcript
+from hanlin.apps.minutes.views import copies, reported
+from hanlin.engine.fake import FakeEngine
+
+
+@pytest.mark.parametrize(("said", "view"), [
+    ("我建议把发布会提前到十月八日。", "建议把发布会提前到十月八日"),
+    ("嗯，我觉得这个方案的成本太高了，我们应该先做小范围试点。", "认为这个方案的成本太高了，我们应该先做小范围试点"),
+    ("我不同意，这样做风险太大。", "不同意，这样做风险太大"),
+    ("不行，版本来不及。", "不同意，版本来不及"),
+    ("那个，我个人认为区块链本质上是一种底层协作工具。", "认为区块链本质上是一种底层协作工具"),
+    ("还有一个问题，改版后的首页要不要加直播入口？", "提出改版后的首页要不要加直播入口的问题"),
+    ("其实我们现在人手不够，客服排班排不过来。", "认为我们现在人手不够，客服排班排不过来"),
+    ("我担心我手上的项目会延期。", "担心自己手上的项目会延期"),
+])
+def test_reported_speech(said: str, view: str) -> None:
+    r = reported(said)
+    assert r is not None and r.text == view
+
+
+@pytest.mark.parametrize("said", ["我同意。", "好的。", "嗯嗯，对对对。", "我觉得可以。"])
+def test_a_sentence_that_says_nothing_is_no_view(said: str) -> None:
+    assert reported(said) is None
+
+
+def test_a_view_is_one_clause_at_most_thirty_characters() -> None:
+    r = reported("我觉得我们这个季度的投放预算应该往短视频平台倾斜，因为去年的数据显示转化率高出很多，而且成本更低。")
+    assert r is not None and len(r.text) <= 30 and r.text.startswith("认为")
+
+
+def test_what_counts_as_a_copy() -> None:
+    line = "机器人那块可以换一个新的知识库，我们之前评估过，准确率能到八成。"
+    people = ["孙浩", "陈晨"]
+    assert copies("机器人那块可以换一个新的知识库，我们之前评估过", line, people)  # verbatim at length
+    assert copies("我每周统计响应时间。陈晨：还有一个", line, people)  # runs on into the next digest line
+    assert copies("准确率能到八成…", line, people)  # the digest's elision mark
+    assert not copies("主张更换客服机器人的知识库", line, people)  # a point in other words
+    assert not copies("结论：换知识库", line, people)  # a colon is not a speaker
+
+
+MEETING = "\n".join([
+    "孙浩：机器人那块可以换一个新的知识库，我们之前评估过，准确率能到八成。",  # 0
+    "陈晨：还有一个问题，改版后的首页要不要加直播入口？",  # 1
+    "王芳：我觉得直播入口现在加太早了，用户量还不够，应该等下个季度再说。",  # 2
+    "周敏：好的，我来整理客服排班表，周五前发给大家。",  # 3
+    "王芳：另外客服人手也不够。",  # 4
+    "周敏：我更正一下，排班表下周一发。",  # 5
+])
+
+
+def copying_model(body: dict[str, Any]) -> str:
+    """The 1.5B's habit on a digest: the 'view' is the line itself, running on into the next one."""
+    props = body["response_format"]["json_schema"]["schema"]["properties"]
+    if "views" not in props:
+        return json.dumps({"title": "客服与改版", "summary": "讨论了客服和首页改版。"}, ensure_ascii=False)
+    return json.dumps({"title": "客服与改版", "summary": "讨论了客服和首页改版。", "decisions": [], "action_items": [],
+                       "views": [{"speaker": "孙浩", "text": "机器人那块可以换一个新的知识库，我们之前评估过，准确率能到八",
+                                  "lines": [0]},
+                                 {"speaker": "陈晨", "text": "改版后的首页要不要加直播入口？王芳：我觉得", "lines": [1]}]},
+                      ensure_ascii=False)
+
+
+def test_copied_views_are_reworded_and_left_out_speakers_heard() -> None:
+    t = parse_transcript(MEETING, "会.txt")
+    m = asyncio.run(make_minutes(FakeEngine(responder=copying_model), t, Options()))
+    views = {v["speaker"]: v["points"] for v in m["views"]}
+    assert views["孙浩"][0]["source"] == "reworded" and views["孙浩"][0]["text"].startswith("表示机器人那块")
+    assert views["陈晨"][0] == {**views["陈晨"][0], "text": "提出改版后的首页要不要加直播入口的问题",
+                              "source": "reworded", "lines": [1]}
+    wang = views["王芳"][0]  # the model gave none: code found her stance sentence
+    assert wang["source"] == "extractive" and wang["lines"] == [2] and wang["text"].startswith("认为直播入口")
+    assert "周敏" not in views  # a commitment and a correction are action items, not views
+    for who, points in views.items():
+        for p in points:
+            assert all(t.utterances[i].speaker == who for i in p["lines"])
+            assert not re.search(r"…|(?:孙浩|陈晨|王芳|周敏)：", p["text"]) and "我" not in p["text"].replace("我们", "")
+    assert m["verification"]["dropped"] == 0  # the two copies were worded, not lost
