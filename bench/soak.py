@@ -9,9 +9,12 @@ and the server's own memory breakdown (``/health``) at the end.
 llama.cpp's RAM prompt cache keeps the states of distinct prompts up to ``HANLIN_PROMPT_CACHE_MIB`` (512 by default)
 and every soak prompt is distinct, so RSS may rise by up to that cap before it levels off; ``--prompt-cache-mib 64``
 fills the cache in minutes, so what still grows after that is something else (bench/README.md has the last runs).
+``--engine-log FILE`` measures the cache instead of inferring it: the server runs with ``HANLIN_ENGINE_LOG=4`` and
+its stderr goes to FILE, where llama.cpp writes ``cache state: N prompts, X MiB`` as the cache changes; the report
+then has the cache's size at the quarters and the slope of RSS minus the cache.
 
     python bench/soak.py [--minutes 60] [--concurrency 4] [--model qwen2.5-coder-0.5b-instruct]
-        [--prompt-cache-mib N] [--kinds chat,stream,...] [--json]
+        [--prompt-cache-mib N] [--kinds chat,stream,...] [--engine-log FILE] [--json]
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -48,6 +52,39 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+CACHE_STATE = re.compile(rb"cache state: (\d+) prompts, ([\d.]+) MiB")
+
+
+class CacheLog:
+    """The prompt cache's size, read from llama.cpp's log as it grows (only the new bytes at each look)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path, self.offset, self.mib, self.prompts = path, 0, 0.0, 0
+
+    def read(self) -> float | None:
+        if self.path is None or not self.path.exists():
+            return None
+        with self.path.open("rb") as f:
+            f.seek(self.offset)
+            new = f.read()
+        cut = new.rfind(b"\n") + 1  # a line still being written is read next time
+        self.offset += cut
+        for m in CACHE_STATE.finditer(new[:cut]):
+            self.prompts, self.mib = int(m.group(1)), float(m.group(2))
+        return self.mib
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope over the second half, in MB per 10 minutes."""
+    half = [s for s in points if s[0] >= points[-1][0] / 2] or points
+    if len(half) < 2:
+        return 0.0
+    xs, ys = [s[0] for s in half], [s[1] for s in half]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    den = sum((x - mx) ** 2 for x in xs) or 1.0
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 600
 
 
 KINDS = ("chat", "stream", "drop", "json", "embed", "search", "ask", "readd")
@@ -84,8 +121,9 @@ async def one(client: httpx.AsyncClient, rng: random.Random, n: int, kinds: tupl
 
 
 async def drive(base: str, pid: int, minutes: float, concurrency: int, every: float,
-                kinds: tuple[str, ...] = KINDS) -> dict[str, Any]:
+                kinds: tuple[str, ...] = KINDS, cache: CacheLog | None = None) -> dict[str, Any]:
     samples: list[tuple[float, float]] = []
+    cached: list[tuple[float, float]] = []  # (t, prompt cache MiB) when the engine log is read
     counts: dict[str, int] = {}
     end = time.time() + minutes * 60
     rng = random.Random(7)
@@ -107,22 +145,32 @@ async def drive(base: str, pid: int, minutes: float, concurrency: int, every: fl
         async def sampler() -> None:
             t0 = time.time()
             while time.time() < end:
-                samples.append((time.time() - t0, rss_mb(pid)))
+                t = time.time() - t0
+                samples.append((t, rss_mb(pid)))
+                mib = cache.read() if cache else None
+                if mib is not None:
+                    cached.append((t, mib * 1.048576))  # MiB → MB, as RSS is counted
                 await asyncio.sleep(every)
         await asyncio.gather(sampler(), *(worker() for _ in range(concurrency)))
-    half = [s for s in samples if s[0] >= samples[-1][0] / 2] or samples
-    slope = 0.0
-    if len(half) > 1:
-        xs, ys = [s[0] for s in half], [s[1] for s in half]
-        mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-        den = sum((x - mx) ** 2 for x in xs) or 1.0
-        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / den * 600
+    slope = _slope(samples)
     warm = samples[min(len(samples) - 1, max(1, len(samples) // 10))][1]
     quarters = [round(samples[min(len(samples) - 1, len(samples) * q // 4)][1], 1) for q in (1, 2, 3, 4)]
     return {"minutes": minutes, "requests": counts, "rss_after_warmup_mb": round(warm, 1),
             "rss_at_quarters_mb": quarters,
             "rss_end_mb": round(samples[-1][1], 1), "rss_peak_mb": round(max(s[1] for s in samples), 1),
-            "slope_second_half_mb_per_10min": round(slope, 1), "samples": len(samples)}
+            "slope_second_half_mb_per_10min": round(slope, 1), "samples": len(samples),
+            **_cache_report(samples, cached, cache)}
+
+
+def _cache_report(samples: list[tuple[float, float]], cached: list[tuple[float, float]],
+                  cache: CacheLog | None) -> dict[str, Any]:
+    """The prompt cache's size at the quarters and the slope of RSS less the cache (what is not the cache)."""
+    if not cached or cache is None:
+        return {}
+    quarters = [round(cached[min(len(cached) - 1, len(cached) * q // 4)][1], 1) for q in (1, 2, 3, 4)]
+    rest = [(t, rss - mb) for (t, rss), (_, mb) in zip(samples, cached, strict=False)]
+    return {"prompt_cache_mb_at_quarters": quarters, "prompt_cache_prompts_end": cache.prompts,
+            "rss_less_prompt_cache_slope_second_half_mb_per_10min": round(_slope(rest), 1)}
 
 
 def main() -> None:
@@ -138,6 +186,9 @@ def main() -> None:
     ap.add_argument("--kinds", default=",".join(KINDS),
                     help=f"comma-separated request kinds to mix (default: all of {','.join(KINDS)}); one kind at a "
                          "time tells which kind of request the growth comes with")
+    ap.add_argument("--engine-log", type=Path, default=None,
+                    help="run the server with HANLIN_ENGINE_LOG=4, its stderr to this file, and report the prompt "
+                         "cache's size as llama.cpp logs it")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     kinds = tuple(k for k in args.kinds.split(",") if k)
@@ -150,8 +201,12 @@ def main() -> None:
                "HANLIN_LOG_LEVEL": "warning"}
         if args.prompt_cache_mib is not None:
             env["HANLIN_PROMPT_CACHE_MIB"] = str(max(0, args.prompt_cache_mib))
+        err: Any = subprocess.DEVNULL
+        if args.engine_log:
+            env["HANLIN_ENGINE_LOG"] = "4"
+            err = args.engine_log.open("wb")
         proc = subprocess.Popen([sys.executable, "-m", "hanlin.cli.main", "serve", "--port", str(port)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                stdout=subprocess.DEVNULL, stderr=err)
         try:
             base = f"http://127.0.0.1:{port}"
             deadline = time.time() + 600
@@ -162,7 +217,7 @@ def main() -> None:
                 except httpx.HTTPError:
                     time.sleep(0.5)
             res = asyncio.run(drive(base, proc.pid, args.minutes, max(1, min(args.concurrency, 32)),
-                                    max(1.0, args.every), kinds))
+                                    max(1.0, args.every), kinds, CacheLog(args.engine_log)))
             res["kinds"] = list(kinds)
             res["prompt_cache_mib"] = args.prompt_cache_mib if args.prompt_cache_mib is not None else "default"
             res["health_memory"] = httpx.get(base + "/health", timeout=10).json().get("memory")

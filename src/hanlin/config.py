@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     ctx_per_slot: int = Field(8192, ge=512, description="context tokens available to each slot")
     prompt_cache_mib: int = Field(512, ge=0, le=65536, description="llama.cpp's RAM cache of prompt states reused "
                                   "across slots (MiB; 0 = off). llama.cpp's own default, 8 GiB, let RSS grow for hours")
+    engine_log: int = Field(-1, ge=-1, le=4, description="llama.cpp's own log on stderr, for diagnosis: -1 silent; "
+                            "4 info (slots, timings, the prompt cache's size). Debug (5) is refused: it prints tokens "
+                            "of the prompts and answers")
     malloc_trim_s: float = Field(60.0, ge=0, le=86400, description="every this many seconds, free C-heap pages go "
                                  "back to the kernel (glibc malloc_trim, in a worker thread) when 16 MB or more are "
                                  "free; without it RSS creeps up under mixed traffic. 0 = off")

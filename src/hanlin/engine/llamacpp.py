@@ -80,7 +80,7 @@ class LlamaCppEngine:
 
     def __init__(self, name: str, model_path: Path, *, slots: int = 4, ctx_per_slot: int = 8192,
                  threads: int = 2, lora_path: str = "", embedding: bool = False, prompt_cache_mib: int = 512,
-                 sampling: dict[str, float] | None = None) -> None:
+                 sampling: dict[str, float] | None = None, log_verbosity: int = -1) -> None:
         import xllamacpp
 
         p = xllamacpp.CommonParams()
@@ -90,7 +90,7 @@ class LlamaCppEngine:
         p.cpuparams.n_threads = threads
         p.cpuparams_batch.n_threads = threads
         p.use_jinja = True
-        p.verbosity = -1
+        p.verbosity = max(-1, min(log_verbosity, 4))  # 5 (debug) would print prompt and answer tokens
         p.hostnames = ["127.0.0.1"]
         p.port = 0  # the built-in HTTP listener binds an ephemeral loopback port; we never expose it
         p.cache_prompt = True  # a slot reuses the KV of the longest matching prefix (shared system prompts)

@@ -82,7 +82,7 @@ class EngineManager:
         engine = LlamaCppEngine(spec.name, path, slots=self.settings.parallel,
                                 ctx_per_slot=self.settings.ctx_per_slot, threads=self.settings.n_threads,
                                 lora_path=spec.lora_path, prompt_cache_mib=self.settings.prompt_cache_mib,
-                                sampling=spec.sampling)
+                                sampling=spec.sampling, log_verbosity=self.settings.engine_log)
         if spec.tool_call_logodds is not None:
             engine.info.meta["tool_call_logodds"] = spec.tool_call_logodds
         return engine
