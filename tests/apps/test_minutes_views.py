@@ -25,6 +25,10 @@ from hanlin.engine.fake import FakeEngine
     ("还有一个问题，改版后的首页要不要加直播入口？", "提出改版后的首页要不要加直播入口的问题"),
     ("其实我们现在人手不够，客服排班排不过来。", "认为我们现在人手不够，客服排班排不过来"),
     ("我担心我手上的项目会延期。", "担心自己手上的项目会延期"),
+    ("直播入口我觉得这次先不要加，工作量太大。", "认为直播入口这次先不要加，工作量太大"),  # a short topic stays
+    ("刚才大家讲了很多，关于去中心化的问题，我觉得两者是并存的。", "认为两者是并存的"),  # a long run-up goes
+    ("我我觉得，这个这个方案其实可以再等等。", "认为这个方案可以再等等"),  # stutters and fillers
+    ("我觉得天天加班不是办法。", "认为天天加班不是办法"),  # a doubled word that is no stutter stays
 ])
 def test_reported_speech(said: str, view: str) -> None:
     r = reported(said)
@@ -39,6 +43,14 @@ def test_a_sentence_that_says_nothing_is_no_view(said: str) -> None:
 def test_a_view_is_one_clause_at_most_thirty_characters() -> None:
     r = reported("我觉得我们这个季度的投放预算应该往短视频平台倾斜，因为去年的数据显示转化率高出很多，而且成本更低。")
     assert r is not None and len(r.text) <= 30 and r.text.startswith("认为")
+
+
+def test_a_point_cut_mid_thought_is_not_whole() -> None:
+    cut = reported("所以我觉得简单来说，网络咨询对于咨询师的共情感受能力、表达能力，还有个案化的能力要求都更高。")
+    dependent = reported("我觉得因此对于一个刚开始从事心理咨询的新手来说，网络咨询不合适。")
+    assert cut is not None and not cut.whole and dependent is not None and not dependent.whole
+    whole = reported("我觉得网络咨询更适合短程的结构化咨询。")
+    assert whole is not None and whole.whole
 
 
 def test_what_counts_as_a_copy() -> None:
@@ -88,3 +100,18 @@ def test_copied_views_are_reworded_and_left_out_speakers_heard() -> None:
             assert all(t.utterances[i].speaker == who for i in p["lines"])
             assert not re.search(r"…|(?:孙浩|陈晨|王芳|周敏)：", p["text"]) and "我" not in p["text"].replace("我们", "")
     assert m["verification"]["dropped"] == 0  # the two copies were worded, not lost
+
+
+def test_code_views_pick_whole_stances_of_the_main_speakers() -> None:
+    from hanlin.apps.minutes.transcript import Utterance
+    from hanlin.apps.minutes.views import code_views
+
+    utts = [Utterance(0, "甲", "我觉得这个季度的线上投放可以先减一点，效果也一般。" + "补充说明。" * 20),
+            Utterance(1, "乙", "所以我觉得简单来说，网络咨询对于咨询师的共情感受能力、表达能力，还有个案化的能力要求都更高。"),
+            Utterance(2, "丙", "我建议高峰期增加两个人工客服。"),
+            Utterance(3, "丁", "我觉得可以。"),
+            Utterance(4, "戊", "我建议下周再讨论一次排班的问题。")]
+    views = code_views(utts, skip={"戊"}, cap=2)
+    assert [v["speaker"] for v in views] == ["甲", "丙"]  # most said first; 乙 only cut mid-thought; 丁 nothing
+    assert views[0]["text"] == "认为这个季度的线上投放可以先减一点，效果也一般" and views[0]["lines"] == [0]
+    assert code_views(utts, skip=set(), cap=0) == []

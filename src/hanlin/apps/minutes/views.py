@@ -23,6 +23,7 @@ from hanlin.apps.minutes.transcript import Utterance
 
 VIEW_CHARS = 30  # a view's length in characters, as the prompt asks of the model
 MIN_CONTENT = 6  # Chinese characters of content a view needs beyond its stance verb (``同意。`` says nothing)
+CODE_VIEW_CONTENT = 10  # a view code picks on its own needs more: ``认为也挺好的`` lost what it was about
 
 _FILLER = re.compile(r"^(?:嗯+|啊+|呃+|哦+|唉|哎|那个|就是说?|其实|然后|所以|但是|不过|对+|是的?|好的?|行|那么?|反正|总之|"
                      r"(?:另外|还有)(?:一个|个|一点|就是)?(?:问题|事情?|点)?(?:是|就是)?|说实话|老实说|坦白说|我说)[，,、：:\s]*")
@@ -38,6 +39,9 @@ _STANCES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(rf"{_ME}(?:觉得|认为|感觉|看来|的(?:意见|看法|想法|观点)是)|在我看来"), "认为"),
 ]
 _WEAK = re.compile(r"应该|必须|需要|不能|没必要|最好|不如|关键是|问题是|重要的是|可以考虑|有必要|太[高贵慢多少低难大贵]|不够|风险")
+_INNER = re.compile(r"就是说|其实|(?<=[，,])然后|(我们|这个|那个|就是|我|你|他|她)\1+")  # fillers; stutters (我我, 这个这个)
+_DEPENDENT = re.compile(r"^(?:因此|因为|如果|虽然|而且|并且|包括|比如|对于|关于|当|等到|只要|除了)")  # half a thought
+_TOPIC_CHARS = 8  # ``直播入口我觉得…``: a short topic before the stance stays; a longer run-up is dropped
 _QUESTION = re.compile(r"[?？]\s*$|要不要|是不是|能不能|可不可以|行不行|有没有")
 
 
@@ -45,6 +49,7 @@ _QUESTION = re.compile(r"[?？]\s*$|要不要|是不是|能不能|可不可以|�
 class Reported:
     text: str
     strength: int  # 2: an explicit stance (``我觉得…``); 1: a weaker cue (``应该…``); 0: a statement or question
+    whole: bool = True  # the point fits in the view uncut, and does not open mid-thought (``因此对于…``)
 
 
 def _content(text: str) -> int:
@@ -60,7 +65,7 @@ def _strip_fillers(s: str) -> str:
 def reported(sentence: str) -> Reported | None:
     """``sentence`` as reported speech (``认为…``, ``建议…``, ``提出…的问题``, ``表示…``), one clause of at most
     ``VIEW_CHARS`` characters, or None when what is left says too little."""
-    s = _INTERJECTION.sub("", _strip_fillers(sentence)).strip()
+    s = _INNER.sub(lambda g: g.group(1) or "", _INTERJECTION.sub("", _strip_fillers(sentence))).strip()
     question = bool(_QUESTION.search(s))
     s = s.rstrip("。！!？?；; ")
     verb, strength, joint = "", 0, ""
@@ -69,10 +74,15 @@ def reported(sentence: str) -> Reported | None:
         if m:
             verb, strength = stance, 2
             rest = s[m.end():]
-            joint = "，" if rest[:1] in ("，", ",", "：", ":") else ""  # ``我不同意，风险太大`` keeps its pause
-            s = s[:m.start()] + rest.lstrip("，,：: ")
+            # a verdict keeps its pause before the reason (``我不同意，风险太大``); ``认为，…`` would not read
+            joint = "，" if rest[:1] in ("，", ",", "：", ":") and stance in ("不同意", "反对", "同意") else ""
+            topic = s[:m.start()]
+            if len(topic) > _TOPIC_CHARS or re.search(r"[，,；;：:]", topic):
+                topic = ""
+            s = topic + rest.lstrip("，,：: ")
             break
-    s = re.sub(r"我(?!们)", "自己", _strip_fillers(s))  # the speaker's first person, in the third
+    s = _INNER.sub(lambda g: g.group(1) or "", _strip_fillers(s))
+    s = re.sub(r"我(?!们)", "自己", s)  # the speaker's first person, in the third
     if not verb:
         if question:
             verb = "提出"
@@ -80,14 +90,13 @@ def reported(sentence: str) -> Reported | None:
             verb, strength = "认为", 1
         else:
             verb = "表示"
-    if verb == "提出":
-        body = clause(s, VIEW_CHARS - 5)
-        text = f"提出{body}的问题" if body else ""
-    else:
-        text = verb + joint + clause(s, VIEW_CHARS - len(verb) - len(joint))
+    room = VIEW_CHARS - 5 if verb == "提出" else VIEW_CHARS - len(verb) - len(joint)
+    body = clause(s, room)
+    whole = body == s.strip("。；;，,：:、 ") and not _DEPENDENT.match(body)
+    text = (f"提出{body}的问题" if body else "") if verb == "提出" else verb + joint + body
     if _content(text) - _content(verb) < MIN_CONTENT - (2 if strength == 2 else 0):
         return None
-    return Reported(text, strength)
+    return Reported(text, strength, whole)
 
 
 def _run_on(people: list[str]) -> re.Pattern[str]:
@@ -138,7 +147,7 @@ def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str
     the strongest stance sentence in their own lines, reported. A decision, commitment (``我来…``), assignment or
     correction is an item of its own and a bare reply is nothing: neither becomes a view."""
     said: dict[str, int] = {}
-    best: dict[str, tuple[int, int, dict[str, object]]] = {}
+    best: dict[str, tuple[tuple[int, int], dict[str, object]]] = {}
     for u in utts:
         said[u.speaker] = said.get(u.speaker, 0) + len(u.text)
         if u.speaker in skip or is_reply(u.text):
@@ -147,11 +156,11 @@ def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str
             if cue_weight(s) >= 3:  # a decision, commitment, assignment or correction is its own item
                 continue
             r = reported(s)
-            if r is None or r.strength == 0:
+            if r is None or r.strength == 0 or not r.whole or _content(r.text) - 2 < CODE_VIEW_CONTENT:
                 continue
             rank = (r.strength, -abs(_content(r.text) - 18))
-            if u.speaker not in best or rank > best[u.speaker][:2]:
-                best[u.speaker] = (*rank, {"speaker": u.speaker, "text": r.text, "lines": [u.index],
-                                           "source": "extractive"})
+            if u.speaker not in best or rank > best[u.speaker][0]:
+                best[u.speaker] = (rank, {"speaker": u.speaker, "text": r.text, "lines": [u.index],
+                                          "source": "extractive"})
     ranked = sorted(best, key=lambda who: -said[who])[:cap]
-    return [best[who][2] for who in ranked]
+    return [best[who][1] for who in ranked]
