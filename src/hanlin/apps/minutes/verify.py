@@ -142,13 +142,14 @@ class Checker:
         cited = self._cited_text(own)
         if support(text, cited) < MIN_SUPPORT:
             return None, "所引行的内容与观点不符"
-        if item.get("source") or not views.copies(text, cited, self.people):
+        # a copy of any of the speaker's lines in the chapter (the model often cites one line and copies the next)
+        mine = [self.by_index[i] for i in sorted(self.allowed) if self.by_index[i].speaker == speaker]
+        if item.get("source") or not views.copies(text, "\n".join(u.text for u in mine) or cited, self.people):
             return {**item, "text": text, "lines": own}, None
-        # a copy of the speaker's words: code words the copied sentence as reported speech (views.py)
-        said = views.reworded(text, [self.by_index[i] for i in own], self.people)
+        said = views.reworded(text, mine, self.people)  # code words the copied sentence as reported speech
         if said is None:
             return None, "观点照抄了原话，没有提炼"
-        return {**item, "text": said, "lines": own, "source": "reworded"}, None
+        return {**item, "text": said[0], "lines": [said[1]], "source": "reworded"}, None
 
 
 def _units(text: str) -> set[str]:

@@ -6,7 +6,7 @@ condensed chapter, mostly copied a digest line as the "view" (12 of 16 views dro
 bench/minutes_long.py, four speakers of 47 left with any view). Two uses:
 
 - ``reworded``: a model view that copies the speaker's words (or runs on into the next digest line) is replaced by
-  the cited sentence it copied, reworded here, instead of being dropped;
+  the sentence it copied, reworded here and cited to its line, instead of being dropped;
 - ``code_views``: a speaker who said something of substance in a chapter but got no view from the model gets the
   strongest stance sentence code finds in their lines (``我觉得…``, ``我建议…``, ``我不同意…``, ``应该…``).
 
@@ -91,8 +91,15 @@ def reported(sentence: str) -> Reported | None:
         else:
             verb = "表示"
     room = VIEW_CHARS - 5 if verb == "提出" else VIEW_CHARS - len(verb) - len(joint)
-    body = clause(s, room)
-    whole = body == s.strip("。；;，,：:、 ") and not _DEPENDENT.match(body)
+    s = s.strip("。；;，,：:、 ")
+    first = re.split(r"[，,；;]", s, maxsplit=1)[0]
+    if len(s) <= room:
+        body, whole = s, True
+    elif _content(first) >= 8 and len(first) <= room:  # the first clause alone is the point, said whole
+        body, whole = first, True
+    else:
+        body, whole = clause(s, room), False
+    whole = whole and not _DEPENDENT.match(body)
     text = (f"提出{body}的问题" if body else "") if verb == "提出" else verb + joint + body
     if _content(text) - _content(verb) < MIN_CONTENT - (2 if strength == 2 else 0):
         return None
@@ -128,18 +135,21 @@ def _longest_common(a: str, b: str) -> int:
     return best
 
 
-def reworded(text: str, own: list[Utterance], people: list[str]) -> str | None:
-    """The sentence of ``own`` that the model's ``text`` copied (the longest verbatim stretch), as reported
-    speech; None when no sentence shares four characters with it or the sentence says nothing."""
+def reworded(text: str, mine: list[Utterance], people: list[str]) -> tuple[str, int] | None:
+    """The model copied one of the speaker's sentences (``mine``: their lines in the chapter, cited or not): that
+    sentence, as reported speech, and the line it is on. Candidates go by the longest verbatim stretch they share
+    with ``text`` (4+ characters); one that is a decision, commitment, assignment or correction (an item already
+    listed) or not a whole point is passed over. None when no candidate is left."""
     text = _run_on(people).split(text)[0]
-    best: tuple[int, str] | None = None
-    for u in own:
-        for s in sentences(u.text):
-            score = _longest_common(text, s)
-            if score >= 4 and (best is None or score > best[0]):
-                best = (score, s)
-    said = reported(best[1]) if best else None
-    return said.text if said else None
+    cands = sorted(((_longest_common(text, s), -k, s, u.index) for k, (u, s) in
+                    enumerate((u, s) for u in mine for s in sentences(u.text))), reverse=True)
+    for overlap, _, s, index in cands:
+        if overlap < 4:
+            break
+        said = reported(s)
+        if said and said.whole and cue_weight(s) < 3 and _content(said.text) >= MIN_CONTENT + 2:
+            return said.text, index
+    return None
 
 
 def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str, object]]:
