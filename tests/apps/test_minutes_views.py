@@ -115,3 +115,28 @@ def test_code_views_pick_whole_stances_of_the_main_speakers() -> None:
     assert [v["speaker"] for v in views] == ["甲", "丙"]  # most said first; 乙 only cut mid-thought; 丁 nothing
     assert views[0]["text"] == "认为这个季度的线上投放可以先减一点，效果也一般" and views[0]["lines"] == [0]
     assert code_views(utts, skip=set(), cap=0) == []
+
+
+def test_a_view_copied_from_an_uncited_line_cites_that_line_and_copied_items_are_not_views() -> None:
+    meeting = "\n".join(["田雨：好的，没问题。",  # 0
+                         "林静：培训放在下周。",  # 1
+                         "田雨：我觉得培训的时间还是放在月底比较合适，大家手上的活太多了。",  # 2
+                         "吴刚：上海那个客户我一直在跟，我争取十一月底前把合同签下来。"])  # 3
+
+    def model(body: dict[str, Any]) -> str:
+        props = body["response_format"]["json_schema"]["schema"]["properties"]
+        if "views" not in props:
+            return json.dumps({"title": "培训", "summary": "讨论了培训时间。"}, ensure_ascii=False)
+        return json.dumps({"title": "培训", "summary": "讨论了培训时间。", "decisions": [], "action_items": [],
+                           "views": [{"speaker": "田雨", "text": "好的，没问题。我觉得培训的时间还是放在月底比较合适",
+                                      "lines": [0]},  # cites her reply, copies her next line
+                                     {"speaker": "吴刚", "text": "上海那个客户我一直在跟，我争取十一月底前把合同签下来",
+                                      "lines": [3]}]}, ensure_ascii=False)  # a commitment: an action item
+
+    t = parse_transcript(meeting, "会.txt")
+    m = asyncio.run(make_minutes(FakeEngine(responder=model), t, Options()))
+    views = {v["speaker"]: v["points"] for v in m["views"]}
+    assert views["田雨"] == [{**views["田雨"][0], "text": "认为培训的时间还是放在月底比较合适，大家手上的活太多了",
+                             "lines": [2], "source": "reworded"}]
+    assert "吴刚" not in views
+    assert any(a["owner"] == "吴刚" and "合同" in a["task"] for a in m["action_items"])  # it stands as an item
