@@ -2,6 +2,7 @@
 
     HANLIN_THREADS=2 python bench/minutes_long.py [--model qwen2.5-coder-1.5b-instruct] [--chars 45000]
         [--url http://127.0.0.1:8000] [--out /tmp/minutes.json] [--no-gold] [--read-all | --read-chars N]
+        [--view-text]
 
 The meeting is VCSum dev meetings concatenated, with the five minutes-gold meetings (annotated decisions, action
 items, owners, rejected proposals, corrections) spliced in between them, so speed and quality are measured on the
@@ -62,6 +63,9 @@ async def main() -> None:
     ap.add_argument("--no-gold", action="store_true", help="VCSum only (no gold meetings spliced in)")
     ap.add_argument("--read-all", action="store_true", help="the model reads every line (no condensing)")
     ap.add_argument("--read-chars", type=int, default=None, help="read budget (default: the server's setting)")
+    ap.add_argument("--view-text", action="store_true",
+                    help="condensed: the model words each view itself (the previous default) instead of pointing at "
+                         "the line that states it")
     args = ap.parse_args()
     gold = [] if args.no_gold else load_gold(GOLD_DIR)
     transcript = long_meeting(args.chars, gold)
@@ -80,7 +84,7 @@ async def main() -> None:
         print(f"  [{time.perf_counter() - t1:7.1f} s] {fraction:5.1%} {stage}", flush=True)
 
     read = 0 if args.read_all else (settings.minutes_read_chars if args.read_chars is None else args.read_chars)
-    m = await make_minutes(engine, transcript, Options(read_chars=read), progress=progress)
+    m = await make_minutes(engine, transcript, Options(read_chars=read, digest_view_text=args.view_text), progress=progress)
     await engine.close()
     s = m["stats"]
     print("\n== time per stage (s) ==")

@@ -140,3 +140,31 @@ def test_a_view_copied_from_an_uncited_line_cites_that_line_and_copied_items_are
                              "lines": [2], "source": "reworded"}]
     assert "吴刚" not in views
     assert any(a["owner"] == "吴刚" and "合同" in a["task"] for a in m["action_items"])  # it stands as an item
+
+
+def test_on_a_digest_the_model_points_at_a_line_and_code_words_the_view() -> None:
+    filler = "，".join(f"第{i}项指标的情况说明" for i in range(30))
+    meeting = "\n".join(["王芳：" + filler + "。",  # 0: long, so the meeting is condensed
+                         "王芳：我觉得直播入口现在加太早了，用户量还不够。",  # 1
+                         "李娜：好的。",  # 2
+                         "赵磊：" + filler + "。"])  # 3
+    schemas: list[dict[str, Any]] = []
+
+    def model(body: dict[str, Any]) -> str:
+        schema = body["response_format"]["json_schema"]["schema"]
+        schemas.append(schema)
+        if "views" not in schema["properties"]:
+            return json.dumps({"title": "改版", "summary": "讨论了改版。"}, ensure_ascii=False)
+        return json.dumps({"title": "改版", "summary": "讨论了改版。",
+                           "views": [{"speaker": "王芳", "lines": [1]},
+                                     {"speaker": "李娜", "lines": [2]}]}, ensure_ascii=False)  # nothing to word
+
+    t = parse_transcript(meeting, "会.txt")
+    m = asyncio.run(make_minutes(FakeEngine(responder=model), t, Options(read_chars=200)))
+    assert m["stats"]["read"]["condensed"]
+    digest = next(s for s in schemas if "views" in s["properties"])
+    assert set(digest["properties"]["views"]["items"]["properties"]) == {"speaker", "lines"}  # no text asked
+    views = {v["speaker"]: v["points"] for v in m["views"]}
+    assert views["王芳"][0]["text"] == "认为直播入口现在加太早了，用户量还不够" and views["王芳"][0]["lines"] == [1]
+    assert "李娜" not in views
+    assert any("完整的观点" in r for r in m["verification"]["reasons"])

@@ -55,6 +55,7 @@ class Options:
     condensed_chapter_chars: int = 6000  # chapter size when condensed: fewer model calls, each shown its share
     condensed_max_chapters: int = 16
     condensed_max_tokens: int = 256  # a condensed chapter's answer: title, summary, views (code finds the items)
+    digest_view_text: bool = False  # condensed: the model words views itself (else it points at a line, code words)
 
 
 @dataclass
@@ -97,8 +98,10 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     speakers = list(dict.fromkeys(u.speaker for u in shown))
     line_ids = [u.index for u in shown]
     lines = prompts.render_lines(shown, opts.max_prompt_chars)
-    msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic, digest=condensed)
-    schema = digest_schema(speakers, line_ids) if condensed else chapter_schema(speakers, line_ids)
+    msgs = prompts.chapter_messages(lang, lines, plan.focus, plan.topic, digest=condensed,
+                                    view_text=opts.digest_view_text)
+    schema = digest_schema(speakers, line_ids, view_text=opts.digest_view_text) if condensed else \
+        chapter_schema(speakers, line_ids)
     answer = await _ask(engine, msgs, schema, opts.condensed_max_tokens if condensed else opts.max_tokens, usage)
     data = answer or {}
     checker = Checker(by_index, {u.index for u in utts}, {u.speaker for u in utts}, order or [])

@@ -31,12 +31,20 @@ DIGEST_SYSTEM = {
            "请只根据这些内容输出 JSON：\n"
            "title：本段议题，不超过12字的名词短语；\n"
            "summary：本段要点概述，1到2句；\n"
-           "views：主要发言人的观点，用你自己的话概括成一句（不超过30字，不要照抄原话），speaker 是说这话的人，"
-           "lines 只引用该发言人自己说话的行号。不要编造。"),
+           "views：最多3位主要发言人，每人给出最能代表其观点的一行：speaker 是发言人，lines 是该发言人自己说这个观点的"
+           "那一行的行号。不要编造。"),
     "en": ("You write meeting minutes. Below are excerpts of part of a meeting transcript ('…' marks what was left "
            "out); each line is '[line] speaker: text'. Reply with JSON only from these lines: title = the topic (few "
-           "words); summary = 1-2 sentences; views = the main speakers' points in your own words (one short "
-           "sentence), where speaker is who said it and lines cite only that speaker's own lines. Invent nothing."),
+           "words); summary = 1-2 sentences; views = up to 3 main speakers, each with the one line that best states "
+           "their point (speaker = who said it, lines = that speaker's own line). Invent nothing."),
+}
+# the same, when the model words the views itself (Options.digest_view_text; it copied the line every time)
+DIGEST_TEXT_SYSTEM = {
+    "zh": DIGEST_SYSTEM["zh"].split("views：")[0] + ("views：主要发言人的观点，用你自己的话概括成一句（不超过30字，不要照抄原话），"
+                                                    "speaker 是说这话的人，lines 只引用该发言人自己说话的行号。不要编造。"),
+    "en": DIGEST_SYSTEM["en"].split("views =")[0] + ("views = the main speakers' points in your own words (one short "
+                                                   "sentence), where speaker is who said it and lines cite only that "
+                                                   "speaker's own lines. Invent nothing."),
 }
 
 FOCUS_HINTS = {
@@ -87,8 +95,8 @@ def _clip(text: str, cap: int) -> str:
 
 
 def chapter_messages(lang: str, lines: str, focus: str | None, topic_hint: str | None,
-                     digest: bool = False) -> list[dict[str, Any]]:
-    system = (DIGEST_SYSTEM if digest else CHAPTER_SYSTEM)[lang]
+                     digest: bool = False, view_text: bool = False) -> list[dict[str, Any]]:
+    system = ((DIGEST_TEXT_SYSTEM if view_text else DIGEST_SYSTEM) if digest else CHAPTER_SYSTEM)[lang]
     extra = []
     if focus and focus in FOCUS_HINTS[lang]:
         extra.append(FOCUS_HINTS[lang][focus])

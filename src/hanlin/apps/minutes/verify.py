@@ -139,6 +139,11 @@ class Checker:
             who = sorted({self.by_index[i].speaker for i in item["lines"]})
             return None, f"观点属于{speaker}，但所引行是{'、'.join(who)}说的"
         text = extract.clause(str(item.get("text") or ""), 80)
+        if not text and not item.get("source"):  # the model pointed at the line (digest schema): code words it
+            said = views.pointed([self.by_index[i] for i in own])
+            if said is None:
+                return None, "所引行中没有完整的观点"
+            return {**item, "text": said[0], "lines": [said[1]], "source": "reworded"}, None
         cited = self._cited_text(own)
         if support(text, cited) < MIN_SUPPORT:
             return None, "所引行的内容与观点不符"

@@ -146,10 +146,30 @@ def reworded(text: str, mine: list[Utterance], people: list[str]) -> tuple[str, 
     for overlap, _, s, index in cands:
         if overlap < 4:
             break
-        said = reported(s)
-        if said and said.whole and cue_weight(s) < 3 and _content(said.text) >= MIN_CONTENT + 2:
+        said = _usable(s)
+        if said is not None:
             return said.text, index
     return None
+
+
+def _usable(sentence: str) -> Reported | None:
+    """``sentence`` reported, if it makes a view: a whole point of some length that is not an item of its own."""
+    said = reported(sentence)
+    if said and said.whole and cue_weight(sentence) < 3 and _content(said.text) >= MIN_CONTENT + 2:
+        return said
+    return None
+
+
+def pointed(lines: list[Utterance]) -> tuple[str, int] | None:
+    """The view in the line(s) the model pointed at: the strongest stance sentence there (``我觉得…`` over
+    ``应该…`` over a statement), as reported speech, and its line."""
+    best: tuple[tuple[int, int], str, int] | None = None
+    for u in lines:
+        for k, s in enumerate(sentences(u.text)):
+            said = _usable(s)
+            if said is not None and (best is None or (said.strength, -k) > best[0]):
+                best = ((said.strength, -k), said.text, u.index)
+    return (best[1], best[2]) if best else None
 
 
 def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str, object]]:
