@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from hanlin.engine.fake import FakeEngine
 from hanlin.knowledge.answer import NOT_FOUND, figures, finalize, grounded_answer, unsupported
@@ -168,3 +169,27 @@ def test_second_look_does_not_answer_one_thing_from_a_row_about_another() -> Non
     eng = FakeEngine(responses=[NOT_FOUND, look("员工每年有15天带薪病假。", "员工每年有15天带薪病假")])
     out = asyncio.run(grounded_answer(eng, "员工每年有多少天带薪病假？", [row]))
     assert out["answer"] == NOT_FOUND and set(out["second_look"]["unbacked_words"]) >= {"带薪", "病假"}
+
+
+def test_the_code_checks_around_the_model_run_off_the_event_loop(monkeypatch: Any) -> None:
+    """jieba's tagger loads in seconds on first use: the checks before and after the model must not stall the loop."""
+    import threading
+
+    from hanlin.knowledge import answer
+
+    threads: dict[str, str] = {}
+
+    def spy(name: str, fn: Any) -> Any:
+        def wrapped(*a: Any, **k: Any) -> Any:
+            threads[name] = threading.current_thread().name
+            return fn(*a, **k)
+        return wrapped
+
+    for name in ("_answered_by_code", "_finalized", "_judged"):
+        monkeypatch.setattr(answer, name, spy(name, getattr(answer, name)))
+    row = hit(ROW_TEXT, 0.859, 0.33, kind="table", first=True)
+    eng = FakeEngine(responses=[NOT_FOUND, look(ROW_TEXT, "600元")])
+    out = asyncio.run(grounded_answer(eng, "出差去北京每晚最多能住多少钱的酒店", [row]))
+    assert out["second_look"]["kept"]
+    assert set(threads) == {"_answered_by_code", "_finalized", "_judged"}
+    assert threading.main_thread().name not in threads.values(), threads

@@ -270,6 +270,13 @@ async def second_look(engine: Engine, question: str, hits: list[Hit], refused: d
     add_usage(total, usage)
     add_usage(total, res.usage)
     data = res.data if isinstance(res.data, dict) else {}
+    # the checks tokenise with jieba and scan every passage: a worker thread, not the event loop
+    return await asyncio.to_thread(_judged, question, hits, refused, total, data)
+
+
+def _judged(question: str, hits: list[Hit], refused: dict[str, Any], total: dict[str, int],
+            data: dict[str, Any]) -> dict[str, Any]:
+    """The second look's answer kept only when code finds it backed by one passage, else the refusal."""
     said = re.sub(r"^\[\d+\]（[^）]*）", "", str(data.get("quote") or "")).strip()
     answer = _MARKER.sub("", str(data.get("answer") or "")).strip()
     look: dict[str, Any] = {"kept": False, "quote": said[:160]}
