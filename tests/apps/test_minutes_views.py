@@ -35,7 +35,8 @@ def test_reported_speech(said: str, view: str) -> None:
     assert r is not None and r.text == view
 
 
-@pytest.mark.parametrize("said", ["我同意。", "好的。", "嗯嗯，对对对。", "我觉得可以。"])
+@pytest.mark.parametrize("said", ["我同意。", "好的。", "嗯嗯，对对对。", "我觉得可以。", "我说一下市场活动。",
+                                  "下面我汇报一下三季度的销售情况。"])
 def test_a_sentence_that_says_nothing_is_no_view(said: str) -> None:
     assert reported(said) is None
 

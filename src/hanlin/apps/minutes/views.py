@@ -42,6 +42,8 @@ _WEAK = re.compile(r"应该|必须|需要|不能|没必要|最好|不如|关键�
 _INNER = re.compile(r"就是说|其实|(?<=[，,])然后|(我们|这个|那个|就是|我|你|他|她)\1+")  # fillers; stutters (我我, 这个这个)
 _DEPENDENT = re.compile(r"^(?:因此|因为|如果|虽然|而且|并且|包括|比如|对于|关于|当|等到|只要|除了)")  # half a thought
 _TOPIC_CHARS = 8  # ``直播入口我觉得…``: a short topic before the stance stays; a longer run-up is dropped
+_ANNOUNCE = re.compile(r"^(?:先|再|接下来|下面|然后|最后)?(?:自己)?(?:先|再)?"  # an agenda line (``我说一下…``), no point
+                       r"(?:(?:说|讲|聊|汇报|介绍|补充)(?:一下|几句|两句)|一下)")
 _QUESTION = re.compile(r"[?？]\s*$|要不要|是不是|能不能|可不可以|行不行|有没有")
 
 
@@ -50,6 +52,7 @@ class Reported:
     text: str
     strength: int  # 2: an explicit stance (``我觉得…``); 1: a weaker cue (``应该…``); 0: a statement or question
     whole: bool = True  # the point fits in the view uncut, and does not open mid-thought (``因此对于…``)
+    content: int = 0  # Chinese characters of what was said, without the stance verb
 
 
 def _content(text: str) -> int:
@@ -101,9 +104,10 @@ def reported(sentence: str) -> Reported | None:
         body, whole = clause(s, room), False
     whole = whole and not _DEPENDENT.match(body)
     text = (f"提出{body}的问题" if body else "") if verb == "提出" else verb + joint + body
-    if _content(text) - _content(verb) < MIN_CONTENT - (2 if strength == 2 else 0):
+    content = _content(body)
+    if content < MIN_CONTENT - (2 if strength == 2 else 0) or _ANNOUNCE.match(body):
         return None
-    return Reported(text, strength, whole)
+    return Reported(text, strength, whole, content)
 
 
 def _run_on(people: list[str]) -> re.Pattern[str]:
@@ -155,7 +159,7 @@ def reworded(text: str, mine: list[Utterance], people: list[str]) -> tuple[str, 
 def _usable(sentence: str) -> Reported | None:
     """``sentence`` reported, if it makes a view: a whole point of some length that is not an item of its own."""
     said = reported(sentence)
-    if said and said.whole and cue_weight(sentence) < 3 and _content(said.text) >= MIN_CONTENT + 2:
+    if said and said.whole and cue_weight(sentence) < 3 and said.content >= MIN_CONTENT + 2:
         return said
     return None
 
@@ -186,9 +190,9 @@ def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str
             if cue_weight(s) >= 3:  # a decision, commitment, assignment or correction is its own item
                 continue
             r = reported(s)
-            if r is None or r.strength == 0 or not r.whole or _content(r.text) - 2 < CODE_VIEW_CONTENT:
+            if r is None or r.strength == 0 or not r.whole or r.content < CODE_VIEW_CONTENT:
                 continue
-            rank = (r.strength, -abs(_content(r.text) - 18))
+            rank = (r.strength, -abs(r.content - 16))
             if u.speaker not in best or rank > best[u.speaker][0]:
                 best[u.speaker] = (rank, {"speaker": u.speaker, "text": r.text, "lines": [u.index],
                                           "source": "extractive"})
