@@ -3,8 +3,10 @@
 Minutes state views the way a secretary writes them: ``刘建国：建议把发布会提前到十月八日``, ``李娜：认为版本来不及``
 — the stance verb first, the speaker's first person gone, fillers dropped, one clause long. The 1.5B, shown a
 condensed chapter, mostly copied a digest line as the "view" (12 of 16 views dropped as copies in
-bench/minutes_long.py, four speakers of 47 left with any view). Two uses:
+bench/minutes_long.py, four speakers of 47 left with any view). Three uses:
 
+- ``pointed``: on a condensed chapter the model only points at the line that states a speaker's point (its own
+  wording was a copy every time); code words the strongest stance sentence of that line;
 - ``reworded``: a model view that copies the speaker's words (or runs on into the next digest line) is replaced by
   the sentence it copied, reworded here and cited to its line, instead of being dropped;
 - ``code_views``: a speaker who said something of substance in a chapter but got no view from the model gets the
