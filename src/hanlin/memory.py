@@ -53,7 +53,6 @@ def process_memory() -> dict[str, float]:
     return out
 
 
-
 def _libc() -> Any | None:
     try:
         lib = ctypes.CDLL(None)  # the process's own symbols: glibc's malloc when it is the allocator

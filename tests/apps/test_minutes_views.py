@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -74,16 +75,25 @@ MEETING = "\n".join([
 ])
 
 
-def copying_model(body: dict[str, Any]) -> str:
-    """The 1.5B's habit on a digest: the 'view' is the line itself, running on into the next one."""
-    props = body["response_format"]["json_schema"]["schema"]["properties"]
-    if "views" not in props:
-        return json.dumps({"title": "客服与改版", "summary": "讨论了客服和首页改版。"}, ensure_ascii=False)
-    return json.dumps({"title": "客服与改版", "summary": "讨论了客服和首页改版。", "decisions": [], "action_items": [],
-                       "views": [{"speaker": "孙浩", "text": "机器人那块可以换一个新的知识库，我们之前评估过，准确率能到八",
-                                  "lines": [0]},
-                                 {"speaker": "陈晨", "text": "改版后的首页要不要加直播入口？王芳：我觉得", "lines": [1]}]},
-                      ensure_ascii=False)
+def chapter_model(views: list[dict[str, Any]],
+                  schemas: list[dict[str, Any]] | None = None) -> Callable[[dict[str, Any]], str]:
+    """A scripted model whose chapter answers give ``views`` and no items (code finds those); the overview call gets
+    a title and summary. ``schemas`` collects every schema it was sent."""
+    def answer(body: dict[str, Any]) -> str:
+        schema = body["response_format"]["json_schema"]["schema"]
+        if schemas is not None:
+            schemas.append(schema)
+        head = {"title": "会议", "summary": "讨论了几件事。"}
+        if "views" not in schema["properties"]:
+            return json.dumps(head, ensure_ascii=False)
+        return json.dumps({**head, "decisions": [], "action_items": [], "views": views}, ensure_ascii=False)
+    return answer
+
+
+# the 1.5B's habit on a digest: the 'view' is the line itself, running on into the next one
+copying_model = chapter_model([
+    {"speaker": "孙浩", "text": "机器人那块可以换一个新的知识库，我们之前评估过，准确率能到八", "lines": [0]},
+    {"speaker": "陈晨", "text": "改版后的首页要不要加直播入口？王芳：我觉得", "lines": [1]}])
 
 
 def test_copied_views_are_reworded_and_left_out_speakers_heard() -> None:
@@ -124,15 +134,9 @@ def test_a_view_copied_from_an_uncited_line_cites_that_line_and_copied_items_are
                          "田雨：我觉得培训的时间还是放在月底比较合适，大家手上的活太多了。",  # 2
                          "吴刚：上海那个客户我一直在跟，我争取十一月底前把合同签下来。"])  # 3
 
-    def model(body: dict[str, Any]) -> str:
-        props = body["response_format"]["json_schema"]["schema"]["properties"]
-        if "views" not in props:
-            return json.dumps({"title": "培训", "summary": "讨论了培训时间。"}, ensure_ascii=False)
-        return json.dumps({"title": "培训", "summary": "讨论了培训时间。", "decisions": [], "action_items": [],
-                           "views": [{"speaker": "田雨", "text": "好的，没问题。我觉得培训的时间还是放在月底比较合适",
-                                      "lines": [0]},  # cites her reply, copies her next line
-                                     {"speaker": "吴刚", "text": "上海那个客户我一直在跟，我争取十一月底前把合同签下来",
-                                      "lines": [3]}]}, ensure_ascii=False)  # a commitment: an action item
+    model = chapter_model([  # 田雨's cites her reply and copies her next line; 吴刚's is a commitment
+        {"speaker": "田雨", "text": "好的，没问题。我觉得培训的时间还是放在月底比较合适", "lines": [0]},
+        {"speaker": "吴刚", "text": "上海那个客户我一直在跟，我争取十一月底前把合同签下来", "lines": [3]}])
 
     t = parse_transcript(meeting, "会.txt")
     m = asyncio.run(make_minutes(FakeEngine(responder=model), t, Options()))
@@ -151,14 +155,8 @@ def test_on_a_digest_the_model_points_at_a_line_and_code_words_the_view() -> Non
                          "赵磊：" + filler + "。"])  # 3
     schemas: list[dict[str, Any]] = []
 
-    def model(body: dict[str, Any]) -> str:
-        schema = body["response_format"]["json_schema"]["schema"]
-        schemas.append(schema)
-        if "views" not in schema["properties"]:
-            return json.dumps({"title": "改版", "summary": "讨论了改版。"}, ensure_ascii=False)
-        return json.dumps({"title": "改版", "summary": "讨论了改版。",
-                           "views": [{"speaker": "王芳", "lines": [1]},
-                                     {"speaker": "李娜", "lines": [2]}]}, ensure_ascii=False)  # nothing to word
+    # pointers only; 李娜's line holds nothing to word
+    model = chapter_model([{"speaker": "王芳", "lines": [1]}, {"speaker": "李娜", "lines": [2]}], schemas)
 
     t = parse_transcript(meeting, "会.txt")
     m = asyncio.run(make_minutes(FakeEngine(responder=model), t, Options(read_chars=200)))

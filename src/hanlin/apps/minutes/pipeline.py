@@ -266,7 +266,7 @@ def counts(merged: dict[str, Any], dropped: dict[str, int]) -> dict[str, int]:
     """What the minutes show, counted from the lists themselves (the CLI's summary line prints these).
     ``from_code``: items code found, or worded (a view the model copied), rather than the model."""
     points = [p for v in merged["views"] for p in v["points"]]
-    return {"views": sum(len(v["points"]) for v in merged["views"]), "decisions": len(merged["decisions"]),
+    return {"views": len(points), "decisions": len(merged["decisions"]),
             "action_items": len(merged["action_items"]),
             "from_code": sum(1 for x in [*merged["decisions"], *merged["action_items"], *points] if x.get("source")),
             "dropped": int(dropped.get("total", 0))}

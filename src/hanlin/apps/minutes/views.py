@@ -189,10 +189,8 @@ def code_views(utts: list[Utterance], skip: set[str], cap: int) -> list[dict[str
         if u.speaker in skip or is_reply(u.text):
             continue
         for s in sentences(u.text):
-            if cue_weight(s) >= 3:  # a decision, commitment, assignment or correction is its own item
-                continue
-            r = reported(s)
-            if r is None or r.strength == 0 or not r.whole or r.content < CODE_VIEW_CONTENT:
+            r = _usable(s)
+            if r is None or r.strength == 0 or r.content < CODE_VIEW_CONTENT:
                 continue
             rank = (r.strength, -abs(r.content - 16))
             if u.speaker not in best or rank > best[u.speaker][0]:
