@@ -167,3 +167,27 @@ def test_on_a_digest_the_model_points_at_a_line_and_code_words_the_view() -> Non
     assert views["王芳"][0]["text"] == "认为直播入口现在加太早了，用户量还不够" and views["王芳"][0]["lines"] == [1]
     assert "李娜" not in views
     assert any("完整的观点" in r for r in m["verification"]["reasons"])
+
+
+def test_code_reads_the_chapters_off_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Minutes jobs run on the server's event loop; the regex passes over every line (seconds on a long meeting)
+    must not stall it."""
+    import threading
+
+    from hanlin.apps.minutes import pipeline
+
+    threads: dict[str, set[str]] = {}
+
+    def spy(name: str, fn: Any) -> Any:
+        def wrapped(*a: Any, **k: Any) -> Any:
+            threads.setdefault(name, set()).add(threading.current_thread().name)
+            return fn(*a, **k)
+        return wrapped
+
+    for name in ("segment", "verify_items", "extractive_items", "code_views"):
+        monkeypatch.setattr(pipeline, name, spy(name, getattr(pipeline, name)))
+    t = parse_transcript(MEETING, "会.txt")
+    m = asyncio.run(make_minutes(FakeEngine(responder=copying_model), t, Options()))
+    assert m["views"]
+    assert set(threads) == {"segment", "verify_items", "extractive_items", "code_views"}
+    assert all(threading.main_thread().name not in names for names in threads.values()), threads

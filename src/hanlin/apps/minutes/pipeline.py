@@ -106,14 +106,16 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     data = answer or {}
     checker = Checker(by_index, {u.index for u in utts}, {u.speaker for u in utts}, order or [])
     stats = VerifyStats()
-    good, failures = verify_items(checker, data, stats)
+    # code's reading of the chapter (regexes over every line: 0.4-1.6 s a chapter of a 45k meeting) runs in a
+    # worker thread: jobs run on the server's event loop
+    good, failures = await asyncio.to_thread(verify_items, checker, data, stats)
     repair_s = 0.0
     repaired = {k: 0 for k in KINDS}
     if failures and opts.repair:
         t1 = time.perf_counter()
         fixed = await _ask(engine, prompts.repair_messages(msgs, data, lang, failures),
                            repair_schema(speakers, line_ids), opts.max_tokens // 2, usage) or {}
-        again, _ = verify_items(checker, fixed, VerifyStats())
+        again, _ = await asyncio.to_thread(verify_items, checker, fixed, VerifyStats())
         for kind in KINDS:  # a repaired item stands in for a failed one of its kind
             n_failed = sum(1 for f in failures if f["kind"] == kind)
             good[kind].extend(again[kind][:n_failed])
@@ -124,7 +126,7 @@ async def summarise_chapter(engine: Engine, utts: list[Utterance], by_index: dic
     stats.dropped = sum(dropped.values())
     stats.reasons = [f"{f['kind']}: {f['reason']}" for f in failures]
     if opts.extractive:
-        _add_extractive(checker, utts, good, order or utts)
+        await asyncio.to_thread(_add_extractive, checker, utts, good, order or utts)
     summary = clause(str(data.get("summary") or "").strip(), 200) or fallback_summary(shown, 120)
     return {
         "start_line": utts[0].index, "end_line": utts[-1].index,
@@ -308,12 +310,12 @@ async def make_minutes(engine: Engine, transcript: Transcript, opts: Options | N
     slots = max(1, opts.concurrency or max(engine.info.slots, 4))  # upstreams report 1 slot
     if reading.condensed:
         n = _condensed_chapters(total_chars, opts, slots)
-        parts = segment(utts, target_chars=-(-total_chars // n), max_chapters=n,
-                        max_utts=len(utts))  # the model sees a digest: no cap on utterances per chapter
+        parts = await asyncio.to_thread(segment, utts, target_chars=-(-total_chars // n), max_chapters=n,
+                                        max_utts=len(utts))  # the model sees a digest: no cap on utterances per chapter
         shares = chapter_budgets(parts, opts.read_chars)
     else:
-        parts = segment(utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters,
-                        max_utts=opts.max_utts)
+        parts = await asyncio.to_thread(segment, utts, target_chars=opts.chapter_chars, max_chapters=opts.max_chapters,
+                                        max_utts=opts.max_utts)
         shares = [0] * len(parts)
     rarity = await asyncio.to_thread(Rarity.of, utts) if reading.condensed else None
     timings["filter_and_segment"] = time.perf_counter() - t0
