@@ -63,6 +63,8 @@ def test_what_counts_as_a_copy() -> None:
     assert copies("准确率能到八成…", line, people)  # the digest's elision mark
     assert not copies("主张更换客服机器人的知识库", line, people)  # a point in other words
     assert not copies("结论：换知识库", line, people)  # a colon is not a speaker
+    crowd = [f"发言人{i}" for i in range(20_000)] + people  # a transcript naming thousands of speakers
+    assert copies("我每周统计响应时间。发言人19999：还有", line, crowd) and not copies("结论：换知识库", line, crowd)
 
 
 MEETING = "\n".join([

@@ -112,16 +112,25 @@ def reported(sentence: str) -> Reported | None:
     return Reported(text, strength, whole, content)
 
 
-def _run_on(people: list[str]) -> re.Pattern[str]:
-    """Where a copied digest line ends: the elision mark, or the next line's ``speaker：``."""
-    names = "|".join(re.escape(p) for p in sorted(people, key=len, reverse=True) if p)
-    return re.compile(r"…|\.\.\." + (rf"|(?:{names})[：:]" if names else ""))
+def _run_on(text: str, people: list[str]) -> int:
+    """Where a copied digest line ends in ``text``: the elision mark, or the next line's ``speaker：``; -1 if it
+    does not run on. Names are looked up in a set at each colon (a transcript may name thousands of speakers: no
+    regex alternation of them all)."""
+    ends = [i for i in (text.find("…"), text.find("...")) if i >= 0]
+    names = set(people)
+    longest = max(map(len, names), default=0)
+    for colon in (i for i, c in enumerate(text) if c in "：:"):
+        starts = [k for k in range(max(0, colon - longest), colon) if text[k:colon] in names]
+        if starts:
+            ends.append(starts[0])
+            break
+    return min(ends, default=-1)
 
 
 def copies(text: str, cited: str, people: list[str]) -> bool:
     """A model view that repeats the speaker's words instead of stating the point: it runs on into another digest
     line (``…`` or ``陈晨：``), or most of it is one verbatim stretch of the cited lines."""
-    if _run_on(people).search(text):
+    if _run_on(text, people) >= 0:
         return True
     core = text.rstrip("。")
     if len(core) < 12:
@@ -146,7 +155,8 @@ def reworded(text: str, mine: list[Utterance], people: list[str]) -> tuple[str, 
     sentence, as reported speech, and the line it is on. Candidates go by the longest verbatim stretch they share
     with ``text`` (4+ characters); one that is a decision, commitment, assignment or correction (an item already
     listed) or not a whole point is passed over. None when no candidate is left."""
-    text = _run_on(people).split(text)[0]
+    end = _run_on(text, people)
+    text = text[:end] if end >= 0 else text
     cands = sorted(((_longest_common(text, s), -k, s, u.index) for k, (u, s) in
                     enumerate((u, s) for u in mine for s in sentences(u.text))), reverse=True)
     for overlap, _, s, index in cands:
