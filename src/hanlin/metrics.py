@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
@@ -21,9 +23,28 @@ class Metrics:
         self.queue_depth = Gauge("hanlin_queue_depth", "Generation requests waiting for a free slot", ["model"],
                                  registry=self.registry)
 
+        # labelled children, looked up once: ``labels()`` checks its arguments and takes a lock on every call, a
+        # few of which per request were a measurable share of a gateway's CPU per request. The label values are
+        # bounded as prometheus' own children are (routes x statuses, served models).
+        self._children: dict[tuple[Any, ...], Any] = {}
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
+    def request_done(self, route: str, status: int, seconds: float) -> None:
+        self._child(self.requests, route, str(status)).inc()
+        self._child(self.latency, route).observe(seconds)
+
+    def in_flight_of(self, model: str) -> Any:
+        return self._child(self.in_flight, model)
+
     def record_tokens(self, model: str, prompt: int, completion: int) -> None:
-        self.tokens_in.labels(model).inc(prompt)
-        self.tokens_out.labels(model).inc(completion)
+        self._child(self.tokens_in, model).inc(prompt)
+        self._child(self.tokens_out, model).inc(completion)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

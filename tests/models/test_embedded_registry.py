@@ -69,3 +69,30 @@ def test_registry_add_remove_and_refusals(tmp_path):
     reg.remove("my-7b")
     with pytest.raises(NotFound):
         reg.resolve("my-7b")
+
+
+def test_registry_reads_its_file_again_only_when_it_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request resolves its model here: an unchanged file is not read again, a changed one (another process,
+    or a hand edit) is, and callers still get specs of their own to change."""
+    reg = ModelRegistry(tmp_path)
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"GGUF" + b"\0" * 16)
+    reg.add(ModelSpec(name="mine", kind="local", path=str(gguf)))
+    reads: list[Path] = []
+    real_read = Path.read_text
+
+    def counted(self: Path, *args: object, **kwargs: object) -> str:
+        reads.append(self)
+        return real_read(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "read_text", counted)
+    for _ in range(5):
+        assert reg.resolve("mine").path == str(gguf)
+    assert len(reads) == 1
+    reg.all()["mine"].shared_with.append("intruder")  # a caller's change stays its own
+    assert reg.resolve("mine").shared_with == []
+    ModelRegistry(tmp_path).remove("mine")  # another process removes it
+    with pytest.raises(NotFound):
+        reg.resolve("mine")
+    (tmp_path / "models.json").write_text('{"edited": {"name": "edited", "kind": "local", "path": "%s"}}' % gguf)
+    assert reg.resolve("edited").path == str(gguf)  # a hand edit is seen

@@ -72,8 +72,7 @@ class RequestMetricsMiddleware:
     def _observe(self, scope: Scope, status: int, started: float) -> None:
         route = scope.get("route")
         path = getattr(route, "path", "unmatched")
-        self.metrics.requests.labels(path, str(status)).inc()
-        self.metrics.latency.labels(path).observe(time.time() - started)
+        self.metrics.request_done(path, status, time.time() - started)
 
 
 def _content_length(scope: Scope) -> int | None:

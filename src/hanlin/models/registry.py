@@ -119,11 +119,19 @@ class ModelRegistry:
     def __init__(self, home: Path) -> None:
         self.home = home
         self.file = home / "models.json"
+        self._text: tuple[tuple[int, int, int], str] | None = None  # (file stamp, contents)
 
     def _load_user(self) -> dict[str, ModelSpec]:
-        if not self.file.exists():
+        """Fresh specs (callers may change them) from the file, which is read again only when it has changed:
+        every request resolves its model here, twice, and another process may edit the file at any time."""
+        try:
+            st = os.stat(self.file)
+        except FileNotFoundError:
             return {}
-        raw = json.loads(self.file.read_text(encoding="utf-8"))
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if self._text is None or self._text[0] != stamp:
+            self._text = (stamp, self.file.read_text(encoding="utf-8"))
+        raw = json.loads(self._text[1])
         return {name: ModelSpec(**spec) for name, spec in raw.items()}
 
     def _save_user(self, specs: dict[str, ModelSpec]) -> None:

@@ -45,6 +45,16 @@ def parse_since(value: str | float | None) -> float | None:
 
 
 WRITE_BATCH = 500  # rows the writer commits in one transaction at most
+USAGE_COLUMNS = ("created_at", "day", "tenant_id", "key_id", "route", "model", "app", "prompt_tokens",
+                 "completion_tokens", "total_tokens", "latency_ms", "status", "pages", "audio_seconds")
+
+
+def _discard(raw: Any) -> None:
+    if raw is not None:
+        try:
+            raw.invalidate()
+        except Exception:  # noqa: BLE001 - already broken: nothing more to release
+            log.debug("usage writer: invalidating a broken connection failed", exc_info=True)
 
 
 class UsageMeter:
@@ -59,6 +69,10 @@ class UsageMeter:
         self._pending = 0
         self._cond = threading.Condition()
         self._writer: threading.Thread | None = None
+        # the writer's own DBAPI connection, kept open: a pool checkout per batch (with its reset-on-return rollback)
+        # and SQLAlchemy's per-statement bookkeeping cost ~0.2 ms of CPU per row, and under sequential traffic every
+        # row is a batch of its own (measured: 290 µs a row through ``Store.begin``, 85 µs this way)
+        self._raw: Any = None
 
     def record(self, *, tenant_id: str, key_id: str | None, model: str, prompt_tokens: int = 0,
                completion_tokens: int = 0, latency_s: float = 0.0, status: str = "ok", route: str = "chat/completions",
@@ -79,6 +93,7 @@ class UsageMeter:
         self._rows.put(row)
 
     def _write_rows(self) -> None:
+        sql, order = self._insert_sql()
         while True:
             batch = [self._rows.get()]
             while len(batch) < WRITE_BATCH:
@@ -87,14 +102,28 @@ class UsageMeter:
                 except queue.Empty:
                     break
             try:
-                with self.store.begin() as conn:
-                    conn.execute(usage_table.insert(), batch)
+                if self._raw is None:
+                    self._raw = self.store.engine.raw_connection()
+                cursor = self._raw.cursor()
+                try:
+                    cursor.executemany(sql, [tuple(r[k] for k in order) for r in batch] if order else batch)
+                finally:
+                    cursor.close()
+                self._raw.commit()
             except Exception:  # noqa: BLE001 - metering must never fail the request it measures, nor stop
                 log.exception("could not record %d usage row(s) for tenant(s) %s", len(batch),
                               sorted({r["tenant_id"] for r in batch}))
+                _discard(self._raw)
+                self._raw = None  # a fresh connection for the next batch (the database may have gone away)
             with self._cond:
                 self._pending -= len(batch)
                 self._cond.notify_all()
+
+    def _insert_sql(self) -> tuple[str, tuple[str, ...]]:
+        """The INSERT in the database's own parameter style, and the column order for a positional style (empty for
+        a named one, which takes the row dicts as they are)."""
+        compiled = usage_table.insert().compile(dialect=self.store.engine.dialect, column_keys=list(USAGE_COLUMNS))
+        return str(compiled), tuple(compiled.positiontup or ()) if compiled.positional else ()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every row recorded so far is committed (or ``timeout`` seconds)."""

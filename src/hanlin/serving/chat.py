@@ -109,7 +109,7 @@ class ChatService:
     async def _generate(self, principal: Principal, req: ChatCompletionRequest, prepared: Prepared,
                         started: float) -> dict[str, Any]:
         engine = await self.engines.get(prepared.model, principal=principal, app=prepared.app)
-        gauge = self.metrics.in_flight.labels(engine.info.name)
+        gauge = self.metrics.in_flight_of(engine.info.name)
         gauge.inc()
         status = "error"
         resp: dict[str, Any] = {}
@@ -159,7 +159,7 @@ class ChatService:
         tools = ToolStream(prepared.tools.answer_schema is None, prepared.tools.tools) if prepared.tools else None
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         status = "client_closed"
-        gauge = self.metrics.in_flight.labels(engine.info.name)
+        gauge = self.metrics.in_flight_of(engine.info.name)
         gauge.inc()
         first = True
         streamed = 0  # content chunks: llama.cpp sends at most one token per chunk
@@ -213,7 +213,7 @@ class ChatService:
         usage comes from the upstream's final event (asked for always, passed on only when the client asked)."""
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         status, events = "client_closed", 0
-        gauge = self.metrics.in_flight.labels(engine.info.name)
+        gauge = self.metrics.in_flight_of(engine.info.name)
         gauge.inc()
         body = {**prepared.body, "stream_options": {"include_usage": True}}
         try:
