@@ -4,7 +4,9 @@ Starts, on 127.0.0.1 only, a stub OpenAI upstream (instant synthetic answers, te
 a `hanlin serve --config` node whose pool has that stub as its member(s), then sends the same requests
 sequentially to both and reports p50/p99 of each and the difference. What the node adds is everything in the
 request path: HTTP parsing, auth, chat hooks (platform quotas and usage metering), pool routing and the second
-HTTP hop. The upstream answers instantly, so the difference is pure gateway overhead.
+HTTP hop. The upstream answers instantly, so the difference is pure gateway overhead. A third path, the bare relay
+(bench/_bare_relay.py: the same FastAPI/uvicorn/aiohttp stack relaying with nothing else), is the floor under any
+gateway built on this stack; ``server_cpu_ms`` is the CPU the serving process spent per request.
 
     python bench/gateway_overhead.py                       # ~1 min
     python bench/gateway_overhead.py --requests 1000 --json
@@ -82,6 +84,15 @@ def start_node(home: Path, stub_url: str, members: int) -> tuple[subprocess.Pope
     proc = subprocess.Popen([sys.executable, "-m", "hanlin.cli.main", "serve", "--no-preload", "--port", str(port),
                              "--config", str(cfg)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_up(f"http://127.0.0.1:{port}/health", proc, "hanlin serve")
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
+def start_bare(stub_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    """The bare relay (bench/_bare_relay.py): the same web stack and second hop with none of Hanlin's work."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "_bare_relay.py"), str(port), stub_url, "stub-model"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_up(f"http://127.0.0.1:{port}/v1/models", proc, "bare relay")
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
@@ -179,18 +190,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 pin(proc.pid, node_core)
                 procs.append(proc)
                 nodes[members] = url
+            bare, bare_url = start_bare(stub_url)
+            pin(bare.pid, node_core)
+            procs.append(bare)
             targets = [("direct to the engine", stub_url, "stub-model"),
-                       ("Hanlin, pool of 1", nodes[1], "chat"), ("Hanlin, pool of 2", nodes[2], "chat")]
+                       ("Hanlin, pool of 1", nodes[1], "chat"), ("Hanlin, pool of 2", nodes[2], "chat"),
+                       ("bare relay (no Hanlin)", bare_url, "chat")]
+            serving = {targets[0][0]: stub, targets[1][0]: procs[1], targets[2][0]: procs[2], targets[3][0]: bare}
             with httpx.Client(timeout=30) as client:
                 for stream in (() if args.only_throughput else (False, True)):
                     for _label, base, model in targets:  # warm up every path (imports, connections)
                         measure(client, base, model, args.warmup, stream)
                     lat: dict[str, list[float]] = {label: [] for label, _, _ in targets}
+                    cpu: dict[str, float] = {label: 0.0 for label, _, _ in targets}
                     rounds = max(1, args.requests // 50)  # interleaved, so load from elsewhere hits all paths
                     for i in range(rounds):
                         n = args.requests // rounds + (1 if i < args.requests % rounds else 0)
                         for label, base, model in targets:
+                            c0 = cpu_s(serving[label].pid)
                             lat[label] += measure(client, base, model, n, stream)
+                            cpu[label] += cpu_s(serving[label].pid) - c0
                     direct = lat[targets[0][0]]
                     for label, _, _ in targets:
                         v = lat[label]
@@ -198,7 +217,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             "mode": "stream (first token)" if stream else "non-stream", "path": label,
                             "p50_ms": round(pct(v, 50), 2), "p99_ms": round(pct(v, 99), 2),
                             "added_p50_ms": round(pct(v, 50) - pct(direct, 50), 2),
-                            "added_p99_ms": round(pct(v, 99) - pct(direct, 99), 2)})
+                            "added_p99_ms": round(pct(v, 99) - pct(direct, 99), 2),
+                            # CPU of the process that served the path (the stub for the direct one), per request
+                            "server_cpu_ms": round(cpu[label] / len(v) * 1000, 2)})
             results["throughput"] = []
             for conc in args.concurrency:
                 rows = []
@@ -256,7 +277,7 @@ def main() -> None:
           f"{res['tokens']} tokens instantly, all on 127.0.0.1 ({res['cores']} cores, load average "
           f"{res['loadavg_before']:.1f} before, {res['loadavg_after']:.1f} after"
           f"{'; pinned ' + json.dumps(res['pinned']) if res['pinned'] else ''})\n")
-    cols = ["mode", "path", "p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms"]
+    cols = ["mode", "path", "p50_ms", "p99_ms", "added_p50_ms", "added_p99_ms", "server_cpu_ms"]
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in res["rows"]:
         print("| " + " | ".join(str(r[c]) for c in cols) + " |")
