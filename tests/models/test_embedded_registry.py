@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from pathlib import Path
 
@@ -94,5 +95,6 @@ def test_registry_reads_its_file_again_only_when_it_changed(tmp_path: Path, monk
     ModelRegistry(tmp_path).remove("mine")  # another process removes it
     with pytest.raises(NotFound):
         reg.resolve("mine")
-    (tmp_path / "models.json").write_text('{"edited": {"name": "edited", "kind": "local", "path": "%s"}}' % gguf)
+    edited = {"edited": {"name": "edited", "kind": "local", "path": str(gguf)}}
+    (tmp_path / "models.json").write_text(json.dumps(edited))
     assert reg.resolve("edited").path == str(gguf)  # a hand edit is seen
