@@ -166,3 +166,53 @@ def test_monthly_budget_holds_under_concurrency(tmp_path: Any) -> None:
     assert codes.count(200) == 2 and codes.count(429) == 18, codes  # 2 × 122 reserved fit in 300, a 3rd not
     assert spent <= 300, spent
     assert p.quotas.held("t:budget") == 0  # every hold was settled when its request ended
+
+
+class RefusingFake(FakeEngine):
+    """Admitted by the quotas, then refused by the engine (as llama.cpp refuses a prompt over its context)."""
+
+    async def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        from hanlin.errors import BadRequest
+
+        raise BadRequest("the prompt is longer than the context", code="context_length_exceeded")
+
+    async def stream(self, request: dict[str, Any]) -> Any:
+        await self.chat(request)
+        yield {}  # pragma: no cover - never reached
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_chat_refused_after_admission_drops_its_hold_and_is_recorded(tmp_path: Any, stream: bool) -> None:
+    """The hold the quota hook made goes back when the request is refused later, and the refusal is a usage row
+    (ChatMeteringMiddleware around the chat route); a streamed answer that succeeds settles its hold when it ends."""
+    services = make_services(tmp_path)
+    services.engines.add(RefusingFake("refusing"))
+    services.engines.add(FakeEngine("fine", responses=["好的"] * 4))
+    p = services.platform
+    _, secret = p.keys.create(tenant_id="holds", actor="test")
+    p.tenants.set_quota("holds", {"monthly_tokens": 100_000}, actor="test")
+    h = {"Authorization": f"Bearer {secret}"}
+
+    async def run() -> tuple[httpx.Response, httpx.Response]:
+        from hanlin.api.app import create_app
+
+        transport = httpx.ASGITransport(app=create_app(services.settings, services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
+            body = {"messages": [{"role": "user", "content": "你好"}], "max_tokens": 50, "stream": stream}
+            refused = await client.post("/v1/chat/completions", json={**body, "model": "refusing"}, headers=h)
+            served = await client.post("/v1/chat/completions", json={**body, "model": "fine"}, headers=h)
+            return refused, served
+
+    refused, served = asyncio.run(run())
+    assert refused.status_code == 400 and "context" in refused.json()["error"]["message"]
+    assert served.status_code == 200 and "好的" in served.text
+    assert p.quotas.held("t:holds") == 0  # neither hold outlives its request
+    p.usage.flush()
+    with p.store.connect() as conn:
+        import sqlalchemy as sa
+
+        from hanlin.platform.tables import usage_table
+
+        statuses = [r[0] for r in conn.execute(sa.select(usage_table.c.status)
+                                               .where(usage_table.c.tenant_id == "holds"))]
+    assert "http_400" in statuses and "ok" in statuses, statuses

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hanlin import __version__
+from hanlin.api.chat_metering import ChatMeteringMiddleware
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
@@ -193,6 +194,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         return JSONResponse({"error": {"message": f"internal error: {type(exc).__name__}",
                                        "type": "server_error", "param": None, "code": None}}, status_code=500)
 
+    if services.platform is not None:  # innermost of ours: around the chat route and its whole response
+        app.add_middleware(ChatMeteringMiddleware, platform=services.platform)
     app.add_middleware(RequestMetricsMiddleware, metrics=services.metrics,
                        max_body_bytes=mb_bytes(settings.max_upload_mb))
 

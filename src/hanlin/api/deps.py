@@ -90,23 +90,9 @@ async def _metered(request: Request, principal: PrincipalDep, services: Services
             raise
 
 
-async def _chat_request(request: Request, principal: PrincipalDep, services: ServicesDep) -> AsyncIterator[None]:
-    if services.platform is None:
-        yield
-        return
-    async with services.platform.chat_request(principal, request.url.path.removeprefix("/v1/")) as set_status:
-        try:
-            yield
-        except BaseException as e:
-            set_status(http_status(e))
-            raise
-
-
 # Declare on a route: ``@router.post(..., dependencies=[Metered])``. It runs around the route function (the usage
 # row is queued before the response goes out; see UsageMeter).
 Metered = Depends(_metered, scope="function")
-# The chat route: around the whole response, so a streamed answer's budget hold lives until its usage is charged.
-ChatMetered = Depends(_chat_request, scope="request")
 
 
 def _need(svc: T | None, what: str) -> T:

@@ -144,9 +144,11 @@ class Platform:
             self.record_tally(principal, route, tally, time.time() - started, "ok" if code < 400 else f"http_{code}")
 
     @asynccontextmanager
-    async def chat_request(self, principal: Principal, route: str) -> AsyncIterator[Callable[[int], None]]:
+    async def chat_request(self, principal: Callable[[], Principal | None],
+                           route: str) -> AsyncIterator[Callable[[int], None]]:
         """Around ``/v1/chat/completions``: the chat service meters what it serves; this records refused requests
-        (404 app, 403 scope, 400…) and drops a budget hold that the quota hook made for a refused request."""
+        (404 app, 403 scope, 400…) and drops a budget hold that the quota hook made for a refused request.
+        ``principal`` gives the caller once the request is done (None when it never authenticated)."""
         started = time.time()
         box = HoldBox()  # the quota hook, running in the route's task, puts its budget hold here
         token = _hold_box.set(box)
@@ -161,6 +163,7 @@ class Platform:
             code = status["code"]
             if code >= 400:  # refused after admission (unknown app, scope...): nothing to hold
                 self.quotas.release(box.held)
-            if code >= 400 and code not in (401, 429):  # 429s are recorded by the quota hook
-                self.usage.record(tenant_id=principal.tenant_id, key_id=principal.key_id, model="", route=route,
+            caller = principal()
+            if code >= 400 and code not in (401, 429) and caller is not None:  # 429s: recorded by the quota hook
+                self.usage.record(tenant_id=caller.tenant_id, key_id=caller.key_id, model="", route=route,
                                   latency_s=time.time() - started, status=f"http_{code}")

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from hanlin.api.deps import ChatMetered, Metered, PrincipalDep, ServicesDep
+from hanlin.api.deps import Metered, PrincipalDep, ServicesDep
 from hanlin.api.disconnect import unless_disconnected
 from hanlin.api.sse import sse_response
 from hanlin.services import Services
@@ -28,7 +28,8 @@ def _apps(services: Services) -> models.AppModels:
     return services.platform.app_models if services.platform else models.no_apps
 
 
-@router.post("/chat/completions", response_model=None, dependencies=[ChatMetered])
+# the platform's hold box and refusal rows around it: hanlin.api.chat_metering (a plain ASGI middleware)
+@router.post("/chat/completions", response_model=None)
 async def chat_completions(req: ChatCompletionRequest, services: ServicesDep, principal: PrincipalDep,
                            request: Request) -> dict[str, Any] | Response:
     if req.stream:
