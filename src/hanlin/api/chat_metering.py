@@ -18,6 +18,7 @@ from hanlin.platform.service import Platform
 from hanlin.principal import Principal
 
 CHAT_PATH = "/v1/chat/completions"
+ROUTE = CHAT_PATH.removeprefix("/v1/")  # as usage rows name routes
 
 
 class ChatMeteringMiddleware:
@@ -33,7 +34,7 @@ class ChatMeteringMiddleware:
             principal = (scope.get("state") or {}).get("principal")
             return principal if isinstance(principal, Principal) else None
 
-        async with self.platform.chat_request(caller, CHAT_PATH.removeprefix("/v1/")) as set_status:
+        async with self.platform.chat_request(caller, ROUTE) as set_status:
             started = False
 
             async def watch(message: Message) -> None:

