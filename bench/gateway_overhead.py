@@ -4,7 +4,8 @@ Starts, on 127.0.0.1 only, a stub OpenAI upstream (instant synthetic answers, te
 a `hanlin serve --config` node whose pool has that stub as its member(s), then sends the same requests
 sequentially to both and reports p50/p99 of each and the difference. What the node adds is everything in the
 request path: HTTP parsing, auth, chat hooks (platform quotas and usage metering), pool routing and the second
-HTTP hop. The upstream answers instantly, so the difference is pure gateway overhead. A third path, the bare relay
+HTTP hop. The upstream answers instantly, so the difference is pure gateway overhead. The keys-on row is the same
+node with auth on and a tenant's key, as on any node that binds a non-loopback address. The last path, the bare relay
 (bench/_bare_relay.py: the same FastAPI/uvicorn/aiohttp stack relaying with nothing else), is the floor under any
 gateway built on this stack; ``server_cpu_ms`` is the CPU the serving process spent per request.
 
@@ -71,20 +72,28 @@ def start_stub(tokens: int) -> tuple[subprocess.Popen[bytes], str]:
     return proc, f"http://127.0.0.1:{port}/v1"
 
 
-def start_node(home: Path, stub_url: str, members: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_node(home: Path, stub_url: str, members: int, keys: bool = False
+               ) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """A node relaying to the stub -> (process, base URL, headers to send). ``keys``: auth on, as on any node that
+    binds a non-loopback address, and a tenant's key created by the CLI beforehand."""
     home.mkdir(parents=True, exist_ok=True)
     cfg = home / "hanlin.yaml"
     cfg.write_text(yaml.safe_dump({"pools": [{"name": "chat", "members": [
         {"kind": "vllm", "base_url": stub_url, "model": "stub-model", "name": f"m{i}"} for i in range(members)]}]}))
     port = free_port()
     env = {**os.environ, "HANLIN_HOME": str(home), "HANLIN_MODEL": "chat", "HANLIN_THREADS": "1",
-           "HANLIN_LOG_LEVEL": "warning", "HANLIN_AUTH": "off"}
+           "HANLIN_LOG_LEVEL": "warning", "HANLIN_AUTH": "on" if keys else "off"}
     env.pop("HANLIN_REDIS_URL", None)
     env.pop("HANLIN_DATABASE_URL", None)
+    headers = {}
+    if keys:
+        made = subprocess.run([sys.executable, "-m", "hanlin.cli.main", "keys", "create", "--tenant", "bench",
+                               "--json"], env=env, capture_output=True, text=True, check=True)
+        headers = {"Authorization": f"Bearer {json.loads(made.stdout)['key']}"}
     proc = subprocess.Popen([sys.executable, "-m", "hanlin.cli.main", "serve", "--no-preload", "--port", str(port),
                              "--config", str(cfg)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_up(f"http://127.0.0.1:{port}/health", proc, "hanlin serve")
-    return proc, f"http://127.0.0.1:{port}/v1"
+    return proc, f"http://127.0.0.1:{port}/v1", headers
 
 
 def start_bare(stub_url: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -124,14 +133,15 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(p / 100 * len(s)))]
 
 
-def measure(client: httpx.Client, base: str, model: str, n: int, stream: bool) -> list[float]:
+def measure(client: httpx.Client, base: str, model: str, n: int, stream: bool,
+            headers: dict[str, str] | None = None) -> list[float]:
     """Per-request latency in ms: the full answer (non-streaming) or the time to the first content chunk."""
     out = []
     body = {**BODY, "model": model, "stream": stream}
     for _ in range(n):
         t0 = time.perf_counter()
         if stream:
-            with client.stream("POST", base + "/chat/completions", json=body) as r:
+            with client.stream("POST", base + "/chat/completions", json=body, headers=headers) as r:
                 r.raise_for_status()
                 lines = r.iter_lines()
                 for line in lines:
@@ -141,7 +151,7 @@ def measure(client: httpx.Client, base: str, model: str, n: int, stream: bool) -
                 for _ in lines:
                     pass
         else:
-            r = client.post(base + "/chat/completions", json=body)
+            r = client.post(base + "/chat/completions", json=body, headers=headers)
             r.raise_for_status()
             out.append((time.perf_counter() - t0) * 1000)
     return out
@@ -185,22 +195,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory(prefix="hanlin-bench-") as tmp:
             nodes = {}
-            for members in (1, 2):
-                proc, url = start_node(Path(tmp) / f"n{members}", stub_url, members)
+            for name, members, keys in (("n1", 1, False), ("n2", 2, False), ("keys", 1, True)):
+                proc, url, headers = start_node(Path(tmp) / name, stub_url, members, keys)
                 pin(proc.pid, node_core)
                 procs.append(proc)
-                nodes[members] = url
+                nodes[name] = (url, headers)
             bare, bare_url = start_bare(stub_url)
             pin(bare.pid, node_core)
             procs.append(bare)
             targets = [("direct to the engine", stub_url, "stub-model"),
-                       ("Hanlin, pool of 1", nodes[1], "chat"), ("Hanlin, pool of 2", nodes[2], "chat"),
+                       ("Hanlin, pool of 1", nodes["n1"][0], "chat"), ("Hanlin, pool of 2", nodes["n2"][0], "chat"),
+                       ("Hanlin, pool of 1, keys on", nodes["keys"][0], "chat"),
                        ("bare relay (no Hanlin)", bare_url, "chat")]
-            serving = {targets[0][0]: stub, targets[1][0]: procs[1], targets[2][0]: procs[2], targets[3][0]: bare}
+            sends = {targets[3][0]: nodes["keys"][1]}
+            serving = {targets[0][0]: stub, targets[1][0]: procs[1], targets[2][0]: procs[2],
+                       targets[3][0]: procs[3], targets[4][0]: bare}
             with httpx.Client(timeout=30) as client:
                 for stream in (() if args.only_throughput else (False, True)):
-                    for _label, base, model in targets:  # warm up every path (imports, connections)
-                        measure(client, base, model, args.warmup, stream)
+                    for label, base, model in targets:  # warm up every path (imports, connections)
+                        measure(client, base, model, args.warmup, stream, sends.get(label))
                     lat: dict[str, list[float]] = {label: [] for label, _, _ in targets}
                     cpu: dict[str, float] = {label: 0.0 for label, _, _ in targets}
                     rounds = max(1, args.requests // 50)  # interleaved, so load from elsewhere hits all paths
@@ -208,7 +221,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         n = args.requests // rounds + (1 if i < args.requests % rounds else 0)
                         for label, base, model in targets:
                             c0 = cpu_s(serving[label].pid)
-                            lat[label] += measure(client, base, model, n, stream)
+                            lat[label] += measure(client, base, model, n, stream, sends.get(label))
                             cpu[label] += cpu_s(serving[label].pid) - c0
                     direct = lat[targets[0][0]]
                     for label, _, _ in targets:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
+from types import SimpleNamespace
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
+from hanlin.platform import key_cache
 from hanlin.platform.auth import hash_secret
 from hanlin.platform.tables import api_keys_table
 from tests.support.platform_auth import chat, create_key
@@ -34,11 +38,14 @@ def test_key_works_then_revoked_key_is_rejected(auth_client: Any, admin_headers:
     assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
 
 
-def test_expired_key_is_rejected(auth_client: Any, auth_services: Any, admin_headers: dict[str, str]) -> None:
+def test_expired_key_is_rejected(auth_client: Any, auth_services: Any, admin_headers: dict[str, str],
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     key_id, h = create_key(auth_client, admin_headers, tenant="acme", expires="1h")
     assert chat(auth_client, h).status_code == 200
-    with auth_services.store.begin() as conn:  # an hour passes
+    with auth_services.store.begin() as conn:  # an hour passes: in the database, and for the key cache's clock
         conn.execute(api_keys_table.update().where(api_keys_table.c.id == key_id).values(expires_at=1.0))
+    real = time.time
+    monkeypatch.setattr(key_cache, "time", SimpleNamespace(time=lambda: real() + 3601, monotonic=time.monotonic))
     assert chat(auth_client, h).status_code == 401
     assert auth_client.get(f"/v1/admin/keys/{key_id}", headers=admin_headers).json()["status"] == "expired"
     r = auth_client.post("/v1/admin/keys", json={"tenant": "acme", "expires": "2001-01-01"}, headers=admin_headers)

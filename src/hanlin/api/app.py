@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hanlin import __version__
 from hanlin.api.chat_metering import ChatMeteringMiddleware
+from hanlin.api.deps import authenticate
 from hanlin.api.request_metrics import RequestMetricsMiddleware
 from hanlin.api.routers import (
     admin,
@@ -138,7 +139,7 @@ class SchemaNeedsAKey:
         if scope["type"] == "http" and scope["path"] in SCHEMA_PATHS:
             headers = Headers(scope=scope)
             try:
-                self.auth.authenticate(headers.get("authorization"), headers.get("x-api-key"))
+                await authenticate(self.auth, headers.get("authorization"), headers.get("x-api-key"))
             except AuthenticationError:
                 err = AuthenticationError("The API schema needs an API key when auth is on.", code="missing_api_key")
                 await JSONResponse(err.to_dict(), status_code=err.status)(scope, receive, send)

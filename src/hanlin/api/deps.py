@@ -20,6 +20,7 @@ from hanlin.apps.minutes.app import MinutesService
 from hanlin.errors import HanlinError, PermissionDenied, Unavailable
 from hanlin.evals.service import EvalService
 from hanlin.knowledge.service import KnowledgeService
+from hanlin.platform.auth import Authenticator
 from hanlin.platform.files import FileStore
 from hanlin.platform.service import Platform
 from hanlin.principal import Principal
@@ -45,14 +46,18 @@ async def get_principal(request: Request) -> Principal:
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
-    authorization = request.headers.get("authorization")
-    x_api_key = request.headers.get("x-api-key")
-    auth = services_of(request).auth
-    if authorization or x_api_key:  # a key is looked up in the database: off the event loop
-        principal = await asyncio.to_thread(auth.authenticate, authorization, x_api_key)
-    else:  # no key: the answer needs no I/O (local admin when keys are off, else 401)
-        principal = auth.authenticate(None, None)
+    principal = await authenticate(services_of(request).auth, request.headers.get("authorization"),
+                                   request.headers.get("x-api-key"))
     request.state.principal = principal
+    return principal
+
+
+async def authenticate(auth: Authenticator, authorization: str | None, x_api_key: str | None) -> Principal:
+    """No key, the bootstrap admin key or a key looked up recently: answered at once. Else the key is looked up
+    in the database off the event loop."""
+    principal = auth.cached(authorization, x_api_key)
+    if principal is None:
+        principal = await asyncio.to_thread(auth.authenticate, authorization, x_api_key)
     return principal
 
 

@@ -31,6 +31,18 @@ class Authenticator:
         self.required = settings.auth_required
         self._admin_hash = hash_secret(settings.admin_key) if settings.admin_key else ""
         self.key_lookup: KeyLookup | None = None
+        self.key_cached: KeyLookup | None = None  # no I/O: a key looked up recently, else None
+
+    def cached(self, authorization: str | None, x_api_key: str | None = None) -> Principal | None:
+        """The caller when no database query is needed (no key, the bootstrap admin key, a key looked up
+        recently), raising as :meth:`authenticate` does; None when :meth:`authenticate` must run in a worker
+        thread."""
+        token = bearer_token(authorization) or (x_api_key or None)
+        if not token:
+            return self.authenticate(None, None)
+        if self._admin_hash and hmac.compare_digest(hash_secret(token), self._admin_hash):
+            return LOCAL_ADMIN
+        return self.key_cached(token) if self.key_cached else None
 
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> Principal:
         token = bearer_token(authorization) or (x_api_key or None)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from hanlin.errors import BadRequest, NotFound
 from hanlin.platform.audit import AuditLog
 from hanlin.platform.auth import hash_secret
+from hanlin.platform.key_cache import KeyCache
 from hanlin.platform.tables import api_keys_table, tenants_table
 from hanlin.platform.tenants import TenantStore, check_tenant_id, normalize_quota
 from hanlin.principal import Principal
@@ -116,10 +117,11 @@ def _row(r: Any) -> ApiKey:
 
 
 class KeyStore:
-    def __init__(self, store: Store, tenants: TenantStore, audit: AuditLog) -> None:
+    def __init__(self, store: Store, tenants: TenantStore, audit: AuditLog, cache: KeyCache | None = None) -> None:
         self.store = store
         self.tenants = tenants
         self.audit = audit
+        self.cache = cache  # keys looked up recently (None: every lookup asks the database)
         self._touched: dict[str, float] = {}
 
     def create(self, *, tenant_id: str, actor: str, name: str = "", is_admin: bool = False,
@@ -171,6 +173,8 @@ class KeyStore:
         if not key.revoked_at:
             with self.store.begin() as conn:
                 conn.execute(api_keys_table.update().where(api_keys_table.c.id == key.id).values(revoked_at=now()))
+            if self.cache is not None:
+                self.cache.changed()
             self.audit.record(actor, "key.revoke", tenant_id=key.tenant_id, target=key.id,
                               detail={"prefix": key.prefix})
         return self.get(key.id)
@@ -185,25 +189,46 @@ class KeyStore:
         self.audit.record(actor, "key.quota", tenant_id=key.tenant_id, target=key.id, detail=changes)
         return self.get(key.id)
 
+    def cached(self, token: str) -> Principal | None:
+        """The key's principal when it was looked up within the cache's TTL and its last-used time needs no
+        write: no database I/O, so the event loop may call it. None: call :meth:`lookup` in a worker thread."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(hash_secret(token))
+        if hit is None or time.time() - self._touched.get(hit.key_id or "", 0.0) >= TOUCH_EVERY_S:
+            return None
+        return hit
+
     def lookup(self, token: str) -> Principal | None:
         """The Authenticator hook: a valid, unrevoked, unexpired key of an enabled tenant -> Principal."""
         parts = token.split("-", 2)
         if len(parts) != 3 or parts[0] != KEY_PREFIX:
             return None
+        digest = hash_secret(token)
+        seen = None
+        if self.cache is not None:
+            hit = self.cache.get(digest)
+            if hit is not None:
+                self._touch(hit.key_id or "", time.time())
+                return hit
+            seen = self.cache.stamp()
         prefix = f"{parts[0]}-{parts[1]}"
         q = (sa.select(api_keys_table, tenants_table.c.disabled)
              .join(tenants_table, tenants_table.c.id == api_keys_table.c.tenant_id, isouter=True)
              .where(api_keys_table.c.prefix == prefix))
         with self.store.connect() as conn:
             r = conn.execute(q).first()
-        if r is None or not hmac.compare_digest(r.secret_hash, hash_secret(token)):
+        if r is None or not hmac.compare_digest(r.secret_hash, digest):
             return None
         t = time.time()
         if r.revoked_at or (r.expires_at and r.expires_at <= t) or r.disabled:
             return None
         self._touch(r.id, t)
-        return Principal(tenant_id=r.tenant_id, key_id=r.id, is_admin=bool(r.is_admin),
-                         scopes=principal_scopes(json.loads(r.scopes or "[]")))
+        principal = Principal(tenant_id=r.tenant_id, key_id=r.id, is_admin=bool(r.is_admin),
+                              scopes=principal_scopes(json.loads(r.scopes or "[]")))
+        if self.cache is not None:
+            self.cache.put(digest, principal, r.expires_at, seen)
+        return principal
 
     def _touch(self, key_id: str, t: float) -> None:
         if t - self._touched.get(key_id, 0.0) < TOUCH_EVERY_S:

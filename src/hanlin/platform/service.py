@@ -21,6 +21,7 @@ from hanlin.engine.tokens import prompt_tokens
 from hanlin.errors import HanlinError, RateLimited
 from hanlin.platform.apps import AppStore
 from hanlin.platform.audit import AuditLog
+from hanlin.platform.key_cache import KeyCache
 from hanlin.platform.keys import KeyStore
 from hanlin.platform.limits import RateLimiter, make_rate_limiter
 from hanlin.platform.metering import Tally, current_tally, start_tally, stop_tally
@@ -62,8 +63,9 @@ class Platform:
         self.store = store
         self.settings = settings
         self.audit = AuditLog(store)
-        self.tenants = TenantStore(store, self.audit)
-        self.keys = KeyStore(store, self.tenants, self.audit)
+        self.key_cache = KeyCache(settings.home / "keys.stamp")
+        self.tenants = TenantStore(store, self.audit, self.key_cache)
+        self.keys = KeyStore(store, self.tenants, self.audit, self.key_cache)
         self.usage = UsageMeter(store)
         self.quotas = QuotaService(store, limiter or make_rate_limiter(settings), self.usage)
         self.apps = AppStore(store, self.audit)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from hanlin.errors import BadRequest, Conflict, NotFound
 from hanlin.platform.audit import AuditLog
+from hanlin.platform.key_cache import KeyCache
 from hanlin.platform.tables import tenants_table
 from hanlin.principal import DEFAULT_TENANT
 from hanlin.store.db import Store, now
@@ -54,9 +55,10 @@ def normalize_quota(values: dict[str, Any]) -> dict[str, int | None]:
 
 
 class TenantStore:
-    def __init__(self, store: Store, audit: AuditLog) -> None:
+    def __init__(self, store: Store, audit: AuditLog, key_cache: KeyCache | None = None) -> None:
         self.store = store
         self.audit = audit
+        self.key_cache = key_cache  # a disabled tenant's keys must stop working at once
 
     def get(self, tenant_id: str) -> Tenant:
         with self.store.connect() as conn:
@@ -117,6 +119,8 @@ class TenantStore:
         with self.store.begin() as conn:
             conn.execute(tenants_table.update().where(tenants_table.c.id == tenant_id)
                          .values(disabled=disabled, updated_at=now()))
+        if self.key_cache is not None:
+            self.key_cache.changed()
         self.audit.record(actor, "tenant.disable" if disabled else "tenant.enable", tenant_id=tenant_id,
                           target=tenant_id)
         return self.get(tenant_id)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
 from hanlin import __version__
-from hanlin.api.deps import PrincipalDep, ServicesDep
+from hanlin.api.deps import PrincipalDep, ServicesDep, authenticate
 from hanlin.engine.embedder import resident_bytes
 from hanlin.engine.memory import breakdown
 from hanlin.errors import PermissionDenied
@@ -31,14 +31,14 @@ async def health(services: ServicesDep) -> dict[str, Any]:
             "memory": memory}
 
 
-def _may_read_metrics(services: Services, authorization: str | None, x_api_key: str | None) -> None:
+async def _may_read_metrics(services: Services, authorization: str | None, x_api_key: str | None) -> None:
     """Metrics carry every tenant's label values (``model="app:writer"``): with keys on, only an admin key or the
     scraper's HANLIN_METRICS_TOKEN may read them."""
     token = services.settings.metrics_token
     given = bearer_token(authorization)
     if token and given and hmac.compare_digest(given.encode(), token.encode()):
         return
-    if not services.auth.authenticate(authorization, x_api_key).is_admin:
+    if not (await authenticate(services.auth, authorization, x_api_key)).is_admin:
         raise PermissionDenied("/metrics shows every tenant's activity: use an admin key or the metrics token "
                                "(HANLIN_METRICS_TOKEN).")
 
@@ -46,7 +46,7 @@ def _may_read_metrics(services: Services, authorization: str | None, x_api_key: 
 @router.get("/metrics")
 async def metrics(services: ServicesDep, authorization: Annotated[str | None, Header()] = None,
                   x_api_key: Annotated[str | None, Header()] = None) -> Response:
-    _may_read_metrics(services, authorization, x_api_key)
+    await _may_read_metrics(services, authorization, x_api_key)
     for name, e in services.engines.loaded().items():
         busy = getattr(e, "busy", 0)
         services.metrics.queue_depth.labels(name).set(max(0, busy - e.info.slots))
