@@ -238,7 +238,21 @@ def assemble_gguf(models_dir: Path, packed: PackedE5 | None = None) -> Path:
     return target
 
 
-class LlamaE5:
+class TokenizedE5:
+    """``fit`` and ``count`` of the engines that take token ids from :class:`E5Tokenizer`."""
+
+    tokenizer: E5Tokenizer
+
+    def fit(self, text: str, is_query: bool) -> tuple[list[int], int, bool]:
+        """Token ids of ``text`` cut to the window, their count, and whether it was cut."""
+        ids, cut = self.tokenizer.encode(text, is_query)
+        return ids, len(ids), cut
+
+    def count(self, text: str) -> int:
+        return len(self.tokenizer.encode(text, False)[0])
+
+
+class LlamaE5(TokenizedE5):
     """The model behind :class:`hanlin.engine.embedder.E5Embedder` when ``HANLIN_EMBEDDING_ENGINE=llamacpp``."""
 
     def __init__(self, models_dir: Path, threads: int) -> None:
@@ -260,14 +274,6 @@ class LlamaE5:
         p.port = 0  # its HTTP listener binds an ephemeral loopback port; never exposed
         self._server = xllamacpp.Server(p)
         self._lock = threading.Lock()
-
-    def fit(self, text: str, is_query: bool) -> tuple[list[int], int, bool]:
-        """Token ids of ``text`` cut to the window, their count, and whether it was cut."""
-        ids, cut = self.tokenizer.encode(text, is_query)
-        return ids, len(ids), cut
-
-    def count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, False)[0])
 
     def encode(self, ids: list[list[int]], is_query: bool = False) -> np.ndarray:
         """Unit vectors of fitted inputs (``is_query`` is already in the ids, as the ``query: `` prefix)."""

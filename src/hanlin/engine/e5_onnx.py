@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from hanlin.engine.e5_llamacpp import WINDOW, E5Tokenizer, PackedE5, read_packed
+from hanlin.engine.e5_llamacpp import WINDOW, E5Tokenizer, PackedE5, TokenizedE5, read_packed
 from hanlin.errors import EngineError
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ def assemble_onnx(models_dir: Path, variant: Variant = "int8", packed: PackedE5 
     return target
 
 
-class OnnxE5:
+class OnnxE5(TokenizedE5):
     """The model behind :class:`hanlin.engine.embedder.E5Embedder` when ``HANLIN_EMBEDDING_ENGINE=onnx`` (int8) or
     ``onnx-fp32``; the interface of :class:`hanlin.engine.e5_llamacpp.LlamaE5`."""
 
@@ -166,13 +166,6 @@ class OnnxE5:
         so.log_severity_level = 3
         self._session = ort.InferenceSession(str(self.path), so, providers=["CPUExecutionProvider"])
         self._lock = threading.Lock()
-
-    def fit(self, text: str, is_query: bool) -> tuple[list[int], int, bool]:
-        ids, cut = self.tokenizer.encode(text, is_query)
-        return ids, len(ids), cut
-
-    def count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, False)[0])
 
     def encode(self, ids: list[list[int]], is_query: bool = False) -> np.ndarray:
         """Unit vectors of fitted inputs (at most WINDOW ids each), one graph run per input: the int8 variant
