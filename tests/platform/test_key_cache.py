@@ -196,3 +196,75 @@ def test_over_http_the_second_request_with_a_key_does_no_key_query(two: tuple[An
         cli.platform.keys.revoke(key.id, actor="test")  # as `hanlin keys revoke` does
         r = chat(client, h)
         assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
+
+
+def test_a_refused_key_retried_in_a_loop_costs_no_query(two: tuple[Any, Any]) -> None:
+    server, cli = two
+    key, secret = cli.platform.keys.create(tenant_id="acme", actor="test")
+    cli.platform.keys.revoke(key.id, actor="test")
+    with pytest.raises(Exception, match="Invalid, revoked or expired"):
+        server.auth.authenticate(f"Bearer {secret}")  # the database says no, once
+    seen = queries(server)
+    for _ in range(5):
+        with pytest.raises(Exception, match="Invalid, revoked or expired"):
+            server.auth.cached(f"Bearer {secret}")  # answered on the event loop
+        with pytest.raises(Exception, match="Invalid, revoked or expired"):
+            server.auth.authenticate(f"Bearer {secret}")
+    with pytest.raises(Exception, match="Invalid, revoked or expired"):
+        server.auth.cached("Bearer not-a-hanlin-key")  # malformed: no lookup at all
+    assert not [q for q in seen if "api_keys" in q], seen
+
+
+def test_a_refusal_goes_when_the_tenant_is_enabled_again(two: tuple[Any, Any]) -> None:
+    server, cli = two
+    _key, secret = cli.platform.keys.create(tenant_id="acme", actor="test")
+    cli.platform.tenants.set_disabled("acme", True, actor="test")
+    with pytest.raises(Exception, match="Invalid, revoked or expired"):
+        server.auth.authenticate(f"Bearer {secret}")
+    with pytest.raises(Exception, match="Invalid, revoked or expired"):
+        server.auth.cached(f"Bearer {secret}")  # the refusal is remembered
+    cli.platform.tenants.set_disabled("acme", False, actor="test")
+    assert server.auth.cached(f"Bearer {secret}") is None  # forgotten: ask the database
+    assert server.auth.authenticate(f"Bearer {secret}").tenant_id == "acme"
+
+
+def test_a_refusal_read_before_a_change_is_not_kept(tmp_path: Path) -> None:
+    cache = KeyCache(tmp_path / "keys.stamp")
+    seen = cache.stamp()
+    KeyCache(tmp_path / "keys.stamp").changed()
+    cache.stamp()
+    cache.refuse(hash_secret("s"), seen)
+    assert not cache.refused(hash_secret("s"))
+    cache.refuse(hash_secret("s"), cache.stamp())
+    assert cache.refused(hash_secret("s"))
+
+
+def test_refusals_are_bounded_apart_from_valid_keys(tmp_path: Path) -> None:
+    cache = KeyCache(tmp_path / "keys.stamp", max_entries=3)
+    cache.put(hash_secret("good"), Principal(tenant_id="t", key_id="key_1"), None, cache.stamp())
+    for i in range(10):  # a flood of random keys
+        cache.refuse(hash_secret(f"bad{i}"), cache.stamp())
+    assert [cache.refused(hash_secret(f"bad{i}")) for i in range(10)] == [False] * 7 + [True] * 3
+    assert cache.get(hash_secret("good")) is not None
+
+
+def test_a_refusal_no_stamp_announces_the_end_of_lasts_the_ttl(two: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """Another node of a shared database enables a tenant again: its keys work here once the refusal is ttl_s old."""
+    from hanlin.platform.tables import tenants_table
+
+    server, cli = two
+    clock = Clock()
+    clock.install(monkeypatch)
+    _key, secret = cli.platform.keys.create(tenant_id="acme", actor="test")
+    with server.store.begin() as conn:
+        conn.execute(tenants_table.update().where(tenants_table.c.id == "acme").values(disabled=True))
+    with pytest.raises(Exception, match="Invalid, revoked or expired"):
+        server.auth.authenticate(f"Bearer {secret}")
+    with server.store.begin() as conn:
+        conn.execute(tenants_table.update().where(tenants_table.c.id == "acme").values(disabled=False))
+    clock.mono += server.platform.key_cache.ttl_s * 0.9
+    with pytest.raises(Exception, match="Invalid, revoked or expired"):
+        server.auth.authenticate(f"Bearer {secret}")
+    clock.mono += server.platform.key_cache.ttl_s * 0.2
+    assert server.auth.authenticate(f"Bearer {secret}").tenant_id == "acme"

@@ -32,17 +32,21 @@ class Authenticator:
         self._admin_hash = hash_secret(settings.admin_key) if settings.admin_key else ""
         self.key_lookup: KeyLookup | None = None
         self.key_cached: KeyLookup | None = None  # no I/O: a key looked up recently, else None
+        self.key_refused: Callable[[str], bool] | None = None  # no I/O: a malformed key or one refused recently
 
     def cached(self, authorization: str | None, x_api_key: str | None = None) -> Principal | None:
-        """The caller when no database query is needed (no key, the bootstrap admin key, a key looked up
-        recently), raising as :meth:`authenticate` does; None when :meth:`authenticate` must run in a worker
-        thread."""
+        """The caller when no database query is needed (no key, the bootstrap admin key, a key looked up or
+        refused recently), raising as :meth:`authenticate` does; None when :meth:`authenticate` must run in a
+        worker thread."""
         token = bearer_token(authorization) or (x_api_key or None)
         if not token:
             return self.authenticate(None, None)
         if self._admin_hash and hmac.compare_digest(hash_secret(token), self._admin_hash):
             return LOCAL_ADMIN
-        return self.key_cached(token) if self.key_cached else None
+        found = self.key_cached(token) if self.key_cached else None
+        if found is None and self.key_refused is not None and self.key_refused(token):
+            return self._not_a_key()
+        return found
 
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> Principal:
         token = bearer_token(authorization) or (x_api_key or None)
@@ -53,10 +57,14 @@ class Authenticator:
                 found = self.key_lookup(token)
                 if found is not None:
                     return found
-            if self.required:
-                raise AuthenticationError("Invalid, revoked or expired API key. Create one with "
-                                          "`hanlin keys create`.", code="invalid_api_key")
+            return self._not_a_key()
         if not self.required:
             return LOCAL_ADMIN
         raise AuthenticationError("Missing API key. Send 'Authorization: Bearer <key>'; create a key with "
                                   "`hanlin keys create --admin`.", code="missing_api_key")
+
+    def _not_a_key(self) -> Principal:
+        if self.required:
+            raise AuthenticationError("Invalid, revoked or expired API key. Create one with `hanlin keys create`.",
+                                      code="invalid_api_key")
+        return LOCAL_ADMIN

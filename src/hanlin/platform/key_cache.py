@@ -5,7 +5,10 @@ An entry lives ``ttl_s`` at most. Every process that revokes a key or disables a
 request), so a revocation from the CLI applies to the next request. A change made on another node of a shared
 database applies within ``ttl_s``, as quota edits do (``quotas.LIMITS_TTL_S``).
 
-Only valid keys are kept, keyed by the secret's hash; a key's expiry is checked on every hit."""
+Valid keys are kept keyed by the secret's hash, and a key's expiry is checked on every hit. Refused keys (unknown,
+revoked, expired, of a disabled tenant) are remembered as bare hashes for the same TTL, in a separate bounded set,
+so a client retrying with a revoked key in a loop costs no query either; a flood of random keys can only evict
+other refusals."""
 
 from __future__ import annotations
 
@@ -41,6 +44,7 @@ class KeyCache:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
         self._entries: dict[str, CachedKey] = {}
+        self._refused: dict[str, float] = {}  # hash -> monotonic time it was refused
         self._lock = threading.Lock()
         self._stamp: Stamp = self._read_stamp()
 
@@ -59,6 +63,7 @@ class KeyCache:
         with self._lock:
             if now != self._stamp:
                 self._entries.clear()
+                self._refused.clear()
                 self._stamp = now
         return now
 
@@ -83,10 +88,27 @@ class KeyCache:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[digest] = CachedKey(principal, expires_at, time.monotonic())
 
+    def refused(self, digest: str) -> bool:
+        self.stamp()
+        at = self._refused.get(digest)
+        return at is not None and time.monotonic() - at < self.ttl_s
+
+    def refuse(self, digest: str, seen: Stamp) -> None:
+        """Remember a key the database refused after :meth:`stamp` returned ``seen`` (not when it moved since: the
+        refusal may predate a tenant being enabled again)."""
+        with self._lock:
+            if seen != self._stamp:
+                return
+            if len(self._refused) >= self.max_entries:
+                self._refused.pop(next(iter(self._refused)))
+            self._refused[digest] = time.monotonic()
+
     def changed(self) -> None:
-        """A key was revoked or a tenant disabled here: drop every entry, and tell the other processes."""
+        """A key was revoked or a tenant disabled or enabled here: drop every entry, and tell the other
+        processes."""
         with self._lock:
             self._entries.clear()
+            self._refused.clear()
         if self.stamp_file is None:
             return
         tmp = self.stamp_file.with_name(f"{self.stamp_file.name}.{os.getpid()}.partial")

@@ -116,6 +116,11 @@ def _row(r: Any) -> ApiKey:
                   r.tpm, r.monthly_tokens, r.created_at, r.created_by, r.expires_at, r.revoked_at, r.last_used_at)
 
 
+def _well_formed(token: str) -> bool:
+    parts = token.split("-", 2)
+    return len(parts) == 3 and parts[0] == KEY_PREFIX
+
+
 class KeyStore:
     def __init__(self, store: Store, tenants: TenantStore, audit: AuditLog, cache: KeyCache | None = None) -> None:
         self.store = store
@@ -199,11 +204,18 @@ class KeyStore:
             return None
         return hit
 
+    def refused(self, token: str) -> bool:
+        """True when ``token`` cannot be a key (malformed) or the database refused it within the cache's TTL: no
+        database I/O, so the event loop may call it."""
+        if not _well_formed(token):
+            return True
+        return self.cache is not None and self.cache.refused(hash_secret(token))
+
     def lookup(self, token: str) -> Principal | None:
         """The Authenticator hook: a valid, unrevoked, unexpired key of an enabled tenant -> Principal."""
-        parts = token.split("-", 2)
-        if len(parts) != 3 or parts[0] != KEY_PREFIX:
+        if not _well_formed(token):
             return None
+        parts = token.split("-", 2)
         digest = hash_secret(token)
         seen = None
         if self.cache is not None:
@@ -211,6 +223,8 @@ class KeyStore:
             if hit is not None:
                 self._touch(hit.key_id or "", time.time())
                 return hit
+            if self.cache.refused(digest):
+                return None
             seen = self.cache.stamp()
         prefix = f"{parts[0]}-{parts[1]}"
         q = (sa.select(api_keys_table, tenants_table.c.disabled)
@@ -218,10 +232,11 @@ class KeyStore:
              .where(api_keys_table.c.prefix == prefix))
         with self.store.connect() as conn:
             r = conn.execute(q).first()
-        if r is None or not hmac.compare_digest(r.secret_hash, digest):
-            return None
         t = time.time()
-        if r.revoked_at or (r.expires_at and r.expires_at <= t) or r.disabled:
+        if (r is None or not hmac.compare_digest(r.secret_hash, digest) or r.revoked_at
+                or (r.expires_at and r.expires_at <= t) or r.disabled):
+            if self.cache is not None:
+                self.cache.refuse(digest, seen)
             return None
         self._touch(r.id, t)
         principal = Principal(tenant_id=r.tenant_id, key_id=r.id, is_admin=bool(r.is_admin),

@@ -58,7 +58,7 @@ class TenantStore:
     def __init__(self, store: Store, audit: AuditLog, key_cache: KeyCache | None = None) -> None:
         self.store = store
         self.audit = audit
-        self.key_cache = key_cache  # a disabled tenant's keys must stop working at once
+        self.key_cache = key_cache  # a disabled tenant's keys stop working at once, an enabled one's work again
 
     def get(self, tenant_id: str) -> Tenant:
         with self.store.connect() as conn:
