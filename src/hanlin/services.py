@@ -122,7 +122,6 @@ def _platform(s: Services) -> Platform:
     platform = Platform(s.store, s.settings, engines=s.engines)
     s.auth.key_lookup = platform.keys.lookup
     s.auth.key_cached = platform.keys.cached
-    s.auth.key_refused = platform.keys.refused
     s.chat.hooks.append(make_app_hook(platform.apps, s.settings.model))
     s.chat.admission.append(platform.quota_hook)  # after every hook: it counts the final prompt
     s.chat.usage_sinks.append(platform.usage_sink)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from typing import Literal
 
 from hanlin.config import Settings
 from hanlin.errors import AuthenticationError
@@ -31,8 +32,8 @@ class Authenticator:
         self.required = settings.auth_required
         self._admin_hash = hash_secret(settings.admin_key) if settings.admin_key else ""
         self.key_lookup: KeyLookup | None = None
-        self.key_cached: KeyLookup | None = None  # no I/O: a key looked up recently, else None
-        self.key_refused: Callable[[str], bool] | None = None  # no I/O: a malformed key or one refused recently
+        # no I/O: a key looked up recently, False for a malformed key or one refused recently, else None
+        self.key_cached: Callable[[str], Principal | Literal[False] | None] | None = None
 
     def cached(self, authorization: str | None, x_api_key: str | None = None) -> Principal | None:
         """The caller when no database query is needed (no key, the bootstrap admin key, a key looked up or
@@ -44,9 +45,7 @@ class Authenticator:
         if self._admin_hash and hmac.compare_digest(hash_secret(token), self._admin_hash):
             return LOCAL_ADMIN
         found = self.key_cached(token) if self.key_cached else None
-        if found is None and self.key_refused is not None and self.key_refused(token):
-            return self._not_a_key()
-        return found
+        return self._not_a_key() if found is False else found
 
     def authenticate(self, authorization: str | None, x_api_key: str | None = None) -> Principal:
         token = bearer_token(authorization) or (x_api_key or None)

@@ -67,16 +67,21 @@ class KeyCache:
                 self._stamp = now
         return now
 
-    def get(self, digest: str) -> Principal | None:
-        self.stamp()
+    def check(self, digest: str) -> tuple[Principal | None, bool, Stamp]:
+        """After one ``stat``: the key's cached principal (None if not held), whether it was refused within the TTL,
+        and the stamp to give :meth:`put` or :meth:`refuse` for a row read after."""
+        seen = self.stamp()
+        now = time.monotonic()
+        at = self._refused.get(digest)
+        refused = at is not None and now - at < self.ttl_s
         hit = self._entries.get(digest)
         if hit is None:
-            return None
-        if time.monotonic() - hit.read_at >= self.ttl_s or (hit.expires_at and hit.expires_at <= time.time()):
+            return None, refused, seen
+        if now - hit.read_at >= self.ttl_s or (hit.expires_at and hit.expires_at <= time.time()):
             with self._lock:
                 self._entries.pop(digest, None)
-            return None
-        return hit.principal
+            return None, refused, seen
+        return hit.principal, refused, seen
 
     def put(self, digest: str, principal: Principal, expires_at: float | None, seen: Stamp) -> None:
         """Keep a key read from the database after :meth:`stamp` returned ``seen``: nothing is kept when the stamp
@@ -87,11 +92,6 @@ class KeyCache:
             if len(self._entries) >= self.max_entries:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[digest] = CachedKey(principal, expires_at, time.monotonic())
-
-    def refused(self, digest: str) -> bool:
-        self.stamp()
-        at = self._refused.get(digest)
-        return at is not None and time.monotonic() - at < self.ttl_s
 
     def refuse(self, digest: str, seen: Stamp) -> None:
         """Remember a key the database refused after :meth:`stamp` returned ``seen`` (not when it moved since: the

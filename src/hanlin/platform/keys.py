@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 
@@ -194,22 +194,20 @@ class KeyStore:
         self.audit.record(actor, "key.quota", tenant_id=key.tenant_id, target=key.id, detail=changes)
         return self.get(key.id)
 
-    def cached(self, token: str) -> Principal | None:
-        """The key's principal when it was looked up within the cache's TTL and its last-used time needs no
-        write: no database I/O, so the event loop may call it. None: call :meth:`lookup` in a worker thread."""
+    def cached(self, token: str) -> Principal | Literal[False] | None:
+        """Without database I/O, so the event loop may call it: the key's principal when it was looked up within the
+        cache's TTL and its last-used time needs no write; False when ``token`` cannot be a key (malformed) or was
+        refused within the TTL; None when :meth:`lookup` must ask the database (in a worker thread)."""
+        if not _well_formed(token):
+            return False
         if self.cache is None:
             return None
-        hit = self.cache.get(hash_secret(token))
+        hit, refused, _ = self.cache.check(hash_secret(token))
+        if refused:
+            return False
         if hit is None or time.time() - self._touched.get(hit.key_id or "", 0.0) >= TOUCH_EVERY_S:
             return None
         return hit
-
-    def refused(self, token: str) -> bool:
-        """True when ``token`` cannot be a key (malformed) or the database refused it within the cache's TTL: no
-        database I/O, so the event loop may call it."""
-        if not _well_formed(token):
-            return True
-        return self.cache is not None and self.cache.refused(hash_secret(token))
 
     def lookup(self, token: str) -> Principal | None:
         """The Authenticator hook: a valid, unrevoked, unexpired key of an enabled tenant -> Principal."""
@@ -219,13 +217,12 @@ class KeyStore:
         digest = hash_secret(token)
         seen = None
         if self.cache is not None:
-            hit = self.cache.get(digest)
+            hit, refused, seen = self.cache.check(digest)
             if hit is not None:
                 self._touch(hit.key_id or "", time.time())
                 return hit
-            if self.cache.refused(digest):
+            if refused:
                 return None
-            seen = self.cache.stamp()
         prefix = f"{parts[0]}-{parts[1]}"
         q = (sa.select(api_keys_table, tenants_table.c.disabled)
              .join(tenants_table, tenants_table.c.id == api_keys_table.c.tenant_id, isouter=True)
